@@ -1,0 +1,9 @@
+//! The `coldspare` command. It parses arguments, calls the library crates and
+//! turns the outcome into an exit code: 0 all is well, 1 a problem was found,
+//! 2 coldspare could not run. All the work lives in the library crates.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,27 @@
+//! coldspare's integration tests: one test binary, a module per feature.
+//! Tests marked as lab tests run against the two-node lab (tests/lab/lab),
+//! taken through `coldspare_lab::Lab::acquire`.
+
+mod lab_verbs;
+
+use std::path::Path;
+
+/// The coldspare binary under test.
+pub fn coldspare_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_coldspare"))
+}
+
+/// Takes the lab for a test, or returns from the test when the lab cannot
+/// start here (after saying so loudly; a failure under CI=true).
+#[macro_export]
+macro_rules! lab {
+    () => {
+        match coldspare_lab::Lab::acquire(
+            concat!(module_path!(), " line ", line!()),
+            $crate::coldspare_bin(),
+        ) {
+            Some(lab) => lab,
+            None => return,
+        }
+    };
+}

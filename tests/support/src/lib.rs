@@ -1,0 +1,325 @@
+//! Typed handles on the lab (`tests/lab/lab`): two Debian servers and a client
+//! in network namespaces on this machine. Tests and benchmarks take the lab
+//! with [`Lab::acquire`], which brings it up once, serialises its users (a
+//! mutex inside the process, a file lock across processes) and hands out a
+//! freshly reset lab with the coldspare under test installed on both disks.
+//!
+//! Where the lab cannot start (not root) a test says so loudly and returns;
+//! under `CI=true` that is a failure, never a silent skip.
+
+// The harness drives the lab script and its own probes directly.
+#![allow(clippy::disallowed_methods, clippy::print_stdout)]
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+
+/// The lab's fixed addresses (tests/lab/lab).
+pub const PRIMARY_ADDRESS: &str = "198.51.100.11";
+pub const SECONDARY_ADDRESS: &str = "198.51.100.12";
+pub const CLIENT_ADDRESS: &str = "198.51.100.50";
+
+static IN_PROCESS: Mutex<()> = Mutex::new(());
+
+/// Exclusive use of the running lab for the lifetime of the value.
+pub struct Lab {
+    script: PathBuf,
+    run_dir: PathBuf,
+    _flock: Flock<File>,
+    _guard: MutexGuard<'static, ()>,
+}
+
+/// The result of a command run in the lab.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+
+    /// Panics with the command's output unless it succeeded.
+    #[track_caller]
+    pub fn expect_ok(self, what: &str) -> Self {
+        assert!(
+            self.success(),
+            "{what}: exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A message the lab's SMTP server received.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Mail {
+    pub file: PathBuf,
+    pub subject: String,
+}
+
+impl Mail {
+    /// The whole message as received (headers and body).
+    pub fn raw(&self) -> String {
+        std::fs::read_to_string(&self.file).expect("read a received message")
+    }
+}
+
+impl Lab {
+    /// Takes the lab for one test: brings it up if needed, resets it (fresh
+    /// disks, cables in, mail cleared) and installs `binary` on both nodes.
+    ///
+    /// Returns `None` (after saying so loudly) when the lab cannot start here
+    /// because this is not root; panics instead under `CI=true`.
+    pub fn acquire(test: &str, binary: &Path) -> Option<Lab> {
+        if !nix::unistd::geteuid().is_root() {
+            let why = "the lab needs root (network namespaces, mounts, overlays)";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{test}: {why}; under CI=true a lab test may not be skipped");
+            }
+            let bar = "=".repeat(72);
+            eprintln!("\n{bar}\nLAB TEST NOT RUN: {test}\n  {why}; run the tests as root\n{bar}\n");
+            return None;
+        }
+        let guard = IN_PROCESS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let script = repo_root().join("tests/lab/lab");
+        let cache = std::env::var_os("LAB_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/cache/coldspare-lab"));
+        let run_dir = std::env::var_os("LAB_RUN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/run/coldspare-lab"));
+        let lock_path = cache.with_extension("tests.lock");
+        let file = File::create(&lock_path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
+        let flock = Flock::lock(file, FlockArg::LockExclusive)
+            .unwrap_or_else(|(_, e)| panic!("cannot lock {}: {e}", lock_path.display()));
+        let lab = Lab {
+            script,
+            run_dir,
+            _flock: flock,
+            _guard: guard,
+        };
+        lab.verb(&["up"]).expect_ok("lab up");
+        let binary = binary.canonicalize().expect("the binary under test exists");
+        let installed = std::fs::read_to_string(lab.run_dir.join("binary")).unwrap_or_default();
+        if installed.trim() != binary.to_string_lossy() {
+            lab.verb(&["install-binary", &binary.to_string_lossy()])
+                .expect_ok("lab install-binary");
+        }
+        lab.verb(&["reset"]).expect_ok("lab reset");
+        Some(lab)
+    }
+
+    /// Runs a verb of the lab script.
+    pub fn verb(&self, args: &[&str]) -> Output {
+        run(Command::new(&self.script).args(args))
+    }
+
+    pub fn primary(&self) -> Node<'_> {
+        self.node("primary")
+    }
+
+    pub fn secondary(&self) -> Node<'_> {
+        self.node("secondary")
+    }
+
+    pub fn node(&self, name: &'static str) -> Node<'_> {
+        Node { lab: self, name }
+    }
+
+    /// The client host: this machine's files, the lab's network.
+    pub fn client(&self) -> Node<'_> {
+        Node {
+            lab: self,
+            name: "client",
+        }
+    }
+
+    pub fn swap_disks(&self) {
+        self.verb(&["swap-disks"]).expect_ok("lab swap-disks");
+    }
+
+    /// The messages the lab's SMTP server received, oldest first.
+    pub fn mail(&self) -> Vec<Mail> {
+        let out = self.verb(&["mail", "--json"]).expect_ok("lab mail");
+        serde_json::from_str(&out.stdout).expect("lab mail --json prints JSON")
+    }
+
+    /// Waits until at least `n` messages arrived (delivery is asynchronous).
+    pub fn wait_for_mail(&self, n: usize, deadline: Duration) -> Vec<Mail> {
+        let start = Instant::now();
+        loop {
+            let mail = self.mail();
+            if mail.len() >= n || start.elapsed() > deadline {
+                return mail;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn mail_server(&self, start: bool) {
+        let verb = if start { "start" } else { "stop" };
+        self.verb(&["mail-server", verb])
+            .expect_ok("lab mail-server");
+    }
+
+    /// The coldspare configuration for the lab cluster (used from the client).
+    pub fn config_path(&self) -> PathBuf {
+        let out = self.verb(&["config"]).expect_ok("lab config");
+        PathBuf::from(out.stdout.trim())
+    }
+
+    /// Where the running lab keeps its files (keys, disks, mail).
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// A node's disk as seen from this machine (the overlay's upper layer).
+    pub fn disk(&self, node: &str) -> PathBuf {
+        self.run_dir.join("disks").join(node).join("upper")
+    }
+}
+
+/// One host of the lab: `primary`, `secondary` (by the disk they run) or `client`.
+pub struct Node<'a> {
+    lab: &'a Lab,
+    name: &'static str,
+}
+
+impl Node<'_> {
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn address(&self) -> &'static str {
+        match self.name {
+            "primary" => PRIMARY_ADDRESS,
+            "secondary" => SECONDARY_ADDRESS,
+            _ => CLIENT_ADDRESS,
+        }
+    }
+
+    /// Runs a shell command on the host (directly, not over the network: it
+    /// works with the cable cut).
+    pub fn sh(&self, script: &str) -> Output {
+        self.exec(&["sh", "-c", script])
+    }
+
+    /// Runs a command on the host.
+    pub fn exec(&self, argv: &[&str]) -> Output {
+        let mut args = vec!["exec", self.name, "--"];
+        args.extend_from_slice(argv);
+        self.lab.verb(&args)
+    }
+
+    /// Runs a shell command with `input` on its standard input.
+    pub fn sh_with_input(&self, script: &str, input: &[u8]) -> Output {
+        let mut cmd = Command::new(&self.lab.script);
+        cmd.args(["exec", self.name, "--", "sh", "-c", script]);
+        run_with_input(&mut cmd, input)
+    }
+
+    /// `ssh` from the client host to this node with the lab's key.
+    pub fn ssh(&self, script: &str) -> Output {
+        self.lab.verb(&["ssh", self.name, script])
+    }
+
+    /// Retries `ssh` until the node answers or `deadline` passes. After a
+    /// cable is healed the client's ARP entry may still be failing for a
+    /// moment, exactly as on a real network.
+    pub fn wait_ssh(&self, script: &str, deadline: Duration) -> Output {
+        let start = Instant::now();
+        loop {
+            let out = self.ssh(script);
+            if out.success() || start.elapsed() > deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn power_off(&self) {
+        self.lab
+            .verb(&["power-off", self.name])
+            .expect_ok("lab power-off");
+    }
+
+    pub fn power_on(&self) {
+        self.lab
+            .verb(&["power-on", self.name])
+            .expect_ok("lab power-on");
+    }
+
+    pub fn cut(&self) {
+        self.lab.verb(&["cut", self.name]).expect_ok("lab cut");
+    }
+
+    pub fn heal(&self) {
+        self.lab.verb(&["heal", self.name]).expect_ok("lab heal");
+    }
+
+    /// Runs coldspare on this host: on the client, the binary under test (the
+    /// client shares this machine's files) with the lab's configuration at
+    /// /etc/coldspare; on a server, the copy installed on its disk.
+    pub fn coldspare(&self, args: &[&str]) -> Output {
+        let binary = if self.name == "client" {
+            let recorded = std::fs::read_to_string(self.lab.run_dir.join("binary"))
+                .expect("a binary is installed in the lab");
+            recorded.trim().to_string()
+        } else {
+            "/usr/local/bin/coldspare".to_string()
+        };
+        let mut argv = vec![binary.as_str()];
+        argv.extend_from_slice(args);
+        self.exec(&argv)
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    run_with_input(cmd, &[])
+}
+
+fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait for a lab command");
+    let _ = writer.join();
+    Output {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// The repository's top directory (this crate lives in tests/support).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
