@@ -2,6 +2,10 @@
 //! Tests marked as lab tests run against the two-node lab (tests/lab/lab),
 //! taken through `coldspare_lab::Lab::acquire`.
 
+mod cli;
+mod cluster_lab;
+mod config_check;
+mod harness;
 mod lab_verbs;
 
 use std::path::Path;

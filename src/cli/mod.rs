@@ -1,25 +1,118 @@
 //! Argument parsing and dispatch: one file per subcommand, each a thin layer
 //! that turns flags into a call on a library crate and its result into output.
+//! Exit codes: 0 all is well, 1 a problem was found, 2 coldspare could not run.
 
+mod agent;
+mod config;
+mod init;
+mod output;
+mod status;
+mod trust;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Keeps a second Linux server ready to take over from the first.
 ///
-/// coldspare syncs the primary's configuration and packages to the secondary,
-/// verifies every night that the secondary would really work, and guides you
-/// through a failover when the primary dies.
+/// coldspare copies the primary's configuration and packages to the
+/// secondary, proves every night that the secondary would really work, and
+/// guides you through a failover when the primary dies.
+///
+/// First steps: `coldspare init`, then `coldspare trust NODE` and
+/// `coldspare agent install NODE` for each node, then `coldspare status`.
 #[derive(Debug, Parser)]
-#[command(name = "coldspare", version, propagate_version = true)]
+#[command(
+    name = "coldspare",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true,
+    after_help = "Exit codes: 0 all is well, 1 a problem was found (a node unreachable, a check failing), \
+                  2 coldspare could not run (bad configuration or arguments)."
+)]
 pub struct Cli {
+    /// The configuration file.
+    #[arg(long, short = 'c', global = true, env = "COLDSPARE_CONFIG", value_name = "FILE",
+          default_value = cluster::config::DEFAULT_PATH)]
+    config: PathBuf,
+
+    /// Print JSON for programs instead of text for people.
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Log more detail to stderr (-v, -vv); COLDSPARE_LOG takes a tracing filter.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, clap::Subcommand)]
-enum Command {}
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a commented starter configuration for two nodes.
+    Init(init::Args),
+    /// Check the configuration, or show it with every default filled in.
+    #[command(subcommand)]
+    Config(config::Cmd),
+    /// Show a node's SSH host key fingerprint and pin it in known_hosts.
+    Trust(trust::Args),
+    /// Show each node: reachable, latency, agent version, role and facts.
+    Status(status::Args),
+    /// Run the node agent (coldspare starts it over SSH), or install it.
+    Agent(agent::Args),
+}
+
+/// Global settings every subcommand may use.
+pub struct Global {
+    pub config: PathBuf,
+    pub json: bool,
+}
+
+impl Global {
+    /// Loads and validates the configuration.
+    pub fn load(&self) -> Result<cluster::Config, cluster::ConfigError> {
+        cluster::config::load(&self.config)
+    }
+}
 
 pub fn main() -> ExitCode {
-    match Cli::parse().command {}
+    let cli = Cli::parse();
+    init_logging(cli.verbose, matches!(cli.command, Command::Agent(_)));
+    let global = Global {
+        config: cli.config,
+        json: cli.json,
+    };
+    let result = match cli.command {
+        Command::Init(a) => init::run(&global, a),
+        Command::Config(c) => config::run(&global, c),
+        Command::Trust(a) => trust::run(&global, a),
+        Command::Status(a) => status::run(&global, a),
+        Command::Agent(a) => agent::run(&global, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            output::report_error(&e);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, agent: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (agent, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter =
+        EnvFilter::try_from_env("COLDSPARE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

@@ -188,6 +188,33 @@ impl Lab {
         &self.run_dir
     }
 
+    /// Runs `f` on this thread inside the client host's network (the
+    /// namespace is per thread: nothing else in the process moves), so a
+    /// test can use coldspare's library against the lab directly.
+    pub fn in_client_net<T>(&self, f: impl FnOnce() -> T) -> T {
+        use nix::sched::{CloneFlags, setns};
+        struct Back(File);
+        impl Drop for Back {
+            fn drop(&mut self) {
+                let _ = setns(&self.0, CloneFlags::CLONE_NEWNET);
+            }
+        }
+        let here = File::open("/proc/thread-self/ns/net").expect("this thread's network namespace");
+        let lab = File::open("/run/netns/lab-client").expect("the lab's client namespace");
+        setns(&lab, CloneFlags::CLONE_NEWNET).expect("enter the lab's client network");
+        let _back = Back(here);
+        f()
+    }
+
+    /// A copy of the lab's configuration with `edit` applied, written to
+    /// `dir`; returns its path.
+    pub fn config_variant(&self, dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+        let text = std::fs::read_to_string(self.config_path()).expect("the lab's configuration");
+        let path = dir.join("coldspare.yaml");
+        std::fs::write(&path, edit(text)).expect("write a configuration");
+        path
+    }
+
     /// A node's disk as seen from this machine (the overlay's upper layer).
     pub fn disk(&self, node: &str) -> PathBuf {
         self.run_dir.join("disks").join(node).join("upper")

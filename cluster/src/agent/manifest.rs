@@ -1,0 +1,380 @@
+//! The `manifest` operation: walk roots on the node and describe every file,
+//! directory and symlink (type, mode, owner, size, mtime, sha256, link
+//! target). Symlinks are recorded, never followed, so a walk never leaves its
+//! root. Sockets, fifos and devices are listed as skipped, with the reason.
+//! Digests come from a cache on the node when a file's inode, size, mtime and
+//! ctime are unchanged, so a second walk reads almost nothing.
+
+use std::collections::HashMap;
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::names::Names;
+use super::protocol::{Entry, Kind, Manifest, ManifestRequest, Skipped, WirePath};
+
+/// A file changed less than this long ago may change again within the same
+/// timestamp tick; its digest is not cached (git's "racy clean" rule).
+const RACY_SECS: i64 = 2;
+
+/// Exclude/include patterns: with a `/` they match the whole path, without
+/// one the file name; `*` stays inside one path component, `**` crosses them.
+pub struct Patterns {
+    by_path: GlobSet,
+    by_name: GlobSet,
+    empty: bool,
+}
+
+impl Patterns {
+    pub fn new(patterns: &[String]) -> Result<Patterns, String> {
+        let mut by_path = GlobSetBuilder::new();
+        let mut by_name = GlobSetBuilder::new();
+        for p in patterns {
+            let glob = GlobBuilder::new(p)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| format!("bad pattern `{p}`: {e}"))?;
+            if p.contains('/') {
+                by_path.add(glob);
+                // `/etc/nginx` also covers what is inside it.
+                if !p.ends_with("/**") {
+                    by_path.add(
+                        Glob::new(&format!("{}/**", p.trim_end_matches('/')))
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+            } else {
+                by_name.add(glob);
+            }
+        }
+        Ok(Patterns {
+            by_path: by_path.build().map_err(|e| e.to_string())?,
+            by_name: by_name.build().map_err(|e| e.to_string())?,
+            empty: patterns.is_empty(),
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.empty
+    }
+
+    pub fn matches(&self, path: &Path) -> bool {
+        self.by_path.is_match(path) || path.file_name().is_some_and(|n| self.by_name.is_match(n))
+    }
+}
+
+pub fn run(req: &ManifestRequest, state_dir: &Path) -> Result<Manifest, String> {
+    let start = Instant::now();
+    let exclude = Patterns::new(&req.exclude)?;
+    let include = Patterns::new(&req.include)?;
+    let mut cache = if req.cache && req.hash {
+        HashCache::load(state_dir)
+    } else {
+        HashCache::disabled()
+    };
+    let mut names = Names::default();
+    let mut out = Manifest::default();
+    let roots: Vec<PathBuf> = req.roots.iter().map(|r| r.0.clone()).collect();
+    for root in &roots {
+        if std::fs::symlink_metadata(root).is_err() {
+            out.missing.push(WirePath(root.clone()));
+            continue;
+        }
+        let walk = walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !exclude.matches(e.path()));
+        for item in walk {
+            let dent = match item {
+                Ok(d) => d,
+                Err(e) => {
+                    let path = e
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| root.clone());
+                    let reason = e
+                        .io_error()
+                        .map(|io| io.to_string())
+                        .unwrap_or_else(|| e.to_string());
+                    // The directory itself was listed; say it could not be read.
+                    if let Some(entry) = out.entries.iter_mut().rev().find(|en| en.path.0 == path) {
+                        entry.error = Some(format!("cannot list: {reason}"));
+                    } else {
+                        out.skipped.push(Skipped {
+                            path: WirePath(path),
+                            reason: format!("cannot read: {reason}"),
+                        });
+                    }
+                    continue;
+                }
+            };
+            let meta = match dent.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    out.skipped.push(Skipped {
+                        path: WirePath(dent.path().to_path_buf()),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let ft = meta.file_type();
+            let kind = if ft.is_symlink() {
+                Kind::Symlink
+            } else if ft.is_dir() {
+                Kind::Dir
+            } else if ft.is_file() {
+                Kind::File
+            } else {
+                let what = if ft.is_fifo() {
+                    "a fifo"
+                } else if ft.is_socket() {
+                    "a socket"
+                } else if ft.is_block_device() {
+                    "a block device"
+                } else if ft.is_char_device() {
+                    "a character device"
+                } else {
+                    "of an unknown type"
+                };
+                out.skipped.push(Skipped {
+                    path: WirePath(dent.path().to_path_buf()),
+                    reason: format!("{what}: not synced"),
+                });
+                continue;
+            };
+            if kind != Kind::Dir && !include.is_empty() && !include.matches(dent.path()) {
+                continue;
+            }
+            let mut entry = describe(dent.path(), &meta, kind, &mut names);
+            if kind == Kind::File {
+                out.stats.files += 1;
+                if req.hash {
+                    match cache.get(dent.path(), &meta) {
+                        Some(sha) => {
+                            out.stats.from_cache += 1;
+                            entry.sha256 = Some(sha);
+                        }
+                        None => match hash_file(dent.path(), &meta) {
+                            Ok(sha) => {
+                                out.stats.hashed += 1;
+                                out.stats.bytes_hashed += meta.len();
+                                cache.put(dent.path(), &meta, &sha);
+                                entry.sha256 = Some(sha);
+                            }
+                            Err(e) => entry.error = Some(e),
+                        },
+                    }
+                }
+            }
+            if kind == Kind::Symlink {
+                match std::fs::read_link(dent.path()) {
+                    Ok(t) => entry.target = Some(WirePath(t)),
+                    Err(e) => entry.error = Some(format!("cannot read link: {e}")),
+                }
+            }
+            out.entries.push(entry);
+        }
+    }
+    cache.save(&roots);
+    out.stats.millis = start.elapsed().as_millis() as u64;
+    Ok(out)
+}
+
+/// An entry's metadata (no digest, no link target).
+pub fn describe(path: &Path, meta: &Metadata, kind: Kind, names: &mut Names) -> Entry {
+    Entry {
+        path: WirePath(path.to_path_buf()),
+        kind,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        user: names.user(meta.uid()),
+        group: names.group(meta.gid()),
+        size: if kind == Kind::Dir { 0 } else { meta.len() },
+        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        sha256: None,
+        target: None,
+        error: None,
+    }
+}
+
+/// sha256 of a regular file, refusing anything that is not the file that was
+/// listed (swapped for a symlink or a fifo in between).
+pub fn hash_file(path: &Path, listed: &Metadata) -> Result<String, String> {
+    let mut file = open_regular(path, listed).map_err(|e| e.to_string())?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Opens `path` for reading without following a symlink or blocking on a
+/// fifo, and checks it is still the regular file `listed` described.
+pub fn open_regular(path: &Path, listed: &Metadata) -> io::Result<File> {
+    let file = File::options()
+        .read(true)
+        .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
+        .open(path)?;
+    let now = file.metadata()?;
+    if !now.is_file() || now.ino() != listed.ino() || now.dev() != listed.dev() {
+        return Err(io::Error::other("changed while being read"));
+    }
+    Ok(file)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Cached {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    sha256: String,
+}
+
+impl Cached {
+    fn of(meta: &Metadata, sha256: String) -> Cached {
+        Cached {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+            sha256,
+        }
+    }
+}
+
+/// Digests by path (raw bytes, so any name can be cached), kept in
+/// `<state_dir>/cache/hashes.json`.
+struct HashCache {
+    file: Option<PathBuf>,
+    old: HashMap<Vec<u8>, Cached>,
+    new: HashMap<Vec<u8>, Cached>,
+}
+
+impl HashCache {
+    fn disabled() -> HashCache {
+        HashCache {
+            file: None,
+            old: HashMap::new(),
+            new: HashMap::new(),
+        }
+    }
+
+    fn load(state_dir: &Path) -> HashCache {
+        let file = state_dir.join("cache/hashes.json");
+        let old: Vec<(WirePath, Cached)> = std::fs::read(&file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        let old = old
+            .into_iter()
+            .map(|(k, v)| (k.0.into_os_string().into_vec(), v))
+            .collect();
+        HashCache {
+            file: Some(file),
+            old,
+            new: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, path: &Path, meta: &Metadata) -> Option<String> {
+        let key = path.as_os_str().as_bytes();
+        let hit = self.old.get(key)?;
+        let now = Cached::of(meta, String::new());
+        let same = hit.dev == now.dev
+            && hit.ino == now.ino
+            && hit.size == now.size
+            && hit.mtime_ns == now.mtime_ns
+            && hit.ctime_ns == now.ctime_ns;
+        if !same {
+            return None;
+        }
+        let hit = hit.clone();
+        let sha = hit.sha256.clone();
+        self.new.insert(key.to_vec(), hit);
+        Some(sha)
+    }
+
+    fn put(&mut self, path: &Path, meta: &Metadata, sha: &str) {
+        if self.file.is_none() {
+            return;
+        }
+        let entry = Cached::of(meta, sha.to_string());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        if now - entry.mtime_ns.max(entry.ctime_ns) / 1_000_000_000 < RACY_SECS {
+            return;
+        }
+        self.new.insert(path.as_os_str().as_bytes().to_vec(), entry);
+    }
+
+    /// Keeps what other walks cached outside these roots, replaces the rest.
+    fn save(self, roots: &[PathBuf]) {
+        let Some(file) = self.file else { return };
+        let under = |k: &[u8]| {
+            roots
+                .iter()
+                .any(|r| Path::new(std::ffi::OsStr::from_bytes(k)).starts_with(r))
+        };
+        let mut all: HashMap<Vec<u8>, Cached> =
+            self.old.into_iter().filter(|(k, _)| !under(k)).collect();
+        all.extend(self.new);
+        let all: Vec<(WirePath, Cached)> = all
+            .into_iter()
+            .map(|(k, v)| (WirePath(PathBuf::from(std::ffi::OsString::from_vec(k))), v))
+            .collect();
+        if let Ok(bytes) = serde_json::to_vec(&all) {
+            let _ = crate::fsutil::write_atomic(&file, &bytes, 0o600);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_names_and_paths() {
+        let p = Patterns::new(&[
+            "*.swp".into(),
+            "/etc/nginx/conf.d/local-*.conf".into(),
+            "/srv/cache".into(),
+        ])
+        .unwrap();
+        assert!(p.matches(Path::new("/etc/nginx/.site.swp")));
+        assert!(p.matches(Path::new("/etc/nginx/conf.d/local-a.conf")));
+        assert!(!p.matches(Path::new("/etc/nginx/conf.d/sub/local-a.conf")));
+        assert!(p.matches(Path::new("/srv/cache/x/y")));
+        assert!(!p.matches(Path::new("/srv/cachet")));
+    }
+}

@@ -1,0 +1,239 @@
+//! The cluster configuration: one YAML file (default
+//! `/etc/coldspare/coldspare.yaml`), read in two stages — `raw` (syntax and
+//! types, unknown keys refused) then `validate` (everything that relates one
+//! value to another, and the files it names). A bad file is refused whole:
+//! every problem names the file, line, column and key and says what would be
+//! right. Nothing is ever changed by loading.
+
+pub mod duration;
+mod locate;
+mod raw;
+mod starter;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use starter::{StarterNode, starter};
+
+/// Where coldspare looks for its configuration unless told otherwise.
+pub const DEFAULT_PATH: &str = "/etc/coldspare/coldspare.yaml";
+/// Where coldspare keeps its state on every machine it runs on.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/coldspare";
+/// Where the agent binary lives on each node.
+pub const DEFAULT_AGENT_PATH: &str = "/usr/local/bin/coldspare";
+
+/// A validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    #[serde(skip)]
+    pub path: PathBuf,
+    pub cluster: String,
+    /// Exactly two nodes, the primary first.
+    pub nodes: Vec<NodeSpec>,
+    pub ssh: SshSettings,
+    pub agent: AgentSettings,
+    pub state_dir: PathBuf,
+    /// Sections of parts that check their own configuration.
+    #[serde(flatten)]
+    pub sections: Sections,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeSpec {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Primary,
+    Secondary,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Primary => "primary",
+            Role::Secondary => "secondary",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SshSettings {
+    pub user: String,
+    /// The private key; `None` means: ask ssh-agent (`SSH_AUTH_SOCK`).
+    pub key: Option<PathBuf>,
+    pub known_hosts: PathBuf,
+    #[serde(serialize_with = "ser_duration")]
+    pub connect_timeout: Duration,
+    /// How long an operation may stay silent before the node counts as gone.
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+    /// TCP keepalive probe interval, so a cut cable is noticed mid-operation.
+    #[serde(serialize_with = "ser_duration")]
+    pub keepalive: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentSettings {
+    /// Where the coldspare binary is on every node.
+    pub path: PathBuf,
+}
+
+/// Raw sections of the parts that validate them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sections {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<serde_yaml::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<serde_yaml::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<serde_yaml::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<serde_yaml::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover: Option<serde_yaml::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vip: Option<serde_yaml::Value>,
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&duration::format(*d))
+}
+
+impl Config {
+    pub fn primary(&self) -> &NodeSpec {
+        &self.nodes[0]
+    }
+
+    pub fn secondary(&self) -> &NodeSpec {
+        &self.nodes[1]
+    }
+
+    /// The node called `name`, or an error that lists the names (with a
+    /// "did you mean" for a near miss).
+    pub fn node(&self, name: &str) -> Result<&NodeSpec, UnknownNode> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| UnknownNode {
+                name: name.to_string(),
+                known: self.nodes.iter().map(|n| n.name.clone()).collect(),
+            })
+    }
+}
+
+/// A node name that is not in the configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("no node `{name}` in the cluster{}; its nodes are {}", did_you_mean(name, known), known.join(" and "))]
+pub struct UnknownNode {
+    pub name: String,
+    pub known: Vec<String>,
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}{}", path.display(), read_hint(source))]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", Problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn read_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        "\n  help: `coldspare init` writes a commented starter file; --config names another file"
+    } else {
+        ""
+    }
+}
+
+/// One thing wrong in a configuration file, with where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key path (`nodes.beta.role`), or `(syntax)` for a YAML error.
+    pub key: String,
+    pub message: String,
+    /// What would be right.
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.key,
+            self.message
+        )?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Problems<'a>(&'a [Problem]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates the configuration at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Validates `text` as the configuration file `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let raw: raw::RawConfig = serde_yaml::from_str(text)
+        .map_err(|e| ConfigError::Invalid(vec![validate::from_yaml_error(path, text, &e)]))?;
+    validate::validate(path, text, raw).map_err(ConfigError::Invalid)
+}
+
+/// ` (did you mean `x`?)` when `word` is a near miss of one of `candidates`.
+pub fn did_you_mean<S: AsRef<str>>(word: &str, candidates: &[S]) -> String {
+    closest(word, candidates)
+        .map(|c| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
+
+/// The candidate closest to `word`, if it is close enough to be a typo.
+pub fn closest<'a, S: AsRef<str>>(word: &str, candidates: &'a [S]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| c.as_ref())
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d < c.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}

@@ -1,0 +1,484 @@
+//! The second stage: from the raw file to a [`Config`]. Every check that
+//! relates values to each other or to the machine (key files) lives here.
+//! All problems are collected, each located at its key, so one run of
+//! `coldspare config check` shows everything to fix.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{RawConfig, RawRole};
+use super::{
+    AgentSettings, Config, DEFAULT_AGENT_PATH, DEFAULT_STATE_DIR, NodeSpec, Problem, Role,
+    Sections, SshSettings, closest, duration, locate::locate,
+};
+
+struct Checker<'a> {
+    file: &'a Path,
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn problem(
+        &mut self,
+        key: &[&str],
+        message: impl Into<String>,
+        help: impl Into<Option<String>>,
+    ) {
+        let (line, column) = locate(self.text, key).unwrap_or((1, 1));
+        self.problems.push(Problem {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key: key.join("."),
+            message: message.into(),
+            help: help.into(),
+        });
+    }
+
+    fn duration(&mut self, key: &[&str], text: Option<&str>, default: Duration) -> Duration {
+        let Some(text) = text else { return default };
+        match duration::parse(text) {
+            Ok(d) if d.is_zero() => {
+                self.problem(
+                    key,
+                    "must be longer than zero",
+                    Some(format!("for example {}", duration::format(default))),
+                );
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.problem(key, e, None);
+                default
+            }
+        }
+    }
+
+    fn absolute(&mut self, key: &[&str], path: Option<PathBuf>, default: &str) -> PathBuf {
+        let path = path.unwrap_or_else(|| PathBuf::from(default));
+        if !path.is_absolute() {
+            self.problem(
+                key,
+                format!("`{}` is a relative path", path.display()),
+                Some("write an absolute path, so it means the same wherever coldspare runs".into()),
+            );
+        }
+        path
+    }
+}
+
+pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config, Vec<Problem>> {
+    let mut c = Checker {
+        file,
+        text,
+        problems: Vec::new(),
+    };
+
+    if raw.cluster.trim().is_empty() {
+        c.problem(
+            &["cluster"],
+            "the cluster has no name",
+            Some("name it, e.g. `cluster: office`".into()),
+        );
+    } else if !raw
+        .cluster
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+    {
+        c.problem(
+            &["cluster"],
+            format!("`{}` is not a usable name", raw.cluster),
+            Some("use letters, digits, `-`, `_` and `.` (it appears in mail subjects and file names)".into()),
+        );
+    }
+
+    // Nodes: exactly two, one primary, distinct addresses.
+    let ssh_port = raw.ssh.port.unwrap_or(22);
+    if raw.ssh.port == Some(0) {
+        c.problem(
+            &["ssh", "port"],
+            "port 0 is not a port",
+            Some("the usual ssh port is 22".into()),
+        );
+    }
+    let mut nodes = Vec::new();
+    for (name, node) in &raw.nodes {
+        if !valid_node_name(name) {
+            c.problem(
+                &["nodes", name],
+                format!("`{name}` is not a usable node name"),
+                Some(
+                    "use a short host-like name: letters, digits and `-`, starting with a letter"
+                        .into(),
+                ),
+            );
+        }
+        let address = node.address.trim();
+        if address.is_empty() || address.chars().any(|ch| ch.is_whitespace() || ch == '/') {
+            c.problem(
+                &["nodes", name, "address"],
+                format!("`{}` is not an address", node.address),
+                Some("write the node's IP address or DNS name, e.g. 198.51.100.11".into()),
+            );
+        }
+        if node.port == Some(0) {
+            c.problem(
+                &["nodes", name, "port"],
+                "port 0 is not a port",
+                Some("the usual ssh port is 22".into()),
+            );
+        }
+        nodes.push(NodeSpec {
+            name: name.clone(),
+            address: address.to_string(),
+            port: node.port.unwrap_or(ssh_port),
+            role: match node.role {
+                RawRole::Primary => Role::Primary,
+                RawRole::Secondary => Role::Secondary,
+            },
+        });
+    }
+    match nodes.len() {
+        2 => {}
+        0 => c.problem(
+            &["nodes"],
+            "no nodes",
+            Some("list the two nodes: a primary and a secondary".into()),
+        ),
+        n => c.problem(
+            &["nodes"],
+            format!(
+                "{} node{}; coldspare keeps exactly two",
+                if n == 1 {
+                    "only 1"
+                } else {
+                    "there are 3 or more"
+                },
+                if n == 1 { "" } else { "s" }
+            ),
+            Some("list one primary and one secondary".into()),
+        ),
+    }
+    let primaries: Vec<&NodeSpec> = nodes.iter().filter(|n| n.role == Role::Primary).collect();
+    if primaries.len() > 1 {
+        let second = primaries[1];
+        c.problem(
+            &["nodes", &second.name, "role"],
+            format!(
+                "a second primary: `{}` is already the primary",
+                primaries[0].name
+            ),
+            Some(format!(
+                "a cluster has exactly one primary; set `role: secondary` on `{}` or `{}`",
+                primaries[0].name, second.name
+            )),
+        );
+    } else if primaries.is_empty() && nodes.len() == 2 {
+        c.problem(
+            &["nodes", &nodes[0].name, "role"],
+            "no node is the primary",
+            Some(format!(
+                "set `role: primary` on the node you manage (`{}` or `{}`)",
+                nodes[0].name, nodes[1].name
+            )),
+        );
+    }
+    for (i, a) in nodes.iter().enumerate() {
+        for b in &nodes[i + 1..] {
+            if a.address.eq_ignore_ascii_case(&b.address) && a.port == b.port {
+                c.problem(
+                    &["nodes", &b.name, "address"],
+                    format!(
+                        "`{}` and `{}` have the same address {}",
+                        a.name, b.name, a.address
+                    ),
+                    Some(
+                        "each node needs its own address; a virtual IP belongs under `vip:`".into(),
+                    ),
+                );
+            }
+        }
+    }
+    nodes.sort_by_key(|n| n.role != Role::Primary);
+
+    // SSH.
+    let user = raw.ssh.user.clone().unwrap_or_else(|| "root".into());
+    if user.trim().is_empty() || user.contains(char::is_whitespace) {
+        c.problem(
+            &["ssh", "user"],
+            format!("`{user}` is not a user name"),
+            Some("usually `root`".into()),
+        );
+    }
+    let key = raw
+        .ssh
+        .key
+        .clone()
+        .map(|k| c.absolute(&["ssh", "key"], Some(k), ""));
+    if let Some(key) = &key {
+        check_private_key(&mut c, key);
+    }
+    let known_hosts = c.absolute(
+        &["ssh", "known_hosts"],
+        raw.ssh.known_hosts.clone(),
+        "/etc/coldspare/known_hosts",
+    );
+    if let Some(dir) = known_hosts.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if known_hosts.is_dir() {
+            c.problem(
+                &["ssh", "known_hosts"],
+                format!("{} is a directory", known_hosts.display()),
+                Some("name a file (coldspare trust writes it)".into()),
+            );
+        } else if !dir.is_dir() {
+            c.problem(
+                &["ssh", "known_hosts"],
+                format!("the directory {} does not exist", dir.display()),
+                Some(format!(
+                    "create it (mkdir -p {}); `coldspare trust NODE` then fills the file",
+                    dir.display()
+                )),
+            );
+        }
+    }
+    let ssh = SshSettings {
+        user,
+        key,
+        known_hosts,
+        connect_timeout: c.duration(
+            &["ssh", "connect_timeout"],
+            raw.ssh.connect_timeout.as_deref(),
+            Duration::from_secs(5),
+        ),
+        timeout: c.duration(
+            &["ssh", "timeout"],
+            raw.ssh.timeout.as_deref(),
+            Duration::from_secs(60),
+        ),
+        keepalive: c.duration(
+            &["ssh", "keepalive"],
+            raw.ssh.keepalive.as_deref(),
+            Duration::from_secs(5),
+        ),
+    };
+
+    let agent = AgentSettings {
+        path: c.absolute(&["agent", "path"], raw.agent.path, DEFAULT_AGENT_PATH),
+    };
+    let state_dir = c.absolute(&["state_dir"], raw.state_dir, DEFAULT_STATE_DIR);
+
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    Ok(Config {
+        path: file.to_path_buf(),
+        cluster: raw.cluster,
+        nodes,
+        ssh,
+        agent,
+        state_dir,
+        sections: Sections {
+            sync: raw.sync,
+            services: raw.services,
+            verify: raw.verify,
+            notify: raw.notify,
+            failover: raw.failover,
+            vip: raw.vip,
+        },
+    })
+}
+
+fn valid_node_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|ch| ch.is_ascii_alphabetic())
+        && name.len() <= 63
+        && chars.all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+}
+
+fn check_private_key(c: &mut Checker<'_>, key: &Path) {
+    let key_path = ["ssh", "key"];
+    match std::fs::metadata(key) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => c.problem(
+            &key_path,
+            format!("the key file {} does not exist", key.display()),
+            Some(format!("create one with: ssh-keygen -t ed25519 -N '' -f {}  (or remove `key:` to use ssh-agent)", key.display())),
+        ),
+        Err(e) => c.problem(&key_path, format!("cannot read {}: {e}", key.display()), None),
+        Ok(meta) if !meta.is_file() => {
+            c.problem(&key_path, format!("{} is not a file", key.display()), Some("name the private key file".into()))
+        }
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => c.problem(
+            &key_path,
+            format!(
+                "the key file {} is open to other users (mode {:04o})",
+                key.display(),
+                meta.permissions().mode() & 0o7777
+            ),
+            Some(format!("a private key must be private: chmod 600 {}", key.display())),
+        ),
+        Ok(_) => {
+            if let Err(e) = std::fs::File::open(key) {
+                c.problem(&key_path, format!("cannot read {}: {e}", key.display()), None);
+            }
+        }
+    }
+}
+
+/// Turns a YAML or type error from the first stage into a located problem
+/// that says what would be right.
+pub(super) fn from_yaml_error(file: &Path, text: &str, err: &serde_yaml::Error) -> Problem {
+    let (line, column) = err
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 1));
+    let full = err.to_string();
+    // "<path>: <message> at line L column C" (path absent at the top level).
+    let without_mark = match full.find(" at line ") {
+        Some(i) => &full[..i],
+        None => &full[..],
+    };
+    let (path, message) = match without_mark.split_once(": ") {
+        Some((p, m)) if !p.contains(' ') && !p.is_empty() => (p.to_string(), m.to_string()),
+        _ => (String::new(), without_mark.to_string()),
+    };
+    let join = |leaf: &str| {
+        if path.is_empty() {
+            leaf.to_string()
+        } else {
+            format!("{path}.{leaf}")
+        }
+    };
+    let quoted = |s: &str| {
+        s.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+
+    let problem = |key: String, message: String, help: Option<String>| Problem {
+        file: file.to_path_buf(),
+        line,
+        column,
+        key,
+        message,
+        help,
+    };
+    if text.trim().is_empty() || message.starts_with("EOF while parsing") {
+        return problem(
+            "(file)".into(),
+            "the file is empty".into(),
+            Some("`coldspare init` writes a commented starter file".into()),
+        );
+    }
+    if message.starts_with("unknown field") {
+        let words = quoted(&message);
+        let (field, expected) = words
+            .split_first()
+            .map(|(f, e)| (f.clone(), e.to_vec()))
+            .unwrap_or_default();
+        let help = match closest(&field, &expected) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => format!("the keys here are: {}", expected.join(", ")),
+        };
+        return problem(join(&field), format!("unknown key `{field}`"), Some(help));
+    }
+    if message.starts_with("missing field") {
+        let field = quoted(&message).into_iter().next().unwrap_or_default();
+        let help = match field.as_str() {
+            "cluster" => "name the cluster, e.g. `cluster: office`",
+            "nodes" => "list the two nodes under `nodes:` with their address and role",
+            "address" => "give the node's IP address or DNS name",
+            "role" => "set `role: primary` or `role: secondary`",
+            _ => "add it",
+        };
+        return problem(
+            join(&field),
+            format!("the required key `{field}` is missing"),
+            Some(help.into()),
+        );
+    }
+    if message.starts_with("unknown variant") {
+        let words = quoted(&message);
+        let (value, expected) = words
+            .split_first()
+            .map(|(f, e)| (f.clone(), e.to_vec()))
+            .unwrap_or_default();
+        let help = match closest(&value, &expected) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => format!(
+                "use {}",
+                expected
+                    .iter()
+                    .map(|e| format!("`{e}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+        };
+        let what = path
+            .rsplit('.')
+            .next()
+            .filter(|w| !w.is_empty())
+            .unwrap_or("value");
+        return problem(
+            path.clone(),
+            format!("`{value}` is not a valid {what}"),
+            Some(help),
+        );
+    }
+    if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        return problem(path.clone(), plain_types(&message), None);
+    }
+    if message.starts_with("duplicate field") || message.contains("duplicate entry") {
+        let field = quoted(&message).into_iter().next().unwrap_or_default();
+        return problem(
+            join(&field),
+            format!("`{field}` appears more than once"),
+            Some("each key may appear once here; remove the extra one".into()),
+        );
+    }
+    if text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .is_some_and(|l| l.contains('\t'))
+    {
+        return problem(
+            "(syntax)".into(),
+            "YAML syntax: a tab character in the indentation".into(),
+            Some("YAML indents with spaces only; replace the tab with spaces".into()),
+        );
+    }
+    // A YAML syntax error from the parser itself.
+    let key = if path.is_empty() {
+        "(syntax)".to_string()
+    } else {
+        path.clone()
+    };
+    let detail = full
+        .split_once(", while ")
+        .map(|(_, ctx)| format!(" (while {ctx})"))
+        .unwrap_or_default();
+    let message = without_mark
+        .split(", while ")
+        .next()
+        .unwrap_or(without_mark);
+    problem(
+        key,
+        format!("YAML syntax: {message}{detail}"),
+        Some("check the indentation and the `key: value` form around this line".into()),
+    )
+}
+
+/// serde's type names in words an admin knows.
+fn plain_types(message: &str) -> String {
+    message
+        .replace("expected u16", "expected a number from 1 to 65535")
+        .replace("expected u32", "expected a whole number")
+        .replace("expected u64", "expected a whole number")
+        .replace("expected a boolean", "expected true or false")
+        .replace("expected a map", "expected `key: value` lines (a mapping)")
+        .replace("invalid type: ", "wrong kind of value: ")
+        .replace("invalid value: ", "wrong value: ")
+}

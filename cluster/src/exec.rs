@@ -1,0 +1,220 @@
+//! The one place coldspare starts processes. Every command runs in its own
+//! process group with a timeout (the whole group is killed when it expires),
+//! and with its output capped: the rest is read and dropped, so a chatty
+//! command can neither block on a full pipe nor fill the controller's memory.
+//! A daemon that a command leaves behind holding the output pipe (a
+//! `service x restart`) does not hold up the result either.
+
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::agent::protocol::{ExecResult, ExecSpec};
+
+/// How long output may keep arriving after the command itself ended.
+const DRAIN_GRACE: Duration = Duration::from_millis(200);
+
+/// Runs `spec.command` with `sh -c`.
+pub fn run(spec: &ExecSpec) -> ExecResult {
+    #[allow(clippy::disallowed_methods)] // this is the wrapper
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(&spec.command);
+    cmd.envs(&spec.env);
+    run_command(
+        cmd,
+        spec.stdin.as_deref().map(str::as_bytes),
+        Duration::from_millis(spec.timeout_ms),
+        spec.max_output,
+    )
+}
+
+/// Runs a program with arguments (no shell), e.g. `dpkg-query`.
+pub fn run_argv(argv: &[&str], timeout: Duration, max_output: u64) -> ExecResult {
+    #[allow(clippy::disallowed_methods)] // this is the wrapper
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]);
+    run_command(cmd, None, timeout, max_output)
+}
+
+fn run_command(
+    mut cmd: Command,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+    max_output: u64,
+) -> ExecResult {
+    let start = Instant::now();
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return ExecResult {
+                error: Some(e.to_string()),
+                millis: ms(start),
+                ..Default::default()
+            };
+        }
+    };
+    let pgid = Pid::from_raw(child.id() as i32);
+    if let (Some(input), Some(mut pipe)) = (stdin.map(<[u8]>::to_vec), child.stdin.take()) {
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = pipe.write_all(&input);
+        });
+    }
+    let stdout = Capture::start(child.stdout.take().expect("piped stdout"), max_output);
+    let stderr = Capture::start(child.stderr.take().expect("piped stderr"), max_output);
+
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let (status, timed_out) = match rx.recv_timeout(timeout) {
+        Ok(status) => (status.ok(), false),
+        Err(_) => {
+            let _ = killpg(pgid, Signal::SIGKILL);
+            (rx.recv().ok().and_then(Result::ok), true)
+        }
+    };
+    // Whatever the command started in its group goes with it on a timeout;
+    // on a normal exit, output still in flight gets a moment to arrive.
+    let deadline = Instant::now() + DRAIN_GRACE;
+    let (out, out_trunc) = stdout.finish(deadline);
+    let (err, err_trunc) = stderr.finish(deadline);
+    ExecResult {
+        code: status.and_then(|s| s.code()),
+        signal: status.and_then(|s| s.signal()),
+        timed_out,
+        stdout: out,
+        stderr: err,
+        truncated: out_trunc || err_trunc,
+        millis: ms(start),
+        error: None,
+    }
+}
+
+fn ms(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
+}
+
+struct Capture {
+    buf: Arc<Mutex<(Vec<u8>, bool)>>,
+    done: mpsc::Receiver<()>,
+}
+
+impl Capture {
+    fn start<R: Read + Send + 'static>(mut pipe: R, cap: u64) -> Capture {
+        let buf = Arc::new(Mutex::new((Vec::new(), false)));
+        let (tx, done) = mpsc::channel();
+        let shared = Arc::clone(&buf);
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 16 * 1024];
+            loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let mut b = shared.lock().unwrap_or_else(|p| p.into_inner());
+                        let room = (cap as usize).saturating_sub(b.0.len());
+                        let keep = n.min(room);
+                        b.0.extend_from_slice(&chunk[..keep]);
+                        if keep < n {
+                            b.1 = true;
+                        }
+                    }
+                }
+            }
+            let _ = tx.send(());
+        });
+        Capture { buf, done }
+    }
+
+    fn finish(self, deadline: Instant) -> (String, bool) {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let _ = self.done.recv_timeout(wait);
+        let b = self.buf.lock().unwrap_or_else(|p| p.into_inner());
+        (String::from_utf8_lossy(&b.0).into_owned(), b.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(cmd: &str) -> ExecSpec {
+        ExecSpec::new(cmd).timeout(Duration::from_secs(5))
+    }
+
+    #[test]
+    fn reports_exit_code_and_output() {
+        let r = run(&spec("echo out; echo err >&2; exit 3"));
+        assert_eq!(
+            (r.code, r.stdout.as_str(), r.stderr.as_str()),
+            (Some(3), "out\n", "err\n")
+        );
+        assert!(!r.timed_out && !r.truncated);
+    }
+
+    #[test]
+    fn a_timeout_kills_the_whole_group() {
+        let start = Instant::now();
+        let r =
+            run(&ExecSpec::new("sleep 30 & sleep 30; echo never")
+                .timeout(Duration::from_millis(300)));
+        assert!(r.timed_out);
+        assert_eq!(r.signal, Some(9));
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn output_is_capped_but_drained() {
+        let mut s = spec("head -c 5000000 /dev/zero | tr '\\0' x; echo done >&2");
+        s.max_output = 1000;
+        let r = run(&s);
+        assert_eq!(r.stdout.len(), 1000);
+        assert!(r.truncated);
+        assert_eq!(r.stderr, "done\n");
+        assert_eq!(r.code, Some(0));
+    }
+
+    #[test]
+    fn a_daemon_holding_the_pipe_does_not_hold_up_the_result() {
+        let start = Instant::now();
+        let r = run(&spec("(sleep 3 &) ; echo started"));
+        assert_eq!(r.stdout, "started\n");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn stdin_is_fed() {
+        let mut s = spec("tr a-z A-Z");
+        s.stdin = Some("hello".into());
+        assert_eq!(run(&s).stdout, "HELLO");
+    }
+
+    #[test]
+    fn a_missing_program_is_an_error_not_a_panic() {
+        let r = run_argv(&["/nonexistent/program"], Duration::from_secs(1), 100);
+        assert!(r.error.is_some());
+        assert!(!r.success());
+    }
+}

@@ -1,0 +1,187 @@
+//! Reaching a node: over SSH, or locally when the node is the machine
+//! coldspare runs on (its address is one of this machine's). Either way the
+//! result is a [`Node`]: a connected agent session plus what the connection
+//! taught (host key, latency). Nodes are connected in parallel; one that
+//! cannot be reached is an error value next to the others, never a panic.
+
+pub mod known_hosts;
+pub mod ssh;
+
+use std::io::{PipeReader, PipeWriter, Read, Write};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::agent::client::{AgentClient, Duplex};
+use crate::agent::server::{AgentOptions, serve};
+use crate::config::{Config, NodeSpec};
+use crate::error::{Error, Result};
+pub use ssh::{HostCheck, SshLink, shell_quote};
+
+/// A connected node.
+pub struct Node {
+    pub spec: NodeSpec,
+    /// The node is this machine (no SSH).
+    pub local: bool,
+    link: Option<SshLink>,
+    pub agent: AgentClient,
+    /// TCP connect, SSH handshake and login.
+    pub connect_time: Duration,
+    /// One request/answer round trip with the agent (its `hello`).
+    pub round_trip: Duration,
+}
+
+impl Node {
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The SSH connection, unless the node is local.
+    pub fn ssh(&self) -> Option<&SshLink> {
+        self.link.as_ref()
+    }
+}
+
+/// Connects to one node and starts its agent.
+pub fn connect(config: &Config, spec: &NodeSpec) -> Result<Node> {
+    connect_with(config, spec, None)
+}
+
+/// As [`connect`], with the agent told to speak at most `max_protocol`
+/// (for testing compatibility with older agents).
+pub fn connect_with(config: &Config, spec: &NodeSpec, max_protocol: Option<u32>) -> Result<Node> {
+    let start = Instant::now();
+    if is_local(&spec.address) {
+        let opts = AgentOptions {
+            state_dir: config.state_dir.clone(),
+            max_protocol,
+            stall_timeout: None,
+        };
+        let io = local_agent(opts);
+        let connect_time = start.elapsed();
+        let t = Instant::now();
+        let agent = AgentClient::start(&spec.name, io, config.ssh.timeout, &config.agent.path)?;
+        return Ok(Node {
+            spec: spec.clone(),
+            local: true,
+            link: None,
+            agent,
+            connect_time,
+            round_trip: t.elapsed(),
+        });
+    }
+    let link = SshLink::open(spec, &config.ssh, HostCheck::Strict)?;
+    let connect_time = start.elapsed();
+    let mut command = format!(
+        "{} agent --state-dir {} --stall-timeout {}",
+        shell_quote(&config.agent.path.to_string_lossy()),
+        shell_quote(&config.state_dir.to_string_lossy()),
+        config.ssh.timeout.as_secs().max(1)
+    );
+    if let Some(v) = max_protocol {
+        command.push_str(&format!(" --protocol {v}"));
+    }
+    let io = link.start_agent(&command)?;
+    let t = Instant::now();
+    let agent = AgentClient::start(&spec.name, io, config.ssh.timeout, &config.agent.path)?;
+    Ok(Node {
+        spec: spec.clone(),
+        local: false,
+        link: Some(link),
+        agent,
+        connect_time,
+        round_trip: t.elapsed(),
+    })
+}
+
+/// Connects to every node at once. Results come in configuration order
+/// (primary first).
+pub fn connect_all(config: &Config) -> Vec<(NodeSpec, Result<Node>)> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = config
+            .nodes
+            .iter()
+            .map(|spec| (spec.clone(), s.spawn(move || connect(config, spec))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(spec, h)| {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(Error::Refused(format!(
+                        "{}: connecting panicked",
+                        spec.name
+                    )))
+                });
+                (spec, r)
+            })
+            .collect()
+    })
+}
+
+/// Whether `address` is one of this machine's own addresses.
+pub fn is_local(address: &str) -> bool {
+    let wanted: Vec<IpAddr> = match address.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => (address, 0)
+            .to_socket_addrs()
+            .map(|a| a.map(|s| s.ip()).collect())
+            .unwrap_or_default(),
+    };
+    let Ok(ifaddrs) = nix::ifaddrs::getifaddrs() else {
+        return false;
+    };
+    ifaddrs.filter_map(|i| i.address).any(|a| {
+        let ip = a
+            .as_sockaddr_in()
+            .map(|v4| IpAddr::V4(v4.ip()))
+            .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())));
+        ip.is_some_and(|ip| wanted.contains(&ip))
+    })
+}
+
+struct LocalDuplex {
+    from_agent: PipeReader,
+    to_agent: PipeWriter,
+}
+
+impl Read for LocalDuplex {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.from_agent.read(buf)
+    }
+}
+
+impl Write for LocalDuplex {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.to_agent.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.to_agent.flush()
+    }
+}
+
+impl Duplex for LocalDuplex {}
+
+/// An agent in a thread of this process, spoken to over pipes exactly as
+/// over SSH.
+pub fn local_agent(opts: AgentOptions) -> Box<dyn Duplex> {
+    let (agent_in, to_agent) = std::io::pipe().expect("a pipe");
+    let (from_agent, agent_out) = std::io::pipe().expect("a pipe");
+    std::thread::spawn(move || {
+        let _ = serve(agent_in, agent_out, &opts);
+    });
+    Box::new(LocalDuplex {
+        from_agent,
+        to_agent,
+    })
+}
+
+/// Starts a local agent on `state_dir` and says hello: what unit tests and
+/// the local node use.
+pub fn local_client(name: &str, state_dir: &Path) -> Result<AgentClient> {
+    let io = local_agent(AgentOptions {
+        state_dir: state_dir.to_path_buf(),
+        max_protocol: None,
+        stall_timeout: None,
+    });
+    AgentClient::start(name, io, Duration::from_secs(60), Path::new("(in process)"))
+}

@@ -1,0 +1,164 @@
+//! `coldspare agent`: serve the agent protocol on stdin/stdout (what the
+//! controller starts over SSH), and `coldspare agent install`, which copies
+//! this very binary to the nodes atomically and checks it answers.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use cluster::agent::{AgentOptions, serve};
+use cluster::transport::{HostCheck, SshLink, shell_quote};
+
+use super::Global;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+    /// Where this node keeps coldspare's state (backups, digest cache).
+    #[arg(long, value_name = "DIR", default_value = cluster::config::DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    /// Speak no protocol version newer than this (to act as an older agent).
+    #[arg(long, value_name = "N")]
+    protocol: Option<u32>,
+    /// Give up when a request's data stops arriving for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    stall_timeout: u64,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Copy this coldspare binary to nodes (all when none are named) and check it answers.
+    Install {
+        /// Nodes by name.
+        nodes: Vec<String>,
+    },
+}
+
+pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    match args.action {
+        None => {
+            if std::io::stdin().is_terminal() {
+                bail!(
+                    "`coldspare agent` speaks a protocol on stdin/stdout for the controller; it is not for people (see coldspare agent --help)"
+                );
+            }
+            let opts = AgentOptions {
+                state_dir: args.state_dir,
+                max_protocol: args.protocol,
+                stall_timeout: Some(std::time::Duration::from_secs(args.stall_timeout.max(1))),
+            };
+            let stdin = std::io::stdin().lock();
+            let stdout = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+            serve(stdin, stdout, &opts).context("agent session")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Action::Install { nodes }) => install(global, nodes),
+    }
+}
+
+fn install(global: &Global, names: Vec<String>) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let specs: Vec<_> = if names.is_empty() {
+        config.nodes.clone()
+    } else {
+        names
+            .iter()
+            .map(|n| config.node(n).cloned())
+            .collect::<Result<_, _>>()?
+    };
+    let exe = std::env::current_exe().context("cannot find this binary")?;
+    let size = std::fs::metadata(&exe)?.len();
+    let target = &config.agent.path;
+    let mut failed = false;
+    for spec in &specs {
+        let result = if cluster::transport::is_local(&spec.address) {
+            install_local(&exe, target)
+        } else {
+            install_remote(&config, spec, &exe, size)
+        };
+        match result.and_then(|_| cluster::connect(&config, spec).map_err(Into::into)) {
+            Ok(node) => {
+                println!(
+                    "{}: installed coldspare {} at {} (agent protocol {})",
+                    spec.name,
+                    node.agent.hello.agent,
+                    target.display(),
+                    node.agent.version
+                );
+                node.agent.bye();
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {}: {}", spec.name, super::output::chain(&e));
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn install_local(exe: &std::path::Path, target: &std::path::Path) -> anyhow::Result<()> {
+    if exe.canonicalize().ok() == target.canonicalize().ok() {
+        return Ok(());
+    }
+    let bytes = std::fs::read(exe)?;
+    cluster::fsutil::write_atomic(target, &bytes, 0o755)
+        .with_context(|| format!("cannot write {}", target.display()))
+}
+
+fn install_remote(
+    config: &cluster::Config,
+    spec: &cluster::NodeSpec,
+    exe: &std::path::Path,
+    size: u64,
+) -> anyhow::Result<()> {
+    let link = SshLink::open(spec, &config.ssh, HostCheck::Strict)?;
+    let target = &config.agent.path;
+    let dir = target.parent().context("the agent path has no directory")?;
+    let tmp = target.with_file_name(format!(".coldspare.new-{}", std::process::id()));
+    let (code, _, err) = link.run(&format!("mkdir -p {}", shell_quote(&dir.to_string_lossy())))?;
+    if code != 0 {
+        bail!(
+            "cannot create {} on {}: {}",
+            dir.display(),
+            spec.name,
+            err.trim()
+        );
+    }
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(size)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("{}: uploading", spec.name));
+    let mut file = std::fs::File::open(exe)?;
+    link.upload(&mut file, &tmp, &|n| bar.set_position(n))?;
+    bar.finish_and_clear();
+    // The rename is what makes the install atomic: the old binary serves
+    // until the new one is complete.
+    let (code, _, err) = link.run(&format!(
+        "chmod 755 {t} && mv -f {t} {p}",
+        t = shell_quote(&tmp.to_string_lossy()),
+        p = shell_quote(&target.to_string_lossy())
+    ))?;
+    if code != 0 {
+        let _ = link.run(&format!("rm -f {}", shell_quote(&tmp.to_string_lossy())));
+        bail!(
+            "cannot install {} on {}: {}",
+            target.display(),
+            spec.name,
+            err.trim()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! How the command talks to people and programs: colour only on a terminal
+//! (and never with NO_COLOR), errors on stderr with their help lines, JSON on
+//! stdout when asked for.
+
+use std::io::IsTerminal;
+
+use serde::Serialize;
+
+pub fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+pub fn green(s: &str) -> String {
+    paint(s, "32")
+}
+
+pub fn red(s: &str) -> String {
+    paint(s, "31;1")
+}
+
+pub fn yellow(s: &str) -> String {
+    paint(s, "33")
+}
+
+pub fn bold(s: &str) -> String {
+    paint(s, "1")
+}
+
+fn paint(s: &str, code: &str) -> String {
+    if color() {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints an error, with each configuration problem on its own line.
+pub fn report_error(e: &anyhow::Error) {
+    if let Some(cluster::ConfigError::Invalid(problems)) = find_config_error(e) {
+        for p in problems {
+            eprintln!("error: {p}");
+        }
+        let n = problems.len();
+        eprintln!(
+            "coldspare: the configuration was refused ({n} problem{}); nothing was changed",
+            if n == 1 { "" } else { "s" }
+        );
+        return;
+    }
+    eprintln!("error: {}", chain(e));
+}
+
+/// The error and its causes, leaving out a cause whose text the message
+/// already carries.
+pub fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+fn find_config_error(e: &anyhow::Error) -> Option<&cluster::ConfigError> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<cluster::ConfigError>().or_else(|| {
+            match c.downcast_ref::<cluster::Error>() {
+                Some(cluster::Error::Config(ce)) => Some(ce),
+                _ => None,
+            }
+        })
+    })
+}
+
+/// Milliseconds with one decimal for small values.
+pub fn ms(d: std::time::Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}

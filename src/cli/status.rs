@@ -1,0 +1,175 @@
+//! `coldspare status`: each node — reachable, latency, agent version, role
+//! and the facts that matter. Both nodes are asked at once; an unreachable
+//! node is reported next to the other, and makes the exit code 1.
+
+use std::process::ExitCode;
+
+use cluster::agent::protocol::Facts;
+use serde::Serialize;
+
+use super::{Global, output};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+#[derive(Serialize)]
+struct Report {
+    cluster: String,
+    nodes: Vec<NodeStatus>,
+}
+
+#[derive(Serialize)]
+struct NodeStatus {
+    name: String,
+    role: cluster::Role,
+    address: String,
+    reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connect_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtt_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<AgentInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    facts: Option<Facts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AgentInfo {
+    version: String,
+    protocol: u32,
+    capabilities: Vec<String>,
+}
+
+pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let mut all_ok = true;
+    let mut nodes = Vec::new();
+    for (spec, result) in cluster::connect_all(&config) {
+        let mut st = NodeStatus {
+            name: spec.name.clone(),
+            role: spec.role,
+            address: spec.address.clone(),
+            reachable: false,
+            local: None,
+            connect_ms: None,
+            rtt_ms: None,
+            agent: None,
+            facts: None,
+            error: None,
+        };
+        match result {
+            Ok(node) => {
+                st.reachable = true;
+                st.local = Some(node.local);
+                st.connect_ms = Some(node.connect_time.as_secs_f64() * 1000.0);
+                st.rtt_ms = Some(node.round_trip.as_secs_f64() * 1000.0);
+                st.agent = Some(AgentInfo {
+                    version: node.agent.hello.agent.clone(),
+                    protocol: node.agent.version,
+                    capabilities: node.agent.hello.capabilities.clone(),
+                });
+                st.facts = Some(node.agent.hello.facts.clone());
+                node.agent.bye();
+            }
+            Err(e) => {
+                all_ok = false;
+                st.reachable = matches!(
+                    e,
+                    cluster::Error::AgentMissing { .. } | cluster::Error::Incompatible { .. }
+                );
+                st.error = Some(format!("{e}"));
+            }
+        }
+        nodes.push(st);
+    }
+    let report = Report {
+        cluster: config.cluster.clone(),
+        nodes,
+    };
+    if global.json {
+        output::json(&report)?;
+    } else {
+        print_human(&report);
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_human(r: &Report) {
+    println!("cluster {}", output::bold(&r.cluster));
+    for n in &r.nodes {
+        println!();
+        let state = match (&n.error, n.reachable) {
+            (None, _) => output::green("up"),
+            (Some(_), true) => output::yellow("agent problem"),
+            (Some(_), false) => output::red("UNREACHABLE"),
+        };
+        println!(
+            "{} ({}, {})  {}",
+            output::bold(&n.name),
+            n.role,
+            n.address,
+            state
+        );
+        if let Some(e) = &n.error {
+            for line in e.lines() {
+                println!("  {line}");
+            }
+            continue;
+        }
+        let ms = |v: Option<f64>| {
+            v.map(|v| output::ms(std::time::Duration::from_secs_f64(v / 1000.0)))
+                .unwrap_or_default()
+        };
+        if let (Some(a), Some(f)) = (&n.agent, &n.facts) {
+            let via = if n.local == Some(true) {
+                "local"
+            } else {
+                "ssh"
+            };
+            println!(
+                "  agent     coldspare {} (protocol {}), via {via}; connect {}, round trip {}",
+                a.version,
+                a.protocol,
+                ms(n.connect_ms),
+                ms(n.rtt_ms)
+            );
+            println!(
+                "  host      {} — {} — kernel {} ({})",
+                f.hostname, f.os, f.kernel, f.arch
+            );
+            println!(
+                "  hardware  {} CPU{} {}, {:.1} GiB memory; up {}",
+                f.cpus,
+                if f.cpus == 1 { "" } else { "s" },
+                if f.cpu_model.is_empty() {
+                    String::new()
+                } else {
+                    format!("({})", f.cpu_model)
+                },
+                f.memory_kib as f64 / 1024.0 / 1024.0,
+                uptime(f.uptime_secs)
+            );
+            println!(
+                "  managers  packages: {}, services: {}",
+                f.package_manager, f.service_manager
+            );
+        }
+    }
+}
+
+fn uptime(secs: u64) -> String {
+    match secs {
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86400 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86400),
+    }
+}

@@ -1,0 +1,68 @@
+//! The command line itself: help, version, unknown subcommands, init.
+
+use crate::harness::Test;
+
+#[test]
+fn help_teaches_the_first_steps_and_the_exit_codes() {
+    let ran = Test::new().args(&["--help"]).run().code(0);
+    let ran = ran
+        .stdout_has("coldspare init")
+        .stdout_has("coldspare trust NODE");
+    ran.stdout_has("Exit codes: 0 all is well, 1 a problem was found");
+}
+
+#[test]
+fn version_prints_name_and_version() {
+    Test::new()
+        .args(&["--version"])
+        .run()
+        .code(0)
+        .stdout(&format!("coldspare {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn an_unknown_subcommand_exits_2_with_a_hint() {
+    let ran = Test::new().args(&["stauts"]).run().code(2);
+    ran.stderr_has("unrecognized subcommand 'stauts'")
+        .stderr_has("similar subcommands exist: 'trust', 'status'");
+}
+
+#[test]
+fn no_arguments_shows_help_and_exits_2() {
+    Test::new().run().code(2).stderr_has("Usage: coldspare");
+}
+
+#[test]
+fn init_writes_a_starter_that_passes_check_once_the_key_exists() {
+    let t = Test::new().file("id_ed25519", "(private key)", 0o600);
+    let ran = t
+        .args(&["--config", "{dir}/c.yaml", "init", "--primary", "web1=10.1.0.1", "--secondary", "web2=10.1.0.2"])
+        .run()
+        .code(0)
+        .stdout_has("wrote {dir}/c.yaml\nnext:\n  1. edit the addresses in it, then: coldspare config check");
+    let dir = ran.dir();
+    let text = std::fs::read_to_string(dir.join("c.yaml")).unwrap();
+    assert!(
+        text.contains("  web1:\n    address: 10.1.0.1\n    role: primary"),
+        "{text}"
+    );
+    // With its key and known_hosts in the scratch directory, it is valid.
+    let text = text.replace("/etc/coldspare/", &format!("{}/", dir.display()));
+    std::fs::write(dir.join("c.yaml"), text).unwrap();
+    Test::new()
+        .args(&[
+            "--config",
+            &dir.join("c.yaml").to_string_lossy(),
+            "config",
+            "check",
+        ])
+        .run()
+        .code(0)
+        .stdout_has("valid — cluster office: primary web1 (10.1.0.1), secondary web2 (10.1.0.2)");
+    // A second init does not overwrite it.
+    Test::new()
+        .args(&["--config", &dir.join("c.yaml").to_string_lossy(), "init"])
+        .run()
+        .code(2)
+        .stderr_has("c.yaml already exists; `coldspare config check` validates it");
+}

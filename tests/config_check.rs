@@ -1,0 +1,280 @@
+//! `coldspare config check` on a good file and on many bad ones. Each error
+//! is asserted word for word: the file, line, column and key it names, and
+//! what it says would be right. A bad file changes nothing.
+
+use crate::harness::Test;
+
+const GOOD: &str = "\
+cluster: office
+nodes:
+  alpha: { address: 10.0.0.1, role: primary }
+  beta:  { address: 10.0.0.2, role: secondary }
+ssh:
+  key: {dir}/key
+  known_hosts: {dir}/known_hosts
+";
+
+const REFUSED: &str = "coldspare: the configuration was refused (1 problem); nothing was changed\n";
+
+/// Runs `config check` on `text` and asserts its exact error output.
+#[track_caller]
+fn refused(text: &str, error: &str) {
+    let before = text.to_string();
+    let ran = Test::new()
+        .key()
+        .file("key644", "k", 0o644)
+        .config(text)
+        .args(&["config", "check"])
+        .run();
+    let ran = ran
+        .code(2)
+        .stdout("")
+        .stderr(&format!("{error}\n{REFUSED}"));
+    assert_eq!(
+        std::fs::read_to_string(ran.dir().join("coldspare.yaml")).unwrap(),
+        before.replace("{dir}", &ran.dir().to_string_lossy())
+    );
+}
+
+#[test]
+fn a_good_file_is_valid() {
+    Test::new()
+        .key()
+        .config(GOOD)
+        .args(&["config", "check"])
+        .run()
+        .code(0)
+        .stdout("{dir}/coldspare.yaml: valid — cluster office: primary alpha (10.0.0.1), secondary beta (10.0.0.2)\n");
+}
+
+#[test]
+fn malformed_yaml_names_the_line() {
+    refused(
+        "cluster: office\nnodes:\n\talpha: { address: 10.0.0.1, role: primary }\n",
+        "error: {dir}/coldspare.yaml:3:1: (syntax): YAML syntax: a tab character in the indentation\n  \
+         help: YAML indents with spaces only; replace the tab with spaces",
+    );
+    refused(
+        "cluster: \"office\nnodes:\n  a: 1\n",
+        "error: {dir}/coldspare.yaml:4:1: (syntax): YAML syntax: found unexpected end of stream \
+         (while scanning a quoted scalar at line 1 column 10)\n  \
+         help: check the indentation and the `key: value` form around this line",
+    );
+    refused(
+        "cluster: office\nnodes:\n  alpha: {address: 10.0.0.1, role: primary}\n    beta: 1\n",
+        "error: {dir}/coldspare.yaml:4:5: (syntax): YAML syntax: did not find expected key \
+         (while parsing a block mapping at line 3 column 3)\n  \
+         help: check the indentation and the `key: value` form around this line",
+    );
+    refused(
+        "cluster: office\nnodes: [alpha]\n",
+        "error: {dir}/coldspare.yaml:2:8: nodes: wrong kind of value: sequence, expected `key: value` lines (a mapping)",
+    );
+}
+
+#[test]
+fn an_empty_file_points_at_init() {
+    refused(
+        "",
+        "error: {dir}/coldspare.yaml:1:1: (file): the file is empty\n  help: `coldspare init` writes a commented starter file",
+    );
+}
+
+#[test]
+fn an_unknown_top_level_key_lists_the_keys() {
+    refused(
+        &format!("{GOOD}colour: blue\n"),
+        "error: {dir}/coldspare.yaml:8:1: colour: unknown key `colour`\n  \
+         help: the keys here are: cluster, nodes, ssh, agent, state_dir, sync, services, verify, notify, failover, vip",
+    );
+}
+
+#[test]
+fn a_misspelled_key_gets_did_you_mean() {
+    refused(
+        &GOOD.replace("address: 10.0.0.2", "adress: 10.0.0.2"),
+        "error: {dir}/coldspare.yaml:4:12: nodes.beta.adress: unknown key `adress`\n  help: did you mean `address`?",
+    );
+    refused(
+        &GOOD.replace("  key:", "  kye:"),
+        "error: {dir}/coldspare.yaml:6:3: ssh.kye: unknown key `kye`\n  help: did you mean `key`?",
+    );
+}
+
+#[test]
+fn two_primaries_are_refused_at_the_second() {
+    refused(
+        &GOOD.replace("role: secondary", "role: primary"),
+        "error: {dir}/coldspare.yaml:4:37: nodes.beta.role: a second primary: `alpha` is already the primary\n  \
+         help: a cluster has exactly one primary; set `role: secondary` on `alpha` or `beta`",
+    );
+}
+
+#[test]
+fn no_primary_is_refused() {
+    refused(
+        &GOOD.replace("role: primary", "role: secondary"),
+        "error: {dir}/coldspare.yaml:3:37: nodes.alpha.role: no node is the primary\n  \
+         help: set `role: primary` on the node you manage (`alpha` or `beta`)",
+    );
+}
+
+#[test]
+fn an_unknown_role_names_the_choices() {
+    refused(
+        &GOOD.replace("role: secondary", "role: master"),
+        "error: {dir}/coldspare.yaml:4:37: nodes.beta.role: `master` is not a valid role\n  help: use `primary` or `secondary`",
+    );
+}
+
+#[test]
+fn the_same_address_twice_is_refused() {
+    refused(
+        &GOOD.replace("10.0.0.2", "10.0.0.1"),
+        "error: {dir}/coldspare.yaml:4:21: nodes.beta.address: `alpha` and `beta` have the same address 10.0.0.1\n  \
+         help: each node needs its own address; a virtual IP belongs under `vip:`",
+    );
+}
+
+#[test]
+fn one_node_is_not_a_cluster() {
+    refused(
+        "cluster: office\nnodes:\n  alpha: { address: 10.0.0.1, role: primary }\n",
+        "error: {dir}/coldspare.yaml:3:3: nodes: only 1 node; coldspare keeps exactly two\n  \
+         help: list one primary and one secondary",
+    );
+}
+
+#[test]
+fn a_missing_address_is_named() {
+    refused(
+        &GOOD.replace("address: 10.0.0.2, ", ""),
+        "error: {dir}/coldspare.yaml:4:10: nodes.beta.address: the required key `address` is missing\n  \
+         help: give the node's IP address or DNS name",
+    );
+}
+
+#[test]
+fn a_missing_key_file_says_how_to_make_one() {
+    refused(
+        &GOOD.replace("{dir}/key", "{dir}/nokey"),
+        "error: {dir}/coldspare.yaml:6:8: ssh.key: the key file {dir}/nokey does not exist\n  \
+         help: create one with: ssh-keygen -t ed25519 -N '' -f {dir}/nokey  (or remove `key:` to use ssh-agent)",
+    );
+}
+
+#[test]
+fn a_key_file_open_to_others_is_refused() {
+    refused(
+        &GOOD.replace("{dir}/key", "{dir}/key644"),
+        "error: {dir}/coldspare.yaml:6:8: ssh.key: the key file {dir}/key644 is open to other users (mode 0644)\n  \
+         help: a private key must be private: chmod 600 {dir}/key644",
+    );
+}
+
+#[test]
+fn a_duration_without_a_unit_is_refused() {
+    refused(
+        &format!("{GOOD}  connect_timeout: 2 seconds\n"),
+        "error: {dir}/coldspare.yaml:8:20: ssh.connect_timeout: ` seconds` is not a unit in `2 seconds`; use ms, s, m or h",
+    );
+    refused(
+        &format!("{GOOD}  timeout: 30\n"),
+        "error: {dir}/coldspare.yaml:8:12: ssh.timeout: `30` has no unit; write 30s, 30ms or 30m",
+    );
+}
+
+#[test]
+fn a_port_out_of_range_is_refused() {
+    refused(
+        &GOOD.replace("role: secondary }", "role: secondary, port: 70000 }"),
+        "error: {dir}/coldspare.yaml:4:54: nodes.beta.port: wrong value: integer `70000`, expected a number from 1 to 65535",
+    );
+}
+
+#[test]
+fn a_relative_path_is_refused() {
+    refused(
+        &GOOD.replace("known_hosts: {dir}/known_hosts", "known_hosts: known_hosts"),
+        "error: {dir}/coldspare.yaml:7:16: ssh.known_hosts: `known_hosts` is a relative path\n  \
+         help: write an absolute path, so it means the same wherever coldspare runs",
+    );
+}
+
+#[test]
+fn a_duplicate_key_is_refused() {
+    refused(
+        &format!("{GOOD}cluster: other\n"),
+        "error: {dir}/coldspare.yaml:1:1: cluster: `cluster` appears more than once\n  \
+         help: each key may appear once here; remove the extra one",
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = GOOD
+        .replace("role: secondary", "role: primary")
+        .replace("{dir}/key", "{dir}/nokey")
+        .replace("cluster: office", "cluster: my office");
+    let ran = Test::new()
+        .config(&text)
+        .args(&["config", "check"])
+        .run()
+        .code(2);
+    let errors = ran
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .count();
+    assert_eq!(errors, 3, "{}", ran.stderr);
+    ran.stderr_has("refused (3 problems); nothing was changed");
+}
+
+#[test]
+fn check_json_lists_the_problems() {
+    let ran = Test::new()
+        .key()
+        .config(&GOOD.replace("role: secondary", "role: primary"))
+        .args(&["--json", "config", "check"])
+        .run()
+        .code(2);
+    let v: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["problems"][0]["key"], "nodes.beta.role");
+    assert_eq!(v["problems"][0]["line"], 4);
+    assert_eq!(v["problems"][0]["column"], 37);
+}
+
+#[test]
+fn show_fills_in_the_defaults() {
+    let ran = Test::new()
+        .key()
+        .config(GOOD)
+        .args(&["config", "show"])
+        .run()
+        .code(0);
+    let ran = ran
+        .stdout_has("connect_timeout: 5s")
+        .stdout_has("agent:\n  path: /usr/local/bin/coldspare");
+    ran.stdout_has("state_dir: /var/lib/coldspare");
+    let ran = Test::new()
+        .key()
+        .config(GOOD)
+        .args(&["config", "show", "--json"])
+        .run()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(v["nodes"][0]["name"], "alpha");
+    assert_eq!(v["nodes"][1]["port"], 22);
+    assert_eq!(v["ssh"]["timeout"], "1m");
+}
+
+#[test]
+fn a_missing_file_points_at_init() {
+    Test::new()
+        .args(&["--config", "{dir}/none.yaml", "config", "check"])
+        .run()
+        .code(2)
+        .stderr("error: cannot read {dir}/none.yaml: No such file or directory (os error 2)\n  \
+                 help: `coldspare init` writes a commented starter file; --config names another file\n");
+}
