@@ -57,7 +57,7 @@ impl AgentClient {
     ) -> Result<AgentClient> {
         let mut client = AgentClient {
             node: node.to_string(),
-            io: BufReader::new(io),
+            io: BufReader::with_capacity(256 * 1024, io),
             next_id: 1,
             timeout,
             hello: Hello {
@@ -191,8 +191,12 @@ impl AgentClient {
                 message,
             });
         }
-        let value = resp.result.unwrap_or(serde_json::Value::Null);
-        let typed = serde_json::from_value(value).map_err(|e| self.protocol(op, e.to_string()))?;
+        let raw = resp
+            .result
+            .as_deref()
+            .map(serde_json::value::RawValue::get)
+            .unwrap_or("null");
+        let typed = serde_json::from_str(raw).map_err(|e| self.protocol(op, e.to_string()))?;
         Ok((typed, bytes))
     }
 

@@ -8,13 +8,12 @@
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::names::Names;
@@ -211,16 +210,20 @@ pub fn describe(path: &Path, meta: &Metadata, kind: Kind, names: &mut Names) -> 
 /// sha256 of a regular file, refusing anything that is not the file that was
 /// listed (swapped for a symlink or a fifo in between).
 pub fn hash_file(path: &Path, listed: &Metadata) -> Result<String, String> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 * 1024]);
+    }
     let mut file = open_regular(path, listed).map_err(|e| e.to_string())?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
+    BUF.with_borrow_mut(|buf| {
+        loop {
+            let n = file.read(buf).map_err(|e| e.to_string())?;
+            if n == 0 {
+                break Ok::<(), String>(());
+            }
+            hasher.update(&buf[..n]);
         }
-        hasher.update(&buf[..n]);
-    }
+    })?;
     Ok(hex(&hasher.finalize()))
 }
 
@@ -239,16 +242,16 @@ pub fn open_regular(path: &Path, listed: &Metadata) -> io::Result<File> {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 15) as usize]);
+    }
+    String::from_utf8(out).expect("hex digits are ASCII")
 }
 
-#[derive(Serialize, Deserialize, Clone)]
+#[derive(Clone, PartialEq)]
 struct Cached {
     dev: u64,
     ino: u64,
@@ -269,10 +272,22 @@ impl Cached {
             sha256,
         }
     }
+
+    fn same_file(&self, other: &Cached) -> bool {
+        (self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns)
+            == (
+                other.dev,
+                other.ino,
+                other.size,
+                other.mtime_ns,
+                other.ctime_ns,
+            )
+    }
 }
 
-/// Digests by path (raw bytes, so any name can be cached), kept in
-/// `<state_dir>/cache/hashes.json`.
+/// Digests by path, kept in `<state_dir>/cache/hashes`: one record per file,
+/// `sha256 dev ino size mtime_ns ctime_ns path` ended by a NUL (the one byte
+/// no path holds), so any name can be cached and loading is a quick scan.
 struct HashCache {
     file: Option<PathBuf>,
     old: HashMap<Vec<u8>, Cached>,
@@ -289,15 +304,9 @@ impl HashCache {
     }
 
     fn load(state_dir: &Path) -> HashCache {
-        let file = state_dir.join("cache/hashes.json");
-        let old: Vec<(WirePath, Cached)> = std::fs::read(&file)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
-        let old = old
-            .into_iter()
-            .map(|(k, v)| (k.0.into_os_string().into_vec(), v))
-            .collect();
+        let file = state_dir.join("cache/hashes");
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let old = bytes.split(|b| *b == 0).filter_map(parse_record).collect();
         HashCache {
             file: Some(file),
             old,
@@ -308,13 +317,7 @@ impl HashCache {
     fn get(&mut self, path: &Path, meta: &Metadata) -> Option<String> {
         let key = path.as_os_str().as_bytes();
         let hit = self.old.get(key)?;
-        let now = Cached::of(meta, String::new());
-        let same = hit.dev == now.dev
-            && hit.ino == now.ino
-            && hit.size == now.size
-            && hit.mtime_ns == now.mtime_ns
-            && hit.ctime_ns == now.ctime_ns;
-        if !same {
+        if !hit.same_file(&Cached::of(meta, String::new())) {
             return None;
         }
         let hit = hit.clone();
@@ -339,6 +342,7 @@ impl HashCache {
     }
 
     /// Keeps what other walks cached outside these roots, replaces the rest.
+    /// Nothing is written when the walk found exactly what was cached.
     fn save(self, roots: &[PathBuf]) {
         let Some(file) = self.file else { return };
         let under = |k: &[u8]| {
@@ -346,17 +350,53 @@ impl HashCache {
                 .iter()
                 .any(|r| Path::new(std::ffi::OsStr::from_bytes(k)).starts_with(r))
         };
-        let mut all: HashMap<Vec<u8>, Cached> =
-            self.old.into_iter().filter(|(k, _)| !under(k)).collect();
-        all.extend(self.new);
-        let all: Vec<(WirePath, Cached)> = all
-            .into_iter()
-            .map(|(k, v)| (WirePath(PathBuf::from(std::ffi::OsString::from_vec(k))), v))
-            .collect();
-        if let Ok(bytes) = serde_json::to_vec(&all) {
-            let _ = crate::fsutil::write_atomic(&file, &bytes, 0o600);
+        let unchanged = self.new.len() == self.old.keys().filter(|k| under(k)).count()
+            && self.new.iter().all(|(k, v)| self.old.get(k) == Some(v));
+        if unchanged {
+            return;
         }
+        let mut out = Vec::with_capacity((self.old.len() + self.new.len()) * 128);
+        let kept = self
+            .old
+            .iter()
+            .filter(|(k, _)| !under(k) && !self.new.contains_key(*k));
+        for (k, v) in kept.chain(self.new.iter()) {
+            use std::io::Write;
+            let _ = write!(
+                out,
+                "{} {} {} {} {} {} ",
+                v.sha256, v.dev, v.ino, v.size, v.mtime_ns, v.ctime_ns
+            );
+            out.extend_from_slice(k);
+            out.push(0);
+        }
+        let _ = crate::fsutil::write_atomic(&file, &out, 0o600);
     }
+}
+
+fn parse_record(rec: &[u8]) -> Option<(Vec<u8>, Cached)> {
+    let mut parts = rec.splitn(7, |b| *b == b' ');
+    let mut field = || parts.next();
+    let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_string);
+    let num = |b: Option<&[u8]>| std::str::from_utf8(b?).ok()?.parse::<i64>().ok();
+    let sha256 = text(field()?)?;
+    let dev = num(field())? as u64;
+    let ino = num(field())? as u64;
+    let size = num(field())? as u64;
+    let mtime_ns = num(field())?;
+    let ctime_ns = num(field())?;
+    let path = field()?.to_vec();
+    (sha256.len() == 64 && !path.is_empty()).then_some((
+        path,
+        Cached {
+            dev,
+            ino,
+            size,
+            mtime_ns,
+            ctime_ns,
+            sha256,
+        },
+    ))
 }
 
 #[cfg(test)]

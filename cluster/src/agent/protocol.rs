@@ -81,21 +81,41 @@ impl Serialize for WirePath {
 
 impl<'de> Deserialize<'de> for WirePath {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Text(String),
-            Bytes { b64: String },
-        }
-        match Repr::deserialize(d)? {
-            Repr::Text(t) => Ok(WirePath(PathBuf::from(t))),
-            Repr::Bytes { b64 } => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(b64)
-                    .map_err(serde::de::Error::custom)?;
-                Ok(WirePath(PathBuf::from(OsStr::from_bytes(&bytes))))
+        // A visitor rather than an untagged enum: manifests carry tens of
+        // thousands of paths and untagged enums buffer every value.
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = WirePath;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a path: a string, or {\"b64\": ...} for one that is not UTF-8")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WirePath, E> {
+                Ok(WirePath(PathBuf::from(v)))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<WirePath, E> {
+                Ok(WirePath(PathBuf::from(v)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<WirePath, A::Error> {
+                let mut bytes = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "b64" {
+                        let text: String = map.next_value()?;
+                        let raw = base64::engine::general_purpose::STANDARD
+                            .decode(text)
+                            .map_err(serde::de::Error::custom)?;
+                        bytes = Some(raw);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                let raw = bytes.ok_or_else(|| serde::de::Error::missing_field("b64"))?;
+                Ok(WirePath(PathBuf::from(OsStr::from_bytes(&raw))))
             }
         }
+        d.deserialize_any(V)
     }
 }
 
@@ -444,12 +464,14 @@ pub struct RequestFrame {
     pub blob: u64,
 }
 
-/// The envelope of a response.
+/// The envelope of a response. The result stays raw JSON until the caller,
+/// who knows its type, parses it: no intermediate tree for a manifest of
+/// tens of thousands of entries.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ResponseFrame {
     pub id: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<Box<serde_json::value::RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "is_zero")]

@@ -152,7 +152,8 @@ pub fn serve<F: Read + AsFd, W: Write>(
     Ok(())
 }
 
-type Answer = Result<(serde_json::Value, Vec<u8>), String>;
+type Raw = Box<serde_json::value::RawValue>;
+type Answer = Result<(Raw, Vec<u8>), String>;
 
 fn handle(
     request: &Request,
@@ -163,7 +164,7 @@ fn handle(
     let state_dir = &opts.state_dir;
     match request {
         Request::Hello(_) => unreachable!("answered above"),
-        Request::Bye => Ok((serde_json::Value::Null, Vec::new())),
+        Request::Bye => ok(&()).map(no_blob),
         Request::Exec(r) => ok(&crate::exec::run(&r.command)).map(no_blob),
         Request::ExecBatch(r) => ok(&exec_batch(r)).map(no_blob),
         Request::Manifest(r) => ok(&manifest::run(r, state_dir)?).map(no_blob),
@@ -186,12 +187,12 @@ fn handle(
     }
 }
 
-fn no_blob(v: serde_json::Value) -> (serde_json::Value, Vec<u8>) {
+fn no_blob(v: Raw) -> (Raw, Vec<u8>) {
     (v, Vec::new())
 }
 
-fn ok<T: Serialize>(value: &T) -> Result<serde_json::Value, String> {
-    serde_json::to_value(value).map_err(|e| e.to_string())
+fn ok<T: Serialize>(value: &T) -> Result<Raw, String> {
+    serde_json::value::to_raw_value(value).map_err(|e| e.to_string())
 }
 
 fn capabilities(version: u32) -> Vec<String> {
@@ -234,7 +235,7 @@ fn exec_batch(r: &ExecBatchRequest) -> Vec<crate::agent::protocol::ExecResult> {
 fn respond<W: Write>(
     out: &mut W,
     id: u64,
-    result: Result<serde_json::Value, String>,
+    result: Result<Raw, String>,
     blob: &[u8],
 ) -> io::Result<()> {
     let frame = match result {
