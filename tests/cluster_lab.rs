@@ -349,6 +349,7 @@ fn manifest_describes_an_awkward_tree_exactly() {
         include: vec![],
         hash: true,
         cache: true,
+        expect: Default::default(),
     };
 
     let (root, unprivileged) = lab.in_client_net(|| {

@@ -25,6 +25,7 @@ pub fn run(b: &Bench) -> anyhow::Result<()> {
         include: vec![],
         hash: true,
         cache: true,
+        expect: Default::default(),
     };
     let cache_dir = format!("{}/cache", b.config.state_dir.display());
     let clear_cache = || {

@@ -6,7 +6,9 @@ mod agent;
 mod config;
 mod init;
 mod output;
+mod progress;
 mod status;
+mod sync;
 mod trust;
 
 use std::path::PathBuf;
@@ -60,6 +62,16 @@ enum Command {
     Trust(trust::Args),
     /// Show each node: reachable, latency, agent version, role and facts.
     Status(status::Args),
+    /// Capture the primary's files, packages and services into the history.
+    Snapshot(sync::SnapshotArgs),
+    /// Capture the primary and make the secondary match it (--dry-run shows the plan).
+    Sync(sync::SyncArgs),
+    /// List the captures, newest first.
+    History(sync::HistoryArgs),
+    /// Show what changed between captures, or between the nodes now (--live).
+    Diff(sync::DiffArgs),
+    /// Put an earlier capture back on a node (the primary by default).
+    Restore(sync::RestoreArgs),
     /// Run the node agent (coldspare starts it over SSH), or install it.
     Agent(agent::Args),
 }
@@ -89,6 +101,11 @@ pub fn main() -> ExitCode {
         Command::Config(c) => config::run(&global, c),
         Command::Trust(a) => trust::run(&global, a),
         Command::Status(a) => status::run(&global, a),
+        Command::Snapshot(a) => sync::snapshot(&global, a),
+        Command::Sync(a) => sync::sync(&global, a),
+        Command::History(a) => sync::history(&global, a),
+        Command::Diff(a) => sync::diff(&global, a),
+        Command::Restore(a) => sync::restore(&global, a),
         Command::Agent(a) => agent::run(&global, a),
     };
     match result {

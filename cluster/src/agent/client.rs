@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use super::protocol::{
     Content, ExecBatchRequest, ExecRequest, ExecResult, ExecSpec, Hello, HelloRequest, ItemResults,
     Manifest, ManifestRequest, ReadItem, ReadRequest, ReadResult, RemoveRequest, Request,
-    RequestFrame, ResponseFrame, RestoreRequest, VERSIONS, WirePath, WriteItem, WriteRequest,
-    read_line, write_line,
+    RequestFrame, ResponseFrame, RestoreRequest, StateHead, StateReceiveRequest, VERSIONS,
+    WirePath, WriteItem, WriteRequest, read_line, write_line,
 };
 use crate::error::{Error, Result};
 
@@ -20,6 +20,9 @@ use crate::error::{Error, Result};
 pub trait Duplex: Read + Write + Send {
     /// How long a read or write may block before the node counts as lost.
     fn set_timeout(&mut self, _timeout: Duration) {}
+    /// The connection is known to be dead: never wait on it again (not even
+    /// to say goodbye when it is dropped).
+    fn abandon(&mut self) {}
     /// After the stream ended: what the other side said on its way out
     /// (exit status and error output of the agent process).
     fn post_mortem(&mut self) -> PostMortem {
@@ -118,6 +121,9 @@ impl AgentClient {
     }
 
     fn lost(&mut self, op: &str, e: io::Error) -> Error {
+        if e.kind() != io::ErrorKind::UnexpectedEof {
+            self.io.get_mut().abandon();
+        }
         let detail = if e.kind() == io::ErrorKind::TimedOut || e.to_string().contains("Timed out") {
             format!("no answer for {} s", self.timeout.as_secs())
         } else {
@@ -325,6 +331,24 @@ impl AgentClient {
                 t,
             )?
             .0)
+    }
+
+    /// The head of the node's state repository (protocol 2).
+    pub fn state_head(&mut self) -> Result<Option<String>> {
+        let t = self.timeout;
+        let (h, _): (StateHead, _) = self.call(Request::StateHead, &[], t)?;
+        Ok(h.head)
+    }
+
+    /// Sends a pack and moves the node's state repository to `head`.
+    pub fn state_receive(&mut self, head: &str, force: bool, pack: &[u8]) -> Result<()> {
+        let t = self.long(Duration::from_secs(600));
+        let req = Request::StateReceive(StateReceiveRequest {
+            head: head.into(),
+            force,
+        });
+        let (_, _): (serde_json::Value, _) = self.call(req, &[pack], t)?;
+        Ok(())
     }
 
     /// Ends the session politely.

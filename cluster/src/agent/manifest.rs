@@ -5,7 +5,7 @@
 //! Digests come from a cache on the node when a file's inode, size, mtime and
 //! ctime are unchanged, so a second walk reads almost nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -185,8 +185,85 @@ pub fn run(req: &ManifestRequest, state_dir: &Path) -> Result<Manifest, String> 
         }
     }
     cache.save(&roots);
+    if !req.expect.is_empty() {
+        leave_out_matching(&mut out, &req.expect, &roots);
+    }
     out.stats.millis = start.elapsed().as_millis() as u64;
     Ok(out)
+}
+
+/// Drops the entries of every expected directory whose listing matches.
+fn leave_out_matching(out: &mut Manifest, expect: &BTreeMap<WirePath, String>, roots: &[PathBuf]) {
+    let mut children: HashMap<&Path, Vec<&Entry>> = HashMap::new();
+    for e in &out.entries {
+        if let Some(parent) = e.path.0.parent() {
+            children.entry(parent).or_default().push(e);
+        }
+    }
+    let dirs: Vec<&Path> = out
+        .entries
+        .iter()
+        .filter(|e| e.kind == Kind::Dir)
+        .map(|e| e.path.0.as_path())
+        .collect();
+    let mut matched: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for dir in dirs {
+        let Some(want) = expect.get(&WirePath(dir.to_path_buf())) else {
+            continue;
+        };
+        let kids = children.get(dir).map(Vec::as_slice).unwrap_or(&[]);
+        if listing_digest(kids.iter().copied()) == *want {
+            matched.insert(dir.to_path_buf());
+        }
+    }
+    out.entries.retain(|e| {
+        roots.contains(&e.path.0) || !e.path.0.parent().is_some_and(|p| matched.contains(p))
+    });
+    let mut matched: Vec<WirePath> = matched.into_iter().map(WirePath).collect();
+    matched.sort();
+    out.matched = matched;
+}
+
+/// The digest of one directory's listing: for each child (by name order)
+/// what a sync keeps identical — kind, mode, owner, content digest or link
+/// target — and never times. Controller and agent compute it the same way.
+pub fn listing_digest<'a>(children: impl Iterator<Item = &'a Entry>) -> String {
+    let mut lines: Vec<Vec<u8>> = children.map(identity_line).collect();
+    lines.sort();
+    let mut h = Sha256::new();
+    for l in &lines {
+        h.update(l);
+    }
+    hex(&h.finalize())
+}
+
+fn identity_line(e: &Entry) -> Vec<u8> {
+    let mut line = e
+        .path
+        .0
+        .file_name()
+        .map(|n| n.as_bytes().to_vec())
+        .unwrap_or_default();
+    let owner = e.user.clone().unwrap_or_else(|| e.uid.to_string());
+    let group = e.group.clone().unwrap_or_else(|| e.gid.to_string());
+    let what = match e.kind {
+        Kind::File => e.sha256.clone().unwrap_or_else(|| "?".into()),
+        Kind::Symlink => e
+            .target
+            .as_ref()
+            .map(|t| t.0.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        Kind::Dir => String::new(),
+    };
+    let kind = match e.kind {
+        Kind::File => "f",
+        Kind::Dir => "d",
+        Kind::Symlink => "l",
+    };
+    // A symlink's mode means nothing (always 0777 on Linux).
+    let mode = if e.kind == Kind::Symlink { 0 } else { e.mode };
+    line.extend_from_slice(format!("\t{kind}\t{mode:o}\t{owner}\t{group}\t{what}\n").as_bytes());
+    line
 }
 
 /// An entry's metadata (no digest, no link target).

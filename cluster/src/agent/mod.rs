@@ -12,6 +12,7 @@ pub mod manifest;
 mod names;
 pub mod protocol;
 pub mod server;
+pub mod state_repo;
 
 pub use client::{AgentClient, Duplex};
 pub use server::{AgentOptions, serve};

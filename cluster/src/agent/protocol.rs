@@ -12,7 +12,10 @@
 //! Versions:
 //! - 1: hello, exec, manifest, read, write, remove, restore, bye.
 //! - 2: adds `exec_batch` (many commands in one round trip, run in parallel
-//!   on the node). With a version-1 agent the controller runs them one by one.
+//!   on the node; with a version-1 agent the controller runs them one by
+//!   one), manifest expectations (directories whose listing digest matches
+//!   are not sent back; a version-1 agent sends everything, which is only
+//!   slower), and `state_head`/`state_receive` (the state repository mirror).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -131,6 +134,8 @@ pub enum Request {
     Write(WriteRequest),
     Remove(RemoveRequest),
     Restore(RestoreRequest),
+    StateHead,
+    StateReceive(StateReceiveRequest),
     Bye,
 }
 
@@ -145,6 +150,8 @@ impl Request {
             Request::Write(_) => "write",
             Request::Remove(_) => "remove",
             Request::Restore(_) => "restore",
+            Request::StateHead => "state_head",
+            Request::StateReceive(_) => "state_receive",
             Request::Bye => "bye",
         }
     }
@@ -152,7 +159,7 @@ impl Request {
     /// The first protocol version that has this request.
     pub fn since(&self) -> u32 {
         match self {
-            Request::ExecBatch(_) => 2,
+            Request::ExecBatch(_) | Request::StateHead | Request::StateReceive(_) => 2,
             _ => 1,
         }
     }
@@ -297,6 +304,11 @@ pub struct ManifestRequest {
     pub hash: bool,
     /// Reuse digests of files whose inode, size, mtime and ctime are unchanged.
     pub cache: bool,
+    /// Directory → expected digest of its listing (see `listing_digest`).
+    /// Entries of a directory whose listing matches are left out of the
+    /// answer and the directory is named in `matched` instead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expect: BTreeMap<WirePath, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -346,6 +358,9 @@ pub struct Manifest {
     pub skipped: Vec<Skipped>,
     /// Roots that do not exist on the node.
     pub missing: Vec<WirePath>,
+    /// Expected directories whose listing matched: their entries are as expected.
+    #[serde(default)]
+    pub matched: Vec<WirePath>,
     pub stats: ManifestStats,
 }
 
@@ -433,6 +448,20 @@ pub struct RestoreRequest {
     pub backup: String,
     #[serde(default)]
     pub paths: Vec<WirePath>,
+}
+
+/// Mirrors the controller's state repository: the blob is a git pack with
+/// what the node lacks; `head` becomes the node's `main`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateReceiveRequest {
+    pub head: String,
+    /// Replace a history that is not an ancestor of `head`.
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StateHead {
+    pub head: Option<String>,
 }
 
 /// Per-path outcome of write, remove and restore.

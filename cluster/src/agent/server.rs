@@ -14,10 +14,10 @@ use serde::Serialize;
 
 use super::names::Names;
 use super::protocol::{
-    ExecBatchRequest, Hello, HelloRequest, Request, RequestFrame, ResponseFrame, VERSIONS,
-    negotiate, read_line, write_line,
+    ExecBatchRequest, Hello, HelloRequest, Request, RequestFrame, ResponseFrame, StateHead,
+    VERSIONS, negotiate, read_line, write_line,
 };
-use super::{facts, files, manifest};
+use super::{facts, files, manifest, state_repo};
 
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
@@ -183,6 +183,14 @@ fn handle(
         }
         Request::Restore(r) => {
             ok(&files::restore(r, state_dir).map_err(|e| e.to_string())?).map(no_blob)
+        }
+        Request::StateHead => ok(&StateHead {
+            head: state_repo::head(state_dir)?,
+        })
+        .map(no_blob),
+        Request::StateReceive(r) => {
+            state_repo::receive(state_dir, &r.head, r.force, blob)?;
+            ok(&()).map(no_blob)
         }
     }
 }

@@ -37,9 +37,92 @@ pub struct Config {
     pub ssh: SshSettings,
     pub agent: AgentSettings,
     pub state_dir: PathBuf,
+    pub sync: SyncSettings,
     /// Sections of parts that check their own configuration.
     #[serde(flatten)]
     pub sections: Sections,
+}
+
+/// What the Synchronizer keeps identical on the secondary.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncSettings {
+    /// Trees (or single files) captured from the primary.
+    pub paths: Vec<PathBuf>,
+    /// Patterns never synced, as configured (see [`SyncSettings::excludes`]).
+    pub exclude: Vec<String>,
+    /// Synced, but never shown: diffs, reports, logs and mail say only that
+    /// the content changed, and its digest.
+    pub secret: Vec<String>,
+    pub packages: PackageMode,
+    /// Remove packages the secondary has and the primary has not.
+    pub remove_extra: bool,
+    /// Keep the set of enabled services identical.
+    pub services: bool,
+    pub on_change: Vec<Hook>,
+}
+
+/// Files that describe one machine, not the service: never synced.
+pub const HOST_SPECIFIC: &[&str] = &[
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/machine-id",
+    "/var/lib/dbus/machine-id",
+    "/etc/ssh/ssh_host_*",
+    "/etc/fstab",
+    "/etc/mtab",
+    "/etc/adjtime",
+    "/etc/network/interfaces",
+    "/etc/network/interfaces.d",
+    "/etc/netplan",
+    "/etc/systemd/network",
+    "/etc/NetworkManager/system-connections",
+    "/etc/udev/rules.d/70-persistent-net.rules",
+    "/etc/coldspare",
+    "/var/lib/coldspare",
+];
+
+impl SyncSettings {
+    /// Everything excluded: the host-specific defaults, the state directory
+    /// and what the configuration adds.
+    pub fn excludes(&self, state_dir: &Path) -> Vec<String> {
+        let mut all: Vec<String> = HOST_SPECIFIC.iter().map(|s| s.to_string()).collect();
+        all.push(state_dir.to_string_lossy().into_owned());
+        all.extend(self.exclude.iter().cloned());
+        all
+    }
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            paths: Vec::new(),
+            exclude: Vec::new(),
+            secret: Vec::new(),
+            packages: PackageMode::Auto,
+            remove_extra: false,
+            services: true,
+            on_change: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageMode {
+    /// Whatever package manager the primary has.
+    Auto,
+    Dpkg,
+    Rpm,
+    None,
+}
+
+/// A command run on the secondary after files under `paths` changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hook {
+    pub paths: Vec<PathBuf>,
+    pub run: String,
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,8 +174,6 @@ pub struct AgentSettings {
 /// Raw sections of the parts that validate them.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Sections {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sync: Option<serde_yaml::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub services: Option<serde_yaml::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]

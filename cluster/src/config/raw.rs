@@ -17,9 +17,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub agent: RawAgent,
     pub state_dir: Option<PathBuf>,
+    pub sync: Option<RawSync>,
     // Sections of parts not built yet are kept as data: present and
     // well-formed YAML, checked by their part when it arrives.
-    pub sync: Option<serde_yaml::Value>,
     pub services: Option<serde_yaml::Value>,
     pub verify: Option<serde_yaml::Value>,
     pub notify: Option<serde_yaml::Value>,
@@ -58,4 +58,36 @@ pub struct RawSsh {
 #[serde(deny_unknown_fields)]
 pub struct RawAgent {
     pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    pub paths: Vec<PathBuf>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub secret: Vec<String>,
+    pub packages: Option<RawPackages>,
+    pub remove_extra: Option<bool>,
+    pub services: Option<bool>,
+    #[serde(default)]
+    pub on_change: Vec<RawHook>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawPackages {
+    Auto,
+    Dpkg,
+    Rpm,
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHook {
+    pub paths: Vec<PathBuf>,
+    pub run: String,
+    pub timeout: Option<String>,
 }

@@ -7,10 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawRole};
+use super::raw::{RawConfig, RawPackages, RawRole, RawSync};
 use super::{
-    AgentSettings, Config, DEFAULT_AGENT_PATH, DEFAULT_STATE_DIR, NodeSpec, Problem, Role,
-    Sections, SshSettings, closest, duration, locate::locate,
+    AgentSettings, Config, DEFAULT_AGENT_PATH, DEFAULT_STATE_DIR, Hook, NodeSpec, PackageMode,
+    Problem, Role, Sections, SshSettings, SyncSettings, closest, duration, locate::locate,
 };
 
 struct Checker<'a> {
@@ -268,6 +268,10 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         path: c.absolute(&["agent", "path"], raw.agent.path, DEFAULT_AGENT_PATH),
     };
     let state_dir = c.absolute(&["state_dir"], raw.state_dir, DEFAULT_STATE_DIR);
+    let sync = raw
+        .sync
+        .map(|s| sync_settings(&mut c, s))
+        .unwrap_or_default();
 
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -279,8 +283,8 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         ssh,
         agent,
         state_dir,
+        sync,
         sections: Sections {
-            sync: raw.sync,
             services: raw.services,
             verify: raw.verify,
             notify: raw.notify,
@@ -288,6 +292,125 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
             vip: raw.vip,
         },
     })
+}
+
+fn sync_settings(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    if raw.paths.is_empty() {
+        c.problem(
+            &["sync", "paths"],
+            "no paths to sync",
+            Some("list what the secondary needs, e.g. [/etc/nginx, /etc/redis]".into()),
+        );
+    }
+    for (i, p) in raw.paths.iter().enumerate() {
+        let idx = i.to_string();
+        let key = ["sync", "paths", idx.as_str()];
+        let text = p.to_string_lossy();
+        let clean = p.is_absolute()
+            && !p.components().any(|comp| {
+                matches!(
+                    comp,
+                    std::path::Component::ParentDir | std::path::Component::CurDir
+                )
+            })
+            && (text.len() == 1 || !text.ends_with('/'));
+        if !clean {
+            c.problem(
+                &key,
+                format!("`{text}` is not a clean absolute path"),
+                Some("write it like /etc/nginx (absolute, no `..`, no trailing `/`)".into()),
+            );
+        } else if p.as_os_str() == "/" {
+            c.problem(
+                &key,
+                "refusing to sync the whole file system",
+                Some("list the directories the services need, e.g. /etc/nginx".into()),
+            );
+        } else if let Some(outer) = paths.iter().find(|q| p.starts_with(q) || q.starts_with(p)) {
+            c.problem(
+                &key,
+                format!("`{text}` overlaps `{}`", outer.display()),
+                Some("list each tree once (the outer one covers what is inside)".into()),
+            );
+        } else {
+            paths.push(p.clone());
+        }
+    }
+    for (field, list) in [("exclude", &raw.exclude), ("secret", &raw.secret)] {
+        for (i, pattern) in list.iter().enumerate() {
+            let idx = i.to_string();
+            if let Err(e) = globset::GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+            {
+                c.problem(
+                    &["sync", field, &idx],
+                    format!("`{pattern}` is not a valid pattern: {}", e.kind()),
+                    Some("use *, ** and ? (e.g. \"*.swp\" or /etc/ssl/private/**)".into()),
+                );
+            }
+        }
+    }
+    let mut on_change = Vec::new();
+    for (i, hook) in raw.on_change.into_iter().enumerate() {
+        let idx = i.to_string();
+        if hook.run.trim().is_empty() {
+            c.problem(
+                &["sync", "on_change", &idx, "run"],
+                "an empty command",
+                Some("e.g. \"nginx -t && nginx -s reload\"".into()),
+            );
+        }
+        if hook.paths.is_empty() {
+            c.problem(
+                &["sync", "on_change", &idx, "paths"],
+                "no paths",
+                Some("list the synced paths whose change needs this command".into()),
+            );
+        }
+        for (j, p) in hook.paths.iter().enumerate() {
+            if !paths.iter().any(|root| p.starts_with(root)) && !paths.is_empty() {
+                let jdx = j.to_string();
+                c.problem(
+                    &["sync", "on_change", &idx, "paths", &jdx],
+                    format!("`{}` is not under any synced path", p.display()),
+                    Some(format!(
+                        "the synced paths are: {}",
+                        paths
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
+        }
+        let timeout = c.duration(
+            &["sync", "on_change", &idx, "timeout"],
+            hook.timeout.as_deref(),
+            Duration::from_secs(120),
+        );
+        on_change.push(Hook {
+            paths: hook.paths,
+            run: hook.run,
+            timeout,
+        });
+    }
+    SyncSettings {
+        paths,
+        exclude: raw.exclude,
+        secret: raw.secret,
+        packages: match raw.packages {
+            None | Some(RawPackages::Auto) => PackageMode::Auto,
+            Some(RawPackages::Dpkg) => PackageMode::Dpkg,
+            Some(RawPackages::Rpm) => PackageMode::Rpm,
+            Some(RawPackages::None) => PackageMode::None,
+        },
+        remove_extra: raw.remove_extra.unwrap_or(false),
+        services: raw.services.unwrap_or(true),
+        on_change,
+    }
 }
 
 fn valid_node_name(name: &str) -> bool {

@@ -295,7 +295,18 @@ impl Write for SshDuplex {
     }
 }
 
+impl Drop for SshDuplex {
+    fn drop(&mut self) {
+        // Closing the channel waits for the server; never for long.
+        self.session.set_timeout(2000);
+    }
+}
+
 impl Duplex for SshDuplex {
+    fn abandon(&mut self) {
+        self.session.set_blocking(false);
+    }
+
     fn set_timeout(&mut self, timeout: Duration) {
         self.session
             .set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);

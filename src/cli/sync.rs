@@ -1,0 +1,353 @@
+//! `coldspare snapshot`, `sync`, `restore`, `history` and `diff`: the
+//! Synchronizer's commands and how their results read.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::bail;
+use synchronizer::plan::{Action, Plan};
+use synchronizer::{PathDiff, SyncOptions, SyncOutcome};
+
+use super::progress::Bar;
+use super::{Global, output};
+
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {}
+
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// Show the plan, with diffs (secrets masked); change nothing anywhere.
+    #[arg(long)]
+    dry_run: bool,
+    /// Push this earlier capture (see `coldspare history`) instead of taking a new one.
+    #[arg(long, value_name = "REV")]
+    to: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The capture to put back (see `coldspare history`).
+    #[arg(long, value_name = "REV")]
+    to: String,
+    /// The node to restore.
+    #[arg(long, value_name = "NODE")]
+    node: Option<String>,
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// How many captures to show.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    limit: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// From this capture (default: the one before TO).
+    from: Option<String>,
+    /// To this capture (default: the newest).
+    to: Option<String>,
+    /// Compare the two nodes as they are now (the primary against the secondary).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    live: bool,
+}
+
+pub fn snapshot(global: &Global, _args: SnapshotArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let out = synchronizer::snapshot(&config, &Bar::new(global.json))?;
+    if global.json {
+        output::json(&out)?;
+    } else {
+        match &out.created {
+            Some(id) => println!("capture {}: {}", &id[..10], out.subject),
+            None => println!(
+                "{} ({})",
+                out.subject,
+                out.head.as_deref().map(|h| &h[..10]).unwrap_or("-")
+            ),
+        }
+        if !out.body.is_empty() {
+            for line in out.body.lines() {
+                println!("  {line}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn sync(global: &Global, args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let opts = SyncOptions {
+        dry_run: args.dry_run,
+        to: args.to,
+    };
+    let out = synchronizer::sync(&config, &opts, &Bar::new(global.json))?;
+    finish(global, &out)
+}
+
+pub fn restore(global: &Global, args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let node = args.node.unwrap_or_else(|| config.primary().name.clone());
+    if !args.dry_run && !args.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("restoring changes {node}; run it with --dry-run first, then confirm with --yes");
+        }
+        println!(
+            "This puts capture {} back on {node}: its synced files, packages and services.",
+            args.to
+        );
+        print!("Type `yes` to go on: ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            println!("Nothing was changed.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let out = synchronizer::restore(
+        &config,
+        &args.to,
+        &node,
+        args.dry_run,
+        &Bar::new(global.json),
+    )?;
+    finish(global, &out)
+}
+
+fn finish(global: &Global, out: &SyncOutcome) -> anyhow::Result<ExitCode> {
+    if global.json {
+        output::json(out)?;
+    } else {
+        print_outcome(out);
+    }
+    Ok(if out.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_outcome(out: &SyncOutcome) {
+    if let Some(s) = &out.snapshot {
+        match &s.created {
+            Some(id) => println!("capture {}: {}", &id[..10], s.subject),
+            None => println!("{}", s.subject),
+        }
+    }
+    print_plan(&out.plan, &out.diffs);
+    let Some(a) = &out.applied else { return };
+    println!();
+    if out.plan.is_empty() && a.hooks.is_empty() {
+        println!(
+            "{}: already matches capture {}",
+            out.plan.node, out.plan.capture
+        );
+    } else {
+        println!(
+            "applied on {}: {} paths written, {} removed ({} bytes); replaced files kept in backup {}",
+            out.plan.node, a.written, a.removed, a.bytes, a.backup
+        );
+    }
+    for (path, why) in &a.failed {
+        println!("  {} {path}: {why}", output::red("FAILED"));
+    }
+    for (name, c) in [("packages", &a.packages), ("services", &a.services)] {
+        if let Some(c) = c {
+            if c.ok {
+                println!("  {name}: {}", output::green("ok"));
+            } else {
+                println!(
+                    "  {name}: {} ({})\n{}",
+                    output::red("FAILED"),
+                    c.outcome,
+                    indent(&c.output)
+                );
+            }
+        }
+    }
+    for h in &a.hooks {
+        if h.ok {
+            println!("  hook `{}`: {}", h.run, output::green("ok"));
+        } else {
+            println!(
+                "  hook `{}`: {} ({})",
+                h.run,
+                output::red("FAILED"),
+                h.outcome
+            );
+            println!("{}", indent(&h.output));
+            println!(
+                "  restored from backup {}: {}",
+                a.backup,
+                h.restored.join(", ")
+            );
+        }
+    }
+    match &out.recorded {
+        Some(c) => println!("{} now records capture {}", out.plan.node, &c[..10]),
+        None => println!(
+            "{}",
+            output::red(&format!(
+                "{} does NOT match the capture: fix the failures above and sync again",
+                out.plan.node
+            ))
+        ),
+    }
+    if !out.mirrored.is_empty() {
+        println!("history mirrored to {}", out.mirrored.join(", "));
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.trim_end()
+        .lines()
+        .map(|l| format!("    | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn print_plan(plan: &Plan, diffs: &[PathDiff]) {
+    println!(
+        "plan for {} (capture {}): {}",
+        plan.node,
+        plan.capture,
+        plan.summary()
+    );
+    for f in &plan.files {
+        let verb = match f.action {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Attributes => "attrs ",
+            Action::Remove => "remove",
+        };
+        let details = if f.details.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", f.details.join(", "))
+        };
+        println!("  {verb} {}{details}", synchronizer::meta::escape(&f.path));
+    }
+    for a in &plan.packages.actions {
+        println!("  package {a}");
+    }
+    for (verb, list) in [
+        ("mark manual", &plan.packages.mark_manual),
+        ("mark auto", &plan.packages.mark_auto),
+        ("hold", &plan.packages.hold),
+        ("unhold", &plan.packages.unhold),
+    ] {
+        for p in list {
+            println!("  package {verb} {p}");
+        }
+    }
+    if !plan.packages.extra_kept.is_empty() {
+        println!(
+            "  ({} extra package{} on {} kept: remove_extra is off)",
+            plan.packages.extra_kept.len(),
+            if plan.packages.extra_kept.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            plan.node
+        );
+    }
+    for s in &plan.services.enable {
+        println!("  service enable {s}");
+    }
+    for s in &plan.services.disable {
+        println!("  service disable {s}");
+    }
+    for h in &plan.hooks {
+        println!("  then run `{h}`");
+    }
+    for d in diffs {
+        println!();
+        print!("{}", d.text);
+        if !d.text.ends_with('\n') {
+            println!();
+        }
+    }
+}
+
+pub fn history(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let list = synchronizer::history(&config, args.limit)?;
+    if global.json {
+        output::json(&list)?;
+    } else if list.is_empty() {
+        println!("no captures yet; `coldspare snapshot` (or `coldspare sync`) takes the first");
+    } else {
+        for h in &list {
+            println!(
+                "{}  {}  {}",
+                output::yellow(&h.short),
+                h.time.format("%Y-%m-%d %H:%M:%S UTC"),
+                h.summary
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    if args.live {
+        let opts = SyncOptions {
+            dry_run: true,
+            to: None,
+        };
+        let out = synchronizer::sync(&config, &opts, &Bar::new(global.json))?;
+        if global.json {
+            output::json(&out.plan)?;
+        } else {
+            println!(
+                "live difference: {} now → {} now",
+                config.primary().name,
+                config.secondary().name
+            );
+            print_plan(&out.plan, &out.diffs);
+        }
+        return Ok(if out.plan.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let d = synchronizer::diff_captures(&config, args.from.as_deref(), args.to.as_deref())?;
+    if global.json {
+        output::json(&d)?;
+    } else {
+        println!("capture {} → {}", d.from, d.to);
+        for f in &d.files {
+            let details = if f.details.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", f.details.join(", "))
+            };
+            println!(
+                "  {:?} {}{details}",
+                f.action,
+                synchronizer::meta::escape(&f.path)
+            );
+        }
+        for p in &d.packages {
+            println!("  package {p}");
+        }
+        for s in &d.services {
+            println!("  service {s}");
+        }
+        for x in &d.diffs {
+            println!();
+            print!("{}", x.text);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

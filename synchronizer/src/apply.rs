@@ -1,0 +1,348 @@
+//! Applying a plan to a node. Packages and services first (a package may
+//! bring its own copies of configuration files, which the file sync then
+//! puts right), then files through the agent's atomic, batched writes with
+//! everything replaced kept in one backup set, then the `on_change` hooks.
+//! A hook that fails has its group of files restored from that backup set.
+
+use std::path::{Path, PathBuf};
+
+use cluster::agent::protocol::{Content, ExecSpec, Kind, WirePath, WriteItem};
+use cluster::config::Config;
+use cluster::transport::Node;
+use git2::Oid;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::meta::Item;
+use crate::packages::{self, PackagePlan};
+use crate::plan::{Action, FileChange};
+use crate::services::{self, ServicePlan};
+use crate::state::StateRepo;
+use crate::{Progress, Source};
+
+/// Bytes of file content sent in one write request.
+const BATCH_BYTES: u64 = 32 << 20;
+/// Paths in one write request.
+const BATCH_ITEMS: usize = 5000;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Applied {
+    pub backup: String,
+    pub written: usize,
+    pub removed: usize,
+    pub bytes: u64,
+    /// Paths that could not be changed, with why.
+    pub failed: Vec<(String, String)>,
+    pub packages: Option<CommandOutcome>,
+    pub services: Option<CommandOutcome>,
+    pub hooks: Vec<HookOutcome>,
+}
+
+impl Applied {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty()
+            && self.packages.as_ref().is_none_or(|p| p.ok)
+            && self.services.as_ref().is_none_or(|s| s.ok)
+            && self.hooks.iter().all(|h| h.ok)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandOutcome {
+    pub ok: bool,
+    pub outcome: String,
+    pub output: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HookOutcome {
+    pub run: String,
+    pub ok: bool,
+    pub outcome: String,
+    pub output: String,
+    /// Paths put back from the backup set because the hook failed.
+    pub restored: Vec<String>,
+}
+
+fn run_script(
+    node: &mut Node,
+    script: String,
+    timeout: std::time::Duration,
+) -> Result<CommandOutcome> {
+    let mut spec = ExecSpec::new(script).timeout(timeout);
+    spec.max_output = 256 << 10;
+    let r = node.agent.exec(spec)?;
+    let mut output = r.stdout.clone();
+    output.push_str(&r.stderr);
+    Ok(CommandOutcome {
+        ok: r.success(),
+        outcome: r.outcome(),
+        output,
+    })
+}
+
+/// Installs, changes and removes packages, then marks and holds.
+pub fn packages(
+    node: &mut Node,
+    plan: &PackagePlan,
+    manager: &str,
+    arch: &str,
+) -> Result<CommandOutcome> {
+    let script = if manager == "rpm" {
+        packages::rpm_script(plan)
+    } else {
+        packages::dpkg_script(plan, arch)
+    };
+    run_script(node, script, std::time::Duration::from_secs(1800))
+}
+
+pub fn services(node: &mut Node, plan: &ServicePlan, manager: &str) -> Result<CommandOutcome> {
+    run_script(
+        node,
+        services::script(plan, manager),
+        std::time::Duration::from_secs(300),
+    )
+}
+
+fn write_item(item: &Item, change: &FileChange) -> WriteItem {
+    let content = match (change.action, item.kind) {
+        (_, Kind::Dir) => Content::Dir,
+        (Action::Attributes, _) => Content::Meta,
+        (_, Kind::File) => Content::File {
+            size: item.size,
+            sha256: item.sha256.clone().unwrap_or_default(),
+        },
+        (_, Kind::Symlink) => Content::Symlink {
+            target: WirePath(item.target.clone().unwrap_or_default()),
+        },
+    };
+    WriteItem {
+        path: WirePath(item.path.clone()),
+        content,
+        mode: item.mode,
+        user: item.user.clone(),
+        group: item.group.clone(),
+        uid: item.uid,
+        gid: item.gid,
+        mtime_ns: None,
+    }
+}
+
+/// Removes and writes files as `changes` say, keeping what they replace in
+/// the backup set `backup`.
+pub fn files(
+    node: &mut Node,
+    changes: &[FileChange],
+    source: &Source<'_>,
+    backup: &str,
+    progress: &dyn Progress,
+) -> Result<Applied> {
+    let mut out = Applied {
+        backup: backup.to_string(),
+        ..Default::default()
+    };
+    let removes: Vec<WirePath> = changes
+        .iter()
+        .filter(|c| c.action == Action::Remove)
+        .map(|c| WirePath(c.path.clone()))
+        .collect();
+    if !removes.is_empty() {
+        let res = node.agent.remove(backup, removes)?;
+        out.removed = res.results.iter().filter(|r| r.error.is_none()).count();
+        out.failed.extend(res.failures().map(|f| {
+            (
+                f.path.0.display().to_string(),
+                f.error.clone().unwrap_or_default(),
+            )
+        }));
+    }
+    let writes: Vec<&FileChange> = changes
+        .iter()
+        .filter(|c| c.action != Action::Remove)
+        .collect();
+    let total: u64 = writes
+        .iter()
+        .filter_map(|c| c.want.as_ref())
+        .filter(|i| i.kind == Kind::File)
+        .map(|i| i.size)
+        .sum();
+    progress.start(
+        &format!("writing {} paths on {}", writes.len(), node.name()),
+        total,
+    );
+    let mut start = 0;
+    while start < writes.len() {
+        let mut end = start;
+        let mut bytes = 0u64;
+        while end < writes.len()
+            && end - start < BATCH_ITEMS
+            && (end == start || bytes < BATCH_BYTES)
+        {
+            if let Some(i) = writes[end]
+                .want
+                .as_ref()
+                .filter(|i| i.kind == Kind::File && writes[end].action != Action::Attributes)
+            {
+                bytes += i.size;
+            }
+            end += 1;
+        }
+        let batch = &writes[start..end];
+        let items: Vec<WriteItem> = batch
+            .iter()
+            .map(|c| write_item(c.want.as_ref().expect("a write has its item"), c))
+            .collect();
+        let needs: Vec<&Path> = items
+            .iter()
+            .filter(|i| matches!(i.content, Content::File { .. }))
+            .map(|i| i.path.0.as_path())
+            .collect();
+        let blobs = source.contents(&needs)?;
+        let mut by_item: Vec<&[u8]> = Vec::with_capacity(items.len());
+        let mut k = 0;
+        for i in &items {
+            if matches!(i.content, Content::File { .. }) {
+                by_item.push(&blobs[k]);
+                k += 1;
+            } else {
+                by_item.push(&[]);
+            }
+        }
+        let res = node.agent.write(backup, items, &by_item)?;
+        out.written += res.results.iter().filter(|r| r.error.is_none()).count();
+        out.failed.extend(res.failures().map(|f| {
+            (
+                f.path.0.display().to_string(),
+                f.error.clone().unwrap_or_default(),
+            )
+        }));
+        out.bytes += bytes;
+        progress.advance(bytes);
+        start = end;
+    }
+    progress.finish();
+    Ok(out)
+}
+
+/// Runs the hooks `which` (indices into `sync.on_change`). A failing hook has
+/// the changed paths under its own paths restored from `backup`.
+pub fn hooks(
+    node: &mut Node,
+    config: &Config,
+    which: &[usize],
+    changed: &[&Path],
+    backup: &str,
+) -> Result<Vec<HookOutcome>> {
+    let mut out = Vec::new();
+    for &i in which {
+        let hook = &config.sync.on_change[i];
+        let r = run_script(node, hook.run.clone(), hook.timeout)?;
+        let mut restored = Vec::new();
+        if !r.ok {
+            let group: Vec<WirePath> = changed
+                .iter()
+                .filter(|c| hook.paths.iter().any(|p| c.starts_with(p)))
+                .map(|c| WirePath(c.to_path_buf()))
+                .collect();
+            tracing::warn!(
+                "{}: `{}` failed; restoring {} paths from backup {backup}",
+                node.name(),
+                hook.run,
+                group.len()
+            );
+            let res = node.agent.restore(backup, group)?;
+            restored = res
+                .results
+                .iter()
+                .filter(|r| r.error.is_none())
+                .map(|r| r.path.0.display().to_string())
+                .collect();
+        }
+        out.push(HookOutcome {
+            run: hook.run.clone(),
+            ok: r.ok,
+            outcome: r.outcome,
+            output: r.output,
+            restored,
+        });
+    }
+    Ok(out)
+}
+
+/// What the node records about the last capture applied to it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct AppliedRecord {
+    pub capture: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub by: String,
+}
+
+/// The backup set that keeps nothing but old `applied` records: a sync that
+/// changes nothing must not push a real backup set out of rotation.
+const RECORD_SET: &str = "applied-records";
+
+/// Writes `<state_dir>/applied` on the node (atomically, like any write).
+pub fn record(node: &mut Node, config: &Config, capture: Oid) -> Result<()> {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let rec = AppliedRecord {
+        capture: capture.to_string(),
+        at: chrono::Utc::now(),
+        by: host,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&rec).unwrap_or_default();
+    bytes.push(b'\n');
+    let sha = cluster::agent::manifest::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let path = config.state_dir.join("applied");
+    let item = WriteItem {
+        path: WirePath(path.clone()),
+        content: Content::File {
+            size: bytes.len() as u64,
+            sha256: sha,
+        },
+        mode: 0o644,
+        user: None,
+        group: None,
+        uid: 0,
+        gid: 0,
+        mtime_ns: None,
+    };
+    let res = node.agent.write(RECORD_SET, vec![item], &[&bytes])?;
+    if let Some(f) = res.failures().next() {
+        return Err(Error::Capture {
+            node: node.name().into(),
+            message: format!(
+                "cannot record {}: {}",
+                path.display(),
+                f.error.clone().unwrap_or_default()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Brings the node's copy of the state repository up to the controller's.
+/// Returns the head sent, if anything had to be sent.
+pub fn mirror(node: &mut Node, repo: &StateRepo) -> Result<Option<String>> {
+    if node.agent.version < 2 {
+        tracing::warn!(
+            "{}: its agent is too old to mirror the history (protocol {})",
+            node.name(),
+            node.agent.version
+        );
+        return Ok(None);
+    }
+    let remote = node.agent.state_head()?;
+    let Some((head, pack)) = repo.pack_since(remote.as_deref())? else {
+        return Ok(None);
+    };
+    node.agent.state_receive(&head.to_string(), false, &pack)?;
+    Ok(Some(head.to_string()))
+}
+
+/// Paths in `changes` as displayed.
+pub fn paths(changes: &[FileChange]) -> Vec<PathBuf> {
+    changes.iter().map(|c| c.path.clone()).collect()
+}

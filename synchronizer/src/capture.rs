@@ -1,0 +1,183 @@
+//! Taking a capture of a node: its configured trees (through the agent's
+//! manifest, told what the previous capture had so unchanged directories do
+//! not cross the wire), the contents of files that changed, its packages and
+//! its enabled services. Reading never changes the node.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use cluster::agent::manifest::{Patterns, hex};
+use cluster::agent::protocol::{ExecSpec, Kind, Manifest, ManifestRequest, WirePath};
+use cluster::config::{Config, PackageMode};
+use cluster::transport::Node;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::meta::{Item, Meta};
+use crate::packages::{self, Packages};
+use crate::services::{self, Services};
+use crate::state::{NewCapture, Snapshot};
+
+/// What the manifest request for the configured trees looks like.
+pub fn manifest_request(config: &Config, expect: &Meta) -> ManifestRequest {
+    ManifestRequest {
+        roots: config
+            .sync
+            .paths
+            .iter()
+            .map(|p| WirePath(p.clone()))
+            .collect(),
+        exclude: config.sync.excludes(&config.state_dir),
+        include: Vec::new(),
+        hash: true,
+        cache: true,
+        expect: expect.dir_digests(),
+    }
+}
+
+/// Turns a manifest answered against `expected` into the full metadata:
+/// children of matched directories are taken from `expected`.
+pub fn full_meta(manifest: &Manifest, expected: &Meta, secret: &Patterns) -> Meta {
+    let matched: HashSet<&Path> = manifest.matched.iter().map(|w| w.0.as_path()).collect();
+    let mut meta = Meta::default();
+    for item in expected.items.values() {
+        if item.path.parent().is_some_and(|p| matched.contains(p)) {
+            let mut item = item.clone();
+            item.secret = secret.matches(&item.path);
+            meta.items.insert(item.path.clone(), item);
+        }
+    }
+    for e in &manifest.entries {
+        meta.items.insert(
+            e.path.0.clone(),
+            Item::from_entry(e, secret.matches(&e.path.0)),
+        );
+    }
+    meta
+}
+
+/// Reads packages and enabled services of a node in one round trip.
+pub fn system_state(
+    node: &mut Node,
+    config: &Config,
+) -> Result<(Option<Packages>, Option<Services>, String)> {
+    let manager = match config.sync.packages {
+        PackageMode::None => None,
+        PackageMode::Dpkg => Some("dpkg"),
+        PackageMode::Rpm => Some("rpm"),
+        PackageMode::Auto => match node.agent.hello.facts.package_manager.as_str() {
+            "dpkg" => Some("dpkg"),
+            "rpm" => Some("rpm"),
+            _ => None,
+        },
+    };
+    let mut specs = vec![ExecSpec::new(match manager {
+        Some("dpkg") => format!(
+            "{}; echo '#arch'; dpkg --print-architecture",
+            packages::DPKG_QUERY
+        ),
+        Some(_) => packages::RPM_QUERY.to_string(),
+        None => "true".to_string(),
+    })];
+    specs[0].max_output = 64 << 20;
+    if config.sync.services {
+        specs.push(ExecSpec::new(services::QUERY));
+    }
+    let name = node.name().to_string();
+    let results = node.agent.exec_many(specs, 2)?;
+    let pkgs = match manager {
+        None => None,
+        Some(m) => {
+            let r = &results[0];
+            if !r.success() {
+                return Err(Error::Command {
+                    node: name,
+                    what: "reading the installed packages".into(),
+                    outcome: r.outcome(),
+                    output: r.stderr.clone(),
+                });
+            }
+            let (listing, _) = r.stdout.split_once("#arch\n").unwrap_or((&r.stdout, ""));
+            Some(Packages::from_query(m, listing))
+        }
+    };
+    let arch = results[0]
+        .stdout
+        .split_once("#arch\n")
+        .map(|(_, a)| a.trim().to_string())
+        .unwrap_or_default();
+    let svcs = if config.sync.services {
+        results.get(1).map(|r| Services::from_query(&r.stdout))
+    } else {
+        None
+    };
+    Ok((pkgs, svcs, arch))
+}
+
+/// Takes a capture of `node` (the primary). `previous` is the last capture,
+/// whose unchanged directories and contents are reused.
+pub fn take(node: &mut Node, config: &Config, previous: Option<&Snapshot>) -> Result<NewCapture> {
+    let empty = Meta::default();
+    let expected = previous.map(|p| &p.meta).unwrap_or(&empty);
+    let secret = Patterns::new(&config.sync.secret).map_err(|m| Error::Capture {
+        node: node.name().into(),
+        message: m,
+    })?;
+    let manifest = node.agent.manifest(manifest_request(config, expected))?;
+    let fail = |message: String| Error::Capture {
+        node: node.spec.name.clone(),
+        message,
+    };
+    if let Some(root) = manifest.missing.first() {
+        return Err(fail(format!(
+            "the synced path {} does not exist on it; create it, or remove it from sync.paths \
+             (coldspare never takes a missing tree to mean: delete it on the secondary)",
+            root.0.display()
+        )));
+    }
+    if let Some(bad) = manifest.entries.iter().find(|e| e.error.is_some()) {
+        return Err(fail(format!(
+            "{}: {}",
+            bad.path.0.display(),
+            bad.error.as_deref().unwrap_or_default()
+        )));
+    }
+    for s in &manifest.skipped {
+        tracing::warn!("{}: {} is {}", node.name(), s.path.0.display(), s.reason);
+    }
+    let mut meta = full_meta(&manifest, expected, &secret);
+
+    // Contents only for files that are new or changed.
+    let wanted: Vec<(WirePath, u64)> = meta
+        .items
+        .values()
+        .filter(|i| i.kind == Kind::File)
+        .filter(|i| {
+            expected
+                .get(&i.path)
+                .is_none_or(|old| old.kind != Kind::File || old.sha256 != i.sha256)
+        })
+        .map(|i| (WirePath(i.path.clone()), i.size))
+        .collect();
+    let mut contents: HashMap<PathBuf, Vec<u8>> = HashMap::new();
+    for (item, bytes) in node.agent.read(&wanted)? {
+        if let Some(e) = item.error {
+            return Err(fail(format!("{}: {e}", item.path.0.display())));
+        }
+        // The file may have changed since it was listed: the bytes read are
+        // what is captured, with their own digest.
+        let sha = hex(&Sha256::digest(&bytes));
+        if let Some(i) = meta.items.get_mut(&item.path.0) {
+            i.size = bytes.len() as u64;
+            i.sha256 = Some(sha);
+        }
+        contents.insert(item.path.0, bytes);
+    }
+    let (packages, services, _) = system_state(node, config)?;
+    Ok(NewCapture {
+        meta,
+        contents,
+        packages,
+        services,
+    })
+}

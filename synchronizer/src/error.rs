@@ -1,0 +1,51 @@
+//! The Synchronizer's errors: what failed, on which node, and what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Cluster(#[from] cluster::Error),
+
+    #[error("state repository {}: {message}", path.display())]
+    State { path: PathBuf, message: String },
+
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error(
+        "another coldspare is already syncing or restoring (it holds {}); nothing was done\n  \
+         help: wait for it to finish; the lock goes away with the process that holds it",
+        path.display()
+    )]
+    Busy { path: PathBuf },
+
+    #[error("no capture `{rev}`: {detail}\n  help: `coldspare history` lists the captures")]
+    UnknownRev { rev: String, detail: String },
+
+    #[error("nothing to sync: the configuration has no `sync:` section\n  help: add `sync: {{ paths: [/etc/nginx, ...] }}` to {}", config.display())]
+    NotConfigured { config: PathBuf },
+
+    #[error("{node}: cannot capture: {message}")]
+    Capture { node: String, message: String },
+
+    #[error("{node}: {what} failed ({outcome})\n{output}")]
+    Command {
+        node: String,
+        what: String,
+        outcome: String,
+        output: String,
+    },
+}
+
+impl Error {
+    /// True when the failure is a node being unreachable or lost.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Cluster(e) if e.is_unreachable())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

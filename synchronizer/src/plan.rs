@@ -1,0 +1,296 @@
+//! The plan: what makes a node match a capture. Files to create, update,
+//! re-own or remove (only inside the synced trees), packages to install at
+//! exact versions, services to enable or disable, hooks that will run. A dry
+//! run prints it; a real run applies exactly this plan.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use cluster::agent::protocol::{Entry, Kind, Manifest};
+use cluster::config::Config;
+use serde::Serialize;
+
+use crate::meta::{Item, Meta};
+use crate::packages::PackagePlan;
+use crate::services::ServicePlan;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    /// New content (or a new link target).
+    Update,
+    /// Same content; mode or owner differ.
+    Attributes,
+    Remove,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileChange {
+    #[serde(serialize_with = "ser_path")]
+    pub path: PathBuf,
+    pub action: Action,
+    pub kind: Kind,
+    pub secret: bool,
+    /// Human details: `mode 0644 → 0600`, `owner root:root → www-data:adm`.
+    pub details: Vec<String>,
+    #[serde(skip)]
+    pub want: Option<Item>,
+    #[serde(skip)]
+    pub have: Option<Entry>,
+}
+
+fn ser_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::meta::escape(p))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub node: String,
+    pub capture: String,
+    pub files: Vec<FileChange>,
+    pub packages: PackagePlan,
+    pub services: ServicePlan,
+    /// Commands of the `on_change` hooks this plan triggers.
+    pub hooks: Vec<String>,
+    /// Paths compared, and how many were found identical.
+    pub compared: usize,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.packages.is_empty() && self.services.is_empty()
+    }
+
+    /// One line such as `3 files to update, 1 to create; 2 package changes`.
+    pub fn summary(&self) -> String {
+        if self.is_empty() {
+            return "nothing to do: the node matches the capture".into();
+        }
+        let mut parts = Vec::new();
+        for (action, word) in [
+            (Action::Create, "to create"),
+            (Action::Update, "to update"),
+            (Action::Attributes, "with new mode or owner"),
+            (Action::Remove, "to remove"),
+        ] {
+            let n = self.files.iter().filter(|f| f.action == action).count();
+            if n > 0 {
+                parts.push(format!(
+                    "{n} {} {word}",
+                    if n == 1 { "path" } else { "paths" }
+                ));
+            }
+        }
+        let p = self.packages.actions.len();
+        if p > 0 {
+            parts.push(format!("{p} package{}", if p == 1 { "" } else { "s" }));
+        }
+        let marks = self.packages.mark_auto.len()
+            + self.packages.mark_manual.len()
+            + self.packages.hold.len()
+            + self.packages.unhold.len();
+        if marks > 0 {
+            parts.push(format!(
+                "{marks} package mark{}",
+                if marks == 1 { "" } else { "s" }
+            ));
+        }
+        let s = self.services.enable.len() + self.services.disable.len();
+        if s > 0 {
+            parts.push(format!("{s} service{}", if s == 1 { "" } else { "s" }));
+        }
+        parts.join(", ")
+    }
+
+    /// Every path the plan changes.
+    pub fn changed_paths(&self) -> Vec<&Path> {
+        self.files.iter().map(|f| f.path.as_path()).collect()
+    }
+}
+
+fn owner_of(user: &Option<String>, uid: u32, group: &Option<String>, gid: u32) -> String {
+    format!(
+        "{}:{}",
+        user.clone().unwrap_or_else(|| uid.to_string()),
+        group.clone().unwrap_or_else(|| gid.to_string())
+    )
+}
+
+/// What differs between the capture (`want`) and the node (`live`, a
+/// manifest answered against `want`'s directory digests).
+pub fn files(want: &Meta, live: &Manifest, roots: &[PathBuf]) -> (Vec<FileChange>, usize) {
+    let matched: HashSet<&Path> = live.matched.iter().map(|w| w.0.as_path()).collect();
+    let have: HashMap<&Path, &Entry> = live
+        .entries
+        .iter()
+        .map(|e| (e.path.0.as_path(), e))
+        .collect();
+    let covered =
+        |p: &Path| !roots.iter().any(|r| r == p) && p.parent().is_some_and(|d| matched.contains(d));
+    let mut changes = Vec::new();
+    let mut compared = 0;
+    let change =
+        |path: &Path, action, kind, secret, details, want: Option<&Item>, have: Option<&Entry>| {
+            FileChange {
+                path: path.to_path_buf(),
+                action,
+                kind,
+                secret,
+                details,
+                want: want.cloned(),
+                have: have.cloned(),
+            }
+        };
+    for (path, w) in &want.items {
+        compared += 1;
+        if covered(path) {
+            continue;
+        }
+        let Some(h) = have.get(path.as_path()) else {
+            changes.push(change(
+                path,
+                Action::Create,
+                w.kind,
+                w.secret,
+                Vec::new(),
+                Some(w),
+                None,
+            ));
+            continue;
+        };
+        let mut details = Vec::new();
+        if h.kind != w.kind {
+            if h.kind == Kind::Dir || w.kind == Kind::Dir {
+                // A directory cannot be renamed over: it goes, then the new thing comes.
+                changes.push(change(
+                    path,
+                    Action::Remove,
+                    h.kind,
+                    w.secret,
+                    vec![format!("a {:?} becomes a {:?}", h.kind, w.kind).to_lowercase()],
+                    None,
+                    Some(h),
+                ));
+                changes.push(change(
+                    path,
+                    Action::Create,
+                    w.kind,
+                    w.secret,
+                    Vec::new(),
+                    Some(w),
+                    None,
+                ));
+            } else {
+                details.push(format!("a {:?} becomes a {:?}", h.kind, w.kind).to_lowercase());
+                changes.push(change(
+                    path,
+                    Action::Update,
+                    w.kind,
+                    w.secret,
+                    details,
+                    Some(w),
+                    Some(h),
+                ));
+            }
+            continue;
+        }
+        let content = match w.kind {
+            Kind::File if h.sha256 != w.sha256 && w.secret => {
+                details.push("content changed (secret)".into());
+                true
+            }
+            Kind::File if h.sha256 != w.sha256 => {
+                details.push(format!("content {} → {} bytes", h.size, w.size));
+                true
+            }
+            Kind::Symlink if h.target.as_ref().map(|t| &t.0) != w.target.as_ref() => {
+                let show =
+                    |t: Option<&Path>| t.map(|t| t.display().to_string()).unwrap_or_default();
+                details.push(format!(
+                    "link {} → {}",
+                    show(h.target.as_ref().map(|t| t.0.as_path())),
+                    show(w.target.as_deref())
+                ));
+                true
+            }
+            _ => false,
+        };
+        if w.kind != Kind::Symlink {
+            if h.mode != w.mode {
+                details.push(format!("mode {:04o} → {:04o}", h.mode, w.mode));
+            }
+            let (ho, wo) = (owner_of(&h.user, h.uid, &h.group, h.gid), w.owner());
+            if ho != wo {
+                details.push(format!("owner {ho} → {wo}"));
+            }
+        }
+        if content {
+            changes.push(change(
+                path,
+                Action::Update,
+                w.kind,
+                w.secret,
+                details,
+                Some(w),
+                Some(h),
+            ));
+        } else if !details.is_empty() {
+            changes.push(change(
+                path,
+                Action::Attributes,
+                w.kind,
+                w.secret,
+                details,
+                Some(w),
+                Some(h),
+            ));
+        }
+    }
+    for e in &live.entries {
+        if !want.items.contains_key(&e.path.0) {
+            changes.push(change(
+                &e.path.0,
+                Action::Remove,
+                e.kind,
+                false,
+                Vec::new(),
+                None,
+                Some(e),
+            ));
+        }
+    }
+    // Removals deepest first, then the rest in path order (parents first).
+    changes.sort_by(|a, b| {
+        let ra = a.action == Action::Remove;
+        let rb = b.action == Action::Remove;
+        rb.cmp(&ra).then_with(|| {
+            if ra {
+                b.path
+                    .components()
+                    .count()
+                    .cmp(&a.path.components().count())
+                    .then(a.path.cmp(&b.path))
+            } else {
+                a.path.cmp(&b.path)
+            }
+        })
+    });
+    (changes, compared)
+}
+
+/// The commands of the hooks whose paths a plan touches.
+pub fn hooks(config: &Config, changed: &[&Path]) -> Vec<usize> {
+    config
+        .sync
+        .on_change
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| {
+            changed
+                .iter()
+                .any(|c| h.paths.iter().any(|p| c.starts_with(p)))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}

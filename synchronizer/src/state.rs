@@ -1,0 +1,321 @@
+//! The state repository (`<state_dir>/state.git`, bare, mode 0700): one commit
+//! per capture of the primary. A commit's tree holds `files/<path>` (contents
+//! and symlinks), `meta.tsv`, `packages.txt` and `services.txt`. New objects
+//! go to an in-memory pack first and reach the disk as one pack file before
+//! the branch moves, so a crash never leaves `main` pointing at missing
+//! objects, and ten thousand new files do not become ten thousand loose ones.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use cluster::agent::protocol::Kind;
+use cluster::agent::state_repo::{BRANCH, open_or_init};
+use git2::build::TreeUpdateBuilder;
+use git2::{FileMode, Oid, Repository, Signature};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::meta::Meta;
+use crate::packages::Packages;
+use crate::services::Services;
+
+/// A capture as stored.
+pub struct Snapshot {
+    pub id: Oid,
+    pub meta: Meta,
+    pub packages: Option<Packages>,
+    pub services: Option<Services>,
+    pub time: DateTime<Utc>,
+    pub summary: String,
+}
+
+/// A capture about to be committed.
+pub struct NewCapture {
+    pub meta: Meta,
+    /// Contents of the files that are new or changed since the parent.
+    pub contents: HashMap<PathBuf, Vec<u8>>,
+    pub packages: Option<Packages>,
+    pub services: Option<Services>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    pub id: String,
+    pub short: String,
+    pub time: DateTime<Utc>,
+    pub summary: String,
+    pub body: String,
+}
+
+pub struct StateRepo {
+    repo: Repository,
+    pub path: PathBuf,
+}
+
+fn git(path: &Path) -> impl Fn(git2::Error) -> Error + '_ {
+    move |e| Error::State {
+        path: path.to_path_buf(),
+        message: e.message().to_string(),
+    }
+}
+
+/// Where a captured path lives in a commit's tree.
+pub fn tree_path(path: &Path) -> PathBuf {
+    Path::new("files").join(path.strip_prefix("/").unwrap_or(path))
+}
+
+impl StateRepo {
+    /// Opens the repository in `state_dir`, creating it when missing.
+    pub fn open(state_dir: &Path) -> Result<StateRepo> {
+        let path = state_dir.join("state.git");
+        std::fs::create_dir_all(state_dir).map_err(|e| Error::Io {
+            path: state_dir.to_path_buf(),
+            source: e,
+        })?;
+        let repo = open_or_init(&path).map_err(git(&path))?;
+        Ok(StateRepo { repo, path })
+    }
+
+    pub fn head(&self) -> Option<Oid> {
+        self.repo.refname_to_id(BRANCH).ok()
+    }
+
+    /// A capture by any git revision (`HEAD~2`, a short id).
+    pub fn resolve(&self, rev: &str) -> Result<Oid> {
+        let unknown = |detail: String| Error::UnknownRev {
+            rev: rev.to_string(),
+            detail,
+        };
+        if self.head().is_none() {
+            return Err(unknown(
+                "the history is empty; `coldspare snapshot` takes the first capture".into(),
+            ));
+        }
+        let obj = self
+            .repo
+            .revparse_single(rev)
+            .map_err(|e| unknown(e.message().to_string()))?;
+        let commit = obj
+            .peel_to_commit()
+            .map_err(|_| unknown("it is not a capture".into()))?;
+        Ok(commit.id())
+    }
+
+    pub fn load(&self, id: Oid) -> Result<Snapshot> {
+        let g = git(&self.path);
+        let commit = self.repo.find_commit(id).map_err(&g)?;
+        let tree = commit.tree().map_err(&g)?;
+        let text = |name: &str| -> Result<Option<String>> {
+            match tree.get_path(Path::new(name)) {
+                Ok(entry) => {
+                    let blob = self.repo.find_blob(entry.id()).map_err(&g)?;
+                    Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+                }
+                Err(_) => Ok(None),
+            }
+        };
+        let meta =
+            Meta::parse(&text("meta.tsv")?.unwrap_or_default()).map_err(|m| Error::State {
+                path: self.path.clone(),
+                message: format!("capture {id}: {m}"),
+            })?;
+        Ok(Snapshot {
+            id,
+            meta,
+            packages: text("packages.txt")?.map(|t| Packages::parse(&t)),
+            services: text("services.txt")?.map(|t| Services::parse(&t)),
+            time: DateTime::from_timestamp(commit.time().seconds(), 0).unwrap_or_default(),
+            summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                .into_owned(),
+        })
+    }
+
+    /// The stored contents of files (or symlink targets) of a capture.
+    pub fn contents(&self, id: Oid, paths: &[&Path]) -> Result<Vec<Vec<u8>>> {
+        let g = git(&self.path);
+        let tree = self
+            .repo
+            .find_commit(id)
+            .and_then(|c| c.tree())
+            .map_err(&g)?;
+        paths
+            .iter()
+            .map(|p| {
+                let entry = tree.get_path(&tree_path(p)).map_err(&g)?;
+                Ok(self
+                    .repo
+                    .find_blob(entry.id())
+                    .map_err(&g)?
+                    .content()
+                    .to_vec())
+            })
+            .collect()
+    }
+
+    /// Commits a capture on top of `main`. `None` when nothing changed.
+    pub fn commit(&self, new: &NewCapture, message: &str) -> Result<Option<Oid>> {
+        let g = git(&self.path);
+        let repo = &self.repo;
+        let odb = repo.odb().map_err(&g)?;
+        let mempack = odb.add_new_mempack_backend(1000).map_err(&g)?;
+        let parent = self
+            .head()
+            .map(|h| repo.find_commit(h))
+            .transpose()
+            .map_err(&g)?;
+        let base = match &parent {
+            Some(c) => c.tree().map_err(&g)?,
+            None => {
+                let empty = repo.treebuilder(None).and_then(|b| b.write()).map_err(&g)?;
+                repo.find_tree(empty).map_err(&g)?
+            }
+        };
+        let old = match &parent {
+            Some(c) => self.load(c.id())?.meta,
+            None => Meta::default(),
+        };
+
+        // Pass 1: what is gone, or is no longer a file or symlink.
+        let mut removals = TreeUpdateBuilder::new();
+        let mut removed_any = false;
+        for (path, was) in &old.items {
+            let stays = new.meta.get(path).is_some_and(|now| now.kind == was.kind);
+            if was.kind != Kind::Dir && !stays {
+                removals.remove(tree_path(path));
+                removed_any = true;
+            }
+        }
+        let base = if removed_any {
+            let id = removals.create_updated(repo, &base).map_err(&g)?;
+            repo.find_tree(id).map_err(&g)?
+        } else {
+            base
+        };
+
+        // Pass 2: new and changed files and symlinks, and the three lists.
+        let mut upserts = TreeUpdateBuilder::new();
+        for (path, item) in &new.meta.items {
+            let was = old.get(path);
+            let same = was.is_some_and(|w| {
+                w.kind == item.kind && w.sha256 == item.sha256 && w.target == item.target
+            });
+            match item.kind {
+                Kind::Dir => {}
+                _ if same => {}
+                Kind::File => {
+                    let bytes = new.contents.get(path).ok_or_else(|| Error::State {
+                        path: self.path.clone(),
+                        message: format!("no content captured for {}", path.display()),
+                    })?;
+                    upserts.upsert(
+                        tree_path(path),
+                        repo.blob(bytes).map_err(&g)?,
+                        FileMode::Blob,
+                    );
+                }
+                Kind::Symlink => {
+                    use std::os::unix::ffi::OsStrExt;
+                    let target = item.target.as_deref().unwrap_or(Path::new(""));
+                    let blob = repo.blob(target.as_os_str().as_bytes()).map_err(&g)?;
+                    upserts.upsert(tree_path(path), blob, FileMode::Link);
+                }
+            }
+        }
+        let lists = [
+            ("meta.tsv", Some(new.meta.to_text())),
+            ("packages.txt", new.packages.as_ref().map(Packages::to_text)),
+            ("services.txt", new.services.as_ref().map(Services::to_text)),
+        ];
+        for (name, text) in lists {
+            match text {
+                Some(t) => {
+                    upserts.upsert(name, repo.blob(t.as_bytes()).map_err(&g)?, FileMode::Blob);
+                }
+                None if base.get_name(name).is_some() => {
+                    upserts.remove(name);
+                }
+                None => {}
+            }
+        }
+        let tree_id = upserts.create_updated(repo, &base).map_err(&g)?;
+        if parent.as_ref().is_some_and(|p| p.tree_id() == tree_id) {
+            mempack.reset().map_err(&g)?;
+            return Ok(None);
+        }
+        let tree = repo.find_tree(tree_id).map_err(&g)?;
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        let sig = Signature::now("coldspare", &format!("coldspare@{host}")).map_err(&g)?;
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        let id = repo
+            .commit(None, &sig, &sig, message, &tree, &parents)
+            .map_err(&g)?;
+        // The objects reach the disk as one pack before the branch moves.
+        let mut pack = git2::Buf::new();
+        mempack.dump(repo, &mut pack).map_err(&g)?;
+        let mut writer = odb.packwriter().map_err(&g)?;
+        std::io::Write::write_all(&mut writer, &pack).map_err(|e| Error::Io {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        writer.commit().map_err(&g)?;
+        mempack.reset().map_err(&g)?;
+        repo.reference(BRANCH, id, true, "coldspare: capture")
+            .map_err(&g)?;
+        Ok(Some(id))
+    }
+
+    /// Captures, newest first.
+    pub fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {
+        let g = git(&self.path);
+        let Some(head) = self.head() else {
+            return Ok(Vec::new());
+        };
+        let mut walk = self.repo.revwalk().map_err(&g)?;
+        walk.push(head).map_err(&g)?;
+        let mut out = Vec::new();
+        for id in walk.take(limit) {
+            let c = self.repo.find_commit(id.map_err(&g)?).map_err(&g)?;
+            let id = c.id().to_string();
+            out.push(HistoryEntry {
+                short: id[..10].to_string(),
+                id,
+                time: DateTime::from_timestamp(c.time().seconds(), 0).unwrap_or_default(),
+                summary: String::from_utf8_lossy(c.summary_bytes().unwrap_or_default())
+                    .into_owned(),
+                body: String::from_utf8_lossy(c.body_bytes().unwrap_or_default()).into_owned(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// A pack with what a copy at `remote` lacks to reach `main`; `None` when
+    /// it is already there.
+    pub fn pack_since(&self, remote: Option<&str>) -> Result<Option<(Oid, Vec<u8>)>> {
+        let g = git(&self.path);
+        let Some(head) = self.head() else {
+            return Ok(None);
+        };
+        let remote = remote.and_then(|r| Oid::from_str(r).ok());
+        if remote == Some(head) {
+            return Ok(None);
+        }
+        let mut walk = self.repo.revwalk().map_err(&g)?;
+        walk.push(head).map_err(&g)?;
+        if let Some(r) = remote.filter(|r| self.repo.find_commit(*r).is_ok()) {
+            walk.hide(r).map_err(&g)?;
+        }
+        let mut pb = self.repo.packbuilder().map_err(&g)?;
+        pb.insert_walk(&mut walk).map_err(&g)?;
+        let mut buf = git2::Buf::new();
+        pb.write_buf(&mut buf).map_err(&g)?;
+        Ok(Some((head, buf.to_vec())))
+    }
+
+    pub fn short(id: Oid) -> String {
+        id.to_string()[..10].to_string()
+    }
+}
