@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods, clippy::print_stdout)]
 
 mod manifest;
+mod sync;
 mod table;
 mod tree;
 
@@ -45,6 +46,9 @@ fn main() -> anyhow::Result<()> {
     );
     if want("manifest") {
         manifest::run(&bench)?;
+    }
+    if want("sync") {
+        sync::run(&bench)?;
     }
     Ok(())
 }

@@ -9,6 +9,11 @@ use coldspare_lab::Node;
 /// Writes `files` files into `dir` (sizes 100 B to 16 KiB, 100 per
 /// directory, deterministic content); returns the total bytes.
 pub fn make(dir: &Path, files: usize, seed: u64) -> anyhow::Result<u64> {
+    make_sized(dir, files, seed, 16_384)
+}
+
+/// As [`make`], with sizes from 100 B to `max` bytes.
+pub fn make_sized(dir: &Path, files: usize, seed: u64, max: usize) -> anyhow::Result<u64> {
     let mut total = 0u64;
     let mut state = seed
         .wrapping_mul(6364136223846793005)
@@ -21,7 +26,7 @@ pub fn make(dir: &Path, files: usize, seed: u64) -> anyhow::Result<u64> {
         state = state
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let size = 100 + (state >> 33) as usize % 16_284;
+        let size = 100 + (state >> 33) as usize % (max - 100);
         let line = format!("# file {i} seed {seed}: setting_{i} = value {state:x}\n");
         let content: String = line
             .repeat(size / line.len() + 1)

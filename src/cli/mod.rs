@@ -128,6 +128,7 @@ fn init_logging(verbose: u8, agent: bool) {
     let filter =
         EnvFilter::try_from_env("COLDSPARE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
+        .with_timer(tracing_subscriber::fmt::time::uptime())
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)

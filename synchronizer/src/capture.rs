@@ -3,7 +3,7 @@
 //! not cross the wire), the contents of files that changed, its packages and
 //! its enabled services. Reading never changes the node.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use cluster::agent::manifest::{Patterns, hex};
@@ -18,8 +18,9 @@ use crate::packages::{self, Packages};
 use crate::services::{self, Services};
 use crate::state::{NewCapture, Snapshot};
 
-/// What the manifest request for the configured trees looks like.
-pub fn manifest_request(config: &Config, expect: &Meta) -> ManifestRequest {
+/// The manifest request for the configured trees, answered against
+/// `digests` (the directory listing digests of what is expected).
+pub fn manifest_request(config: &Config, digests: &BTreeMap<WirePath, String>) -> ManifestRequest {
     ManifestRequest {
         roots: config
             .sync
@@ -31,7 +32,7 @@ pub fn manifest_request(config: &Config, expect: &Meta) -> ManifestRequest {
         include: Vec::new(),
         hash: true,
         cache: true,
-        expect: expect.dir_digests(),
+        expect: digests.clone(),
     }
 }
 
@@ -71,6 +72,9 @@ pub fn system_state(
             _ => None,
         },
     };
+    if manager.is_none() && !config.sync.services {
+        return Ok((None, None, String::new()));
+    }
     let mut specs = vec![ExecSpec::new(match manager {
         Some("dpkg") => format!(
             "{}; echo '#arch'; dpkg --print-architecture",
@@ -114,16 +118,30 @@ pub fn system_state(
     Ok((pkgs, svcs, arch))
 }
 
-/// Takes a capture of `node` (the primary). `previous` is the last capture,
-/// whose unchanged directories and contents are reused.
-pub fn take(node: &mut Node, config: &Config, previous: Option<&Snapshot>) -> Result<NewCapture> {
+/// Takes a capture of `node` (the primary). `previous` is the last capture
+/// (with its directory digests), whose unchanged directories and contents
+/// are reused.
+pub fn take(
+    node: &mut Node,
+    config: &Config,
+    previous: Option<&Snapshot>,
+    digests: &BTreeMap<WirePath, String>,
+) -> Result<NewCapture> {
     let empty = Meta::default();
     let expected = previous.map(|p| &p.meta).unwrap_or(&empty);
     let secret = Patterns::new(&config.sync.secret).map_err(|m| Error::Capture {
         node: node.name().into(),
         message: m,
     })?;
-    let manifest = node.agent.manifest(manifest_request(config, expected))?;
+    let t = std::time::Instant::now();
+    let manifest = node.agent.manifest(manifest_request(config, digests))?;
+    tracing::info!(
+        "{}: manifest in {:?} ({} entries, {} directories matched)",
+        node.name(),
+        t.elapsed(),
+        manifest.entries.len(),
+        manifest.matched.len()
+    );
     let fail = |message: String| Error::Capture {
         node: node.spec.name.clone(),
         message,
@@ -160,7 +178,15 @@ pub fn take(node: &mut Node, config: &Config, previous: Option<&Snapshot>) -> Re
         .map(|i| (WirePath(i.path.clone()), i.size))
         .collect();
     let mut contents: HashMap<PathBuf, Vec<u8>> = HashMap::new();
-    for (item, bytes) in node.agent.read(&wanted)? {
+    let t = std::time::Instant::now();
+    let read = node.agent.read(&wanted)?;
+    tracing::info!(
+        "{}: read {} changed files in {:?}",
+        node.name(),
+        wanted.len(),
+        t.elapsed()
+    );
+    for (item, bytes) in read {
         if let Some(e) = item.error {
             return Err(fail(format!("{}: {e}", item.path.0.display())));
         }
@@ -174,10 +200,12 @@ pub fn take(node: &mut Node, config: &Config, previous: Option<&Snapshot>) -> Re
         contents.insert(item.path.0, bytes);
     }
     let (packages, services, _) = system_state(node, config)?;
+    let unchanged_dirs = manifest.matched.into_iter().map(|w| w.0).collect();
     Ok(NewCapture {
         meta,
         contents,
         packages,
         services,
+        unchanged_dirs,
     })
 }

@@ -16,7 +16,7 @@ pub mod services;
 pub mod state;
 pub mod summary;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use cluster::agent::protocol::{Kind, Manifest, WirePath};
@@ -101,23 +101,6 @@ fn connect(config: &Config, spec: &NodeSpec) -> Result<Node> {
     Ok(cluster::connect(config, spec)?)
 }
 
-/// Connects to several nodes at once.
-fn connect_many(config: &Config, specs: &[&NodeSpec]) -> Result<Vec<Node>> {
-    let results: Vec<cluster::Result<Node>> = std::thread::scope(|s| {
-        let hs: Vec<_> = specs
-            .iter()
-            .map(|spec| s.spawn(move || cluster::connect(config, spec)))
-            .collect();
-        hs.into_iter()
-            .map(|h| h.join().expect("connect thread"))
-            .collect()
-    });
-    results
-        .into_iter()
-        .map(|r| r.map_err(Error::from))
-        .collect()
-}
-
 fn require_sync(config: &Config) -> Result<()> {
     if config.sync.paths.is_empty() {
         return Err(Error::NotConfigured {
@@ -189,24 +172,48 @@ fn directions(
     }
 }
 
+/// The last capture and its directory digests, loaded once per command.
+struct Last {
+    snapshot: Option<Snapshot>,
+    digests: BTreeMap<WirePath, String>,
+}
+
+impl Last {
+    fn load(repo: &StateRepo) -> Result<Last> {
+        let snapshot = repo.head().map(|h| repo.load(h)).transpose()?;
+        let digests = snapshot
+            .as_ref()
+            .map(|s| s.meta.dir_digests())
+            .unwrap_or_default();
+        Ok(Last { snapshot, digests })
+    }
+
+    fn meta(&self) -> &Meta {
+        static EMPTY: std::sync::OnceLock<Meta> = std::sync::OnceLock::new();
+        self.snapshot
+            .as_ref()
+            .map(|s| &s.meta)
+            .unwrap_or_else(|| EMPTY.get_or_init(Meta::default))
+    }
+}
+
 /// Captures `node` and, unless `commit` is false, commits it; `why` goes in
 /// front of the commit subject (e.g. "restored 1a2b3c4d5e").
 fn capture_and_commit(
     config: &Config,
     repo: &StateRepo,
     node: &mut Node,
+    last: &Last,
     commit: bool,
     why: Option<&str>,
 ) -> Result<(NewCapture, SnapshotOutcome)> {
-    let previous = repo.head().map(|h| repo.load(h)).transpose()?;
-    let capture = capture::take(node, config, previous.as_ref())?;
-    let dirs = directions(node, previous.as_ref(), &capture);
+    let previous = last.snapshot.as_ref();
+    let capture = capture::take(node, config, previous, &last.digests)?;
+    let dirs = directions(node, previous, &capture);
     let direction = |a: &str, b: &str| dirs.get(&(a.to_string(), b.to_string())).copied();
     let mut words = summary::describe(
         &config.sync.paths,
-        previous
-            .as_ref()
-            .map(|p| (&p.meta, p.packages.as_ref(), p.services.as_ref())),
+        previous.map(|p| (&p.meta, p.packages.as_ref(), p.services.as_ref())),
         (
             &capture.meta,
             capture.packages.as_ref(),
@@ -223,7 +230,10 @@ fn capture_and_commit(
         } else {
             format!("{}\n\n{}\n", words.subject, words.body)
         };
-        repo.commit(&capture, &message)?
+        let t = std::time::Instant::now();
+        let id = repo.commit(&capture, previous, &message)?;
+        tracing::info!("committed in {:?}", t.elapsed());
+        id
     } else {
         None
     };
@@ -262,7 +272,8 @@ pub fn snapshot(config: &Config, progress: &dyn Progress) -> Result<SnapshotOutc
     let (repo, _lock) = open(config, true)?;
     progress.stage(&format!("capturing {}", config.primary().name));
     let mut node = connect(config, config.primary())?;
-    let (_, outcome) = capture_and_commit(config, &repo, &mut node, true, None)?;
+    let last = Last::load(&repo)?;
+    let (_, outcome) = capture_and_commit(config, &repo, &mut node, &last, true, None)?;
     if !node.local {
         apply::mirror(&mut node, &repo)?;
     }
@@ -304,24 +315,21 @@ impl SyncOutcome {
     }
 }
 
-/// The target node's manifest, answered against `want`'s directory digests.
-fn live_manifest(config: &Config, node: &mut Node, want: &Meta) -> Result<Manifest> {
-    Ok(node
-        .agent
-        .manifest(capture::manifest_request(config, want))?)
-}
-
-/// Plans everything that makes `node` match `want`.
+/// Plans everything that makes `node` match `want`, from the node's
+/// manifest (`live`, answered against the digests of `expected`).
+#[allow(clippy::too_many_arguments)]
 fn make_plan(
     config: &Config,
     node: &mut Node,
+    live: &Manifest,
+    expected: &Meta,
     want: &Meta,
+    same: Option<&std::collections::HashSet<PathBuf>>,
     pkgs: Option<&packages::Packages>,
     svcs: Option<&services::Services>,
     capture: &str,
 ) -> Result<(Plan, String, String)> {
-    let live = live_manifest(config, node, want)?;
-    let (files, compared) = plan::files(want, &live, &config.sync.paths);
+    let (files, compared) = plan::files(want, live, expected, same);
     let (have_pkgs, have_svcs, arch) = capture::system_state(node, config)?;
     let packages = match (pkgs, &have_pkgs) {
         (Some(w), Some(h)) => packages::plan(w, h, config.sync.remove_extra),
@@ -454,11 +462,11 @@ fn execute(
         progress.stage(&format!("packages on {}", node.name()));
         applied.packages = Some(apply::packages(node, &plan.packages, pkg_manager, arch)?);
         // Packages may have brought their own files: plan the files again.
-        let (files, compared) = plan::files(
-            want,
-            &live_manifest(config, node, want)?,
-            &config.sync.paths,
-        );
+        let digests = want.dir_digests();
+        let live = node
+            .agent
+            .manifest(capture::manifest_request(config, &digests))?;
+        let (files, compared) = plan::files(want, &live, want, None);
         plan.files = files;
         plan.compared = compared;
     }
@@ -483,48 +491,95 @@ fn execute(
 }
 
 /// `coldspare sync`: snapshot the primary (or take capture `--to`), plan what
-/// differs on the secondary, and apply it (or show it, on a dry run).
+/// differs on the secondary, and apply it (or show it, on a dry run). The
+/// secondary is walked against the last capture while the primary is being
+/// captured: both walks run at once.
 pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Result<SyncOutcome> {
     require_sync(config)?;
     let (repo, _lock) = open(config, !opts.dry_run)?;
     let target_spec = config.secondary();
-    let mut nodes = if opts.to.is_some() {
-        progress.stage(&format!("connecting to {}", target_spec.name));
-        vec![connect(config, target_spec)?]
-    } else {
-        progress.stage(&format!(
-            "connecting to {} and {}",
-            config.primary().name,
-            target_spec.name
-        ));
-        connect_many(config, &[config.primary(), target_spec])?
-    };
-    let mut target = nodes.pop().expect("the target node");
-    let mut primary = nodes.pop();
-
-    let mut snapshot_outcome = None;
-    let mut fresh: Option<NewCapture> = None;
-    let (want, capture_id): (Snapshot, Option<Oid>) = match &opts.to {
-        Some(rev) => {
-            let id = repo.resolve(rev)?;
-            (repo.load(id)?, Some(id))
-        }
-        None => {
-            let p = primary.as_mut().expect("the primary");
-            progress.stage(&format!("capturing {}", p.name()));
-            let (capture, outcome) = capture_and_commit(config, &repo, p, !opts.dry_run, None)?;
-            snapshot_outcome = Some(outcome);
-            let head = repo.head();
-            let snap = Snapshot {
-                id: head.unwrap_or(Oid::ZERO_SHA1),
-                meta: capture.meta.clone(),
-                packages: capture.packages.clone(),
-                services: capture.services.clone(),
-                time: chrono::Utc::now(),
-                summary: String::new(),
+    // Each side starts as soon as it can: the secondary connects and then
+    // walks against the last capture's digests (or those of `--to`), while
+    // the last capture is loaded and the primary is captured.
+    let (digests_tx, digests_rx) = std::sync::mpsc::channel::<BTreeMap<WirePath, String>>();
+    progress.stage(&format!(
+        "comparing {} while capturing the primary",
+        target_spec.name
+    ));
+    let (walked, primary, last, captured) = std::thread::scope(|s| {
+        let walker = s.spawn(move || -> Result<(Node, Manifest)> {
+            let mut node = connect(config, target_spec)?;
+            let Ok(digests) = digests_rx.recv() else {
+                return Err(Error::State {
+                    path: config.state_dir.clone(),
+                    message: "the last capture could not be loaded".into(),
+                });
             };
-            fresh = Some(capture);
-            (snap, head)
+            let live = node
+                .agent
+                .manifest(capture::manifest_request(config, &digests))?;
+            Ok((node, live))
+        });
+        let mut primary = if opts.to.is_none() {
+            Some(connect(config, config.primary()))
+        } else {
+            None
+        };
+        let last = match &opts.to {
+            Some(rev) => repo
+                .resolve(rev)
+                .and_then(|id| repo.load(id))
+                .map(|snapshot| Last {
+                    digests: snapshot.meta.dir_digests(),
+                    snapshot: Some(snapshot),
+                }),
+            None => Last::load(&repo),
+        };
+        if let Ok(l) = &last {
+            let _ = digests_tx.send(l.digests.clone());
+        }
+        drop(digests_tx);
+        let captured = match (&mut primary, &last) {
+            (Some(Ok(p)), Ok(l)) => {
+                Some(capture_and_commit(config, &repo, p, l, !opts.dry_run, None))
+            }
+            _ => None,
+        };
+        (
+            walker.join().expect("walker thread"),
+            primary,
+            last,
+            captured,
+        )
+    });
+    let last = last?;
+    let mut primary = primary.transpose()?;
+    let (mut target, live) = walked?;
+    tracing::info!(
+        "{}: walked ({} entries back, {} directories matched)",
+        target.name(),
+        live.entries.len(),
+        live.matched.len()
+    );
+    let (fresh, snapshot_outcome) = match captured.transpose()? {
+        Some((c, o)) => (Some(c), Some(o)),
+        None => (None, None),
+    };
+    let (want_meta, want_pkgs, want_svcs, capture_id) = match &fresh {
+        Some(c) => (
+            &c.meta,
+            c.packages.as_ref(),
+            c.services.as_ref(),
+            repo.head(),
+        ),
+        None => {
+            let s = last.snapshot.as_ref().expect("the capture asked for");
+            (
+                &s.meta,
+                s.packages.as_ref(),
+                s.services.as_ref(),
+                Some(s.id),
+            )
         }
     };
     let changed_since_head = snapshot_outcome
@@ -534,20 +589,23 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
         Some(id) if !(opts.dry_run && changed_since_head) => StateRepo::short(id),
         _ => "the primary now, not committed".into(),
     };
-    progress.stage(&format!("comparing {} with the capture", target.name()));
     let (plan, pkg_line, svc_manager) = make_plan(
         config,
         &mut target,
-        &want.meta,
-        want.packages.as_ref(),
-        want.services.as_ref(),
+        &live,
+        last.meta(),
+        want_meta,
+        fresh.as_ref().map(|c| &c.unchanged_dirs),
+        want_pkgs,
+        want_svcs,
         &label,
     )?;
     let source = Source {
         fresh: fresh.as_ref().map(|c| &c.contents),
         repo: &repo,
-        stored: repo.head().filter(|_| opts.to.is_none()).or(capture_id),
+        stored: capture_id.or(repo.head()),
     };
+    tracing::info!("planned: {}", plan.summary());
     let diffs = diffs(&plan, &mut target, &source)?;
     if opts.dry_run {
         return Ok(SyncOutcome {
@@ -564,7 +622,7 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
         config,
         &mut target,
         plan,
-        &want.meta,
+        want_meta,
         &source,
         capture,
         (pkg_line, svc_manager),
@@ -602,10 +660,16 @@ pub fn restore(
     let want = repo.load(id)?;
     let spec = config.node(node_name).map_err(cluster::Error::from)?;
     let mut node = connect(config, spec)?;
+    let live = node
+        .agent
+        .manifest(capture::manifest_request(config, &want.meta.dir_digests()))?;
     let (plan, pkg_line, svc_manager) = make_plan(
         config,
         &mut node,
+        &live,
         &want.meta,
+        &want.meta,
+        None,
         want.packages.as_ref(),
         want.services.as_ref(),
         &StateRepo::short(id),
@@ -639,7 +703,8 @@ pub fn restore(
     // The primary's state changed: that is history too.
     let snapshot = if spec.role == Role::Primary {
         let why = format!("restored {}", StateRepo::short(id));
-        let (_, outcome) = capture_and_commit(config, &repo, &mut node, true, Some(&why))?;
+        let last = Last::load(&repo)?;
+        let (_, outcome) = capture_and_commit(config, &repo, &mut node, &last, true, Some(&why))?;
         Some(outcome)
     } else {
         None
@@ -695,7 +760,7 @@ pub fn diff_captures(config: &Config, a: Option<&str>, b: Option<&str>) -> Resul
         entries: old.meta.items.values().map(meta::Item::to_entry).collect(),
         ..Default::default()
     };
-    let (files, _) = plan::files(&new.meta, &live, &config.sync.paths);
+    let (files, _) = plan::files(&new.meta, &live, &old.meta, Some(&Default::default()));
     let mut diffs = Vec::new();
     for c in &files {
         let text = if c.kind != Kind::File || c.action == Action::Attributes {

@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use cluster::agent::manifest::listing_digest;
+use cluster::agent::manifest::{Identity, listing_digest_of};
 use cluster::agent::protocol::{Entry, Kind, WirePath};
 use serde::Serialize;
 
@@ -79,6 +79,21 @@ impl Item {
         }
     }
 
+    /// What a listing digest looks at.
+    pub fn identity(&self) -> Identity<'_> {
+        Identity {
+            path: &self.path,
+            kind: self.kind,
+            mode: self.mode,
+            user: self.user.as_deref(),
+            uid: self.uid,
+            group: self.group.as_deref(),
+            gid: self.gid,
+            sha256: self.sha256.as_deref(),
+            target: self.target.as_deref(),
+        }
+    }
+
     pub fn owner(&self) -> String {
         format!(
             "{}:{}",
@@ -103,10 +118,10 @@ impl Meta {
 
     /// The digest of every directory's listing, for manifest expectations.
     pub fn dir_digests(&self) -> BTreeMap<WirePath, String> {
-        let mut children: HashMap<&Path, Vec<Entry>> = HashMap::new();
+        let mut children: HashMap<&Path, Vec<&Item>> = HashMap::new();
         for item in self.items.values() {
             if let Some(parent) = item.path.parent() {
-                children.entry(parent).or_default().push(item.to_entry());
+                children.entry(parent).or_default().push(item);
             }
         }
         self.items
@@ -117,7 +132,10 @@ impl Meta {
                     .get(dir.path.as_path())
                     .map(Vec::as_slice)
                     .unwrap_or(&[]);
-                (WirePath(dir.path.clone()), listing_digest(kids.iter()))
+                (
+                    WirePath(dir.path.clone()),
+                    listing_digest_of(kids.iter().map(|i| i.identity())),
+                )
             })
             .collect()
     }
@@ -230,6 +248,9 @@ fn push_escaped(out: &mut String, s: &str) {
 }
 
 pub fn unescape(s: &str) -> PathBuf {
+    if !s.contains('\\') {
+        return PathBuf::from(s);
+    }
     let mut out = Vec::with_capacity(s.len());
     let b = s.as_bytes();
     let mut i = 0;

@@ -3,7 +3,7 @@
 //! exact versions, services to enable or disable, hooks that will run. A dry
 //! run prints it; a real run applies exactly this plan.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use cluster::agent::protocol::{Entry, Kind, Manifest};
@@ -117,19 +117,41 @@ fn owner_of(user: &Option<String>, uid: u32, group: &Option<String>, gid: u32) -
     )
 }
 
-/// What differs between the capture (`want`) and the node (`live`, a
-/// manifest answered against `want`'s directory digests).
-pub fn files(want: &Meta, live: &Manifest, roots: &[PathBuf]) -> (Vec<FileChange>, usize) {
+/// What differs between the capture (`want`) and the node. `live` is the
+/// node's manifest answered against the directory digests of `expected`:
+/// children of a matched directory are exactly `expected`'s, so the node's
+/// side is the live entries plus those. `expected` need not be `want` — the
+/// node can be walked against the last capture while the primary is being
+/// captured.
+///
+/// `same` names the directories whose listing in `want` is the one in
+/// `expected` (`None`: all of them, `want` is `expected`). A directory that
+/// is the same in `want` and matched on the node holds no change: its
+/// children are not looked at, which keeps a no-op plan cheap.
+pub fn files(
+    want: &Meta,
+    live: &Manifest,
+    expected: &Meta,
+    same: Option<&HashSet<PathBuf>>,
+) -> (Vec<FileChange>, usize) {
     let matched: HashSet<&Path> = live.matched.iter().map(|w| w.0.as_path()).collect();
-    let have: HashMap<&Path, &Entry> = live
+    let settled = |d: &Path| matched.contains(d) && same.is_none_or(|s| s.contains(d));
+    let mut have: BTreeMap<&Path, std::borrow::Cow<'_, Entry>> = live
         .entries
         .iter()
-        .map(|e| (e.path.0.as_path(), e))
+        .map(|e| (e.path.0.as_path(), std::borrow::Cow::Borrowed(e)))
         .collect();
-    let covered =
-        |p: &Path| !roots.iter().any(|r| r == p) && p.parent().is_some_and(|d| matched.contains(d));
+    for item in expected.items.values() {
+        if item
+            .path
+            .parent()
+            .is_some_and(|d| matched.contains(d) && !settled(d))
+        {
+            have.entry(item.path.as_path())
+                .or_insert_with(|| std::borrow::Cow::Owned(item.to_entry()));
+        }
+    }
     let mut changes = Vec::new();
-    let mut compared = 0;
     let change =
         |path: &Path, action, kind, secret, details, want: Option<&Item>, have: Option<&Entry>| {
             FileChange {
@@ -143,11 +165,10 @@ pub fn files(want: &Meta, live: &Manifest, roots: &[PathBuf]) -> (Vec<FileChange
             }
         };
     for (path, w) in &want.items {
-        compared += 1;
-        if covered(path) {
+        if path.parent().is_some_and(settled) {
             continue;
         }
-        let Some(h) = have.get(path.as_path()) else {
+        let Some(h) = have.get(path.as_path()).map(|c| c.as_ref()) else {
             changes.push(change(
                 path,
                 Action::Create,
@@ -247,16 +268,16 @@ pub fn files(want: &Meta, live: &Manifest, roots: &[PathBuf]) -> (Vec<FileChange
             ));
         }
     }
-    for e in &live.entries {
-        if !want.items.contains_key(&e.path.0) {
+    for (path, h) in &have {
+        if !want.items.contains_key(*path) {
             changes.push(change(
-                &e.path.0,
+                path,
                 Action::Remove,
-                e.kind,
+                h.kind,
                 false,
                 Vec::new(),
                 None,
-                Some(e),
+                Some(h),
             ));
         }
     }
@@ -276,7 +297,7 @@ pub fn files(want: &Meta, live: &Manifest, roots: &[PathBuf]) -> (Vec<FileChange
             }
         })
     });
-    (changes, compared)
+    (changes, want.items.len())
 }
 
 /// The commands of the hooks whose paths a plan touches.

@@ -37,6 +37,8 @@ pub struct NewCapture {
     pub contents: HashMap<PathBuf, Vec<u8>>,
     pub packages: Option<Packages>,
     pub services: Option<Services>,
+    /// Directories whose listing is the same as in the parent capture.
+    pub unchanged_dirs: std::collections::HashSet<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,17 +155,35 @@ impl StateRepo {
             .collect()
     }
 
-    /// Commits a capture on top of `main`. `None` when nothing changed.
-    pub fn commit(&self, new: &NewCapture, message: &str) -> Result<Option<Oid>> {
+    /// Commits a capture on top of `main` (`parent`, already loaded). `None`
+    /// when nothing changed. A large capture goes to disk as one pack; a
+    /// small one as loose objects (a pack would cost a delta search).
+    pub fn commit(
+        &self,
+        new: &NewCapture,
+        parent_snapshot: Option<&Snapshot>,
+        message: &str,
+    ) -> Result<Option<Oid>> {
+        const PACK_FROM: usize = 2000;
         let g = git(&self.path);
         let repo = &self.repo;
         let odb = repo.odb().map_err(&g)?;
-        let mempack = odb.add_new_mempack_backend(1000).map_err(&g)?;
+        let mempack = if new.contents.len() >= PACK_FROM {
+            Some(odb.add_new_mempack_backend(1000).map_err(&g)?)
+        } else {
+            None
+        };
         let parent = self
             .head()
             .map(|h| repo.find_commit(h))
             .transpose()
             .map_err(&g)?;
+        if parent.as_ref().map(|p| p.id()) != parent_snapshot.map(|p| p.id) {
+            return Err(Error::State {
+                path: self.path.clone(),
+                message: "the history moved during the capture".into(),
+            });
+        }
         let base = match &parent {
             Some(c) => c.tree().map_err(&g)?,
             None => {
@@ -171,10 +191,8 @@ impl StateRepo {
                 repo.find_tree(empty).map_err(&g)?
             }
         };
-        let old = match &parent {
-            Some(c) => self.load(c.id())?.meta,
-            None => Meta::default(),
-        };
+        let empty = Meta::default();
+        let old = parent_snapshot.map(|p| &p.meta).unwrap_or(&empty);
 
         // Pass 1: what is gone, or is no longer a file or symlink.
         let mut removals = TreeUpdateBuilder::new();
@@ -240,7 +258,9 @@ impl StateRepo {
         }
         let tree_id = upserts.create_updated(repo, &base).map_err(&g)?;
         if parent.as_ref().is_some_and(|p| p.tree_id() == tree_id) {
-            mempack.reset().map_err(&g)?;
+            if let Some(m) = &mempack {
+                m.reset().map_err(&g)?;
+            }
             return Ok(None);
         }
         let tree = repo.find_tree(tree_id).map_err(&g)?;
@@ -253,16 +273,22 @@ impl StateRepo {
         let id = repo
             .commit(None, &sig, &sig, message, &tree, &parents)
             .map_err(&g)?;
-        // The objects reach the disk as one pack before the branch moves.
-        let mut pack = git2::Buf::new();
-        mempack.dump(repo, &mut pack).map_err(&g)?;
-        let mut writer = odb.packwriter().map_err(&g)?;
-        std::io::Write::write_all(&mut writer, &pack).map_err(|e| Error::Io {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        writer.commit().map_err(&g)?;
-        mempack.reset().map_err(&g)?;
+        // The objects are on disk (fsynced) before the branch moves.
+        if let Some(m) = &mempack {
+            let mut pack = git2::Buf::new();
+            m.dump(repo, &mut pack).map_err(&g)?;
+            let mut writer = odb.packwriter().map_err(&g)?;
+            std::io::Write::write_all(&mut writer, &pack).map_err(|e| Error::Io {
+                path: self.path.clone(),
+                source: e,
+            })?;
+            writer.commit().map_err(&g)?;
+            m.reset().map_err(&g)?;
+            cluster::agent::state_repo::sync_packs(repo).map_err(|e| Error::Io {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        }
         repo.reference(BRANCH, id, true, "coldspare: capture")
             .map_err(&g)?;
         Ok(Some(id))

@@ -238,23 +238,50 @@ pub fn listing_digest<'a>(children: impl Iterator<Item = &'a Entry>) -> String {
 }
 
 fn identity_line(e: &Entry) -> Vec<u8> {
+    identity(&Identity {
+        path: &e.path.0,
+        kind: e.kind,
+        mode: e.mode,
+        user: e.user.as_deref(),
+        uid: e.uid,
+        group: e.group.as_deref(),
+        gid: e.gid,
+        sha256: e.sha256.as_deref(),
+        target: e.target.as_ref().map(|t| t.0.as_path()),
+    })
+}
+
+/// What a listing digest looks at, borrowed from whatever describes a path.
+pub struct Identity<'a> {
+    pub path: &'a Path,
+    pub kind: Kind,
+    pub mode: u32,
+    pub user: Option<&'a str>,
+    pub uid: u32,
+    pub group: Option<&'a str>,
+    pub gid: u32,
+    pub sha256: Option<&'a str>,
+    pub target: Option<&'a Path>,
+}
+
+/// The digest of a listing given as identities (see [`listing_digest`]).
+pub fn listing_digest_of<'a>(children: impl Iterator<Item = Identity<'a>>) -> String {
+    let mut lines: Vec<Vec<u8>> = children.map(|i| identity(&i)).collect();
+    lines.sort();
+    let mut h = Sha256::new();
+    for l in &lines {
+        h.update(l);
+    }
+    hex(&h.finalize())
+}
+
+fn identity(e: &Identity<'_>) -> Vec<u8> {
+    use std::io::Write;
     let mut line = e
         .path
-        .0
         .file_name()
         .map(|n| n.as_bytes().to_vec())
         .unwrap_or_default();
-    let owner = e.user.clone().unwrap_or_else(|| e.uid.to_string());
-    let group = e.group.clone().unwrap_or_else(|| e.gid.to_string());
-    let what = match e.kind {
-        Kind::File => e.sha256.clone().unwrap_or_else(|| "?".into()),
-        Kind::Symlink => e
-            .target
-            .as_ref()
-            .map(|t| t.0.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        Kind::Dir => String::new(),
-    };
     let kind = match e.kind {
         Kind::File => "f",
         Kind::Dir => "d",
@@ -262,7 +289,31 @@ fn identity_line(e: &Entry) -> Vec<u8> {
     };
     // A symlink's mode means nothing (always 0777 on Linux).
     let mode = if e.kind == Kind::Symlink { 0 } else { e.mode };
-    line.extend_from_slice(format!("\t{kind}\t{mode:o}\t{owner}\t{group}\t{what}\n").as_bytes());
+    let _ = write!(line, "\t{kind}\t{mode:o}\t");
+    match e.user {
+        Some(u) => line.extend_from_slice(u.as_bytes()),
+        None => {
+            let _ = write!(line, "{}", e.uid);
+        }
+    }
+    line.push(b'\t');
+    match e.group {
+        Some(g) => line.extend_from_slice(g.as_bytes()),
+        None => {
+            let _ = write!(line, "{}", e.gid);
+        }
+    }
+    line.push(b'\t');
+    match e.kind {
+        Kind::File => line.extend_from_slice(e.sha256.unwrap_or("?").as_bytes()),
+        Kind::Symlink => line.extend_from_slice(
+            e.target
+                .map(|t| t.as_os_str().as_bytes())
+                .unwrap_or_default(),
+        ),
+        Kind::Dir => {}
+    }
+    line.push(b'\n');
     line
 }
 

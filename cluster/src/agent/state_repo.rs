@@ -26,14 +26,32 @@ pub fn head(state_dir: &Path) -> Result<Option<String>, String> {
 }
 
 /// Opens the state repository at `path`, creating it (bare, mode 0700).
+/// Objects and refs are fsynced as they are written: the history is what a
+/// failover falls back on.
 pub fn open_or_init(path: &Path) -> Result<Repository, git2::Error> {
-    if path.exists() {
-        return Repository::open_bare(path);
+    let repo = if path.exists() {
+        Repository::open_bare(path)?
+    } else {
+        let repo = Repository::init_bare(path)?;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+        repo.set_head(BRANCH)?;
+        repo
+    };
+    let mut config = repo.config()?;
+    if !config.get_bool("core.fsyncObjectFiles").unwrap_or(false) {
+        config.set_bool("core.fsyncObjectFiles", true)?;
     }
-    let repo = Repository::init_bare(path)?;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
-    repo.set_head(BRANCH)?;
     Ok(repo)
+}
+
+/// Makes the pack files of `repo` durable (libgit2's indexer does not fsync
+/// them unless told so process-wide).
+pub fn sync_packs(repo: &Repository) -> io::Result<()> {
+    let dir = repo.path().join("objects/pack");
+    for e in std::fs::read_dir(&dir)?.flatten() {
+        std::fs::File::open(e.path())?.sync_all()?;
+    }
+    crate::fsutil::sync_dir(&dir)
 }
 
 /// Writes the pack from `pack` and moves `main` to `head`.
@@ -50,6 +68,7 @@ pub fn receive(
     let mut writer = odb.packwriter().map_err(|e| e.message().to_string())?;
     io::copy(pack, &mut writer).map_err(|e| e.to_string())?;
     writer.commit().map_err(|e| e.message().to_string())?;
+    sync_packs(&repo).map_err(|e| e.to_string())?;
     let new = Oid::from_str(head).map_err(|e| e.message().to_string())?;
     repo.find_commit(new)
         .map_err(|_| format!("the pack does not hold capture {head}"))?;

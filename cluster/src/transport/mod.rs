@@ -72,6 +72,7 @@ pub fn connect_with(config: &Config, spec: &NodeSpec, max_protocol: Option<u32>)
     }
     let link = SshLink::open(spec, &config.ssh, HostCheck::Strict)?;
     let connect_time = start.elapsed();
+    tracing::debug!("{}: ssh connected in {connect_time:?}", spec.name);
     let mut command = format!(
         "{} agent --state-dir {} --stall-timeout {}",
         shell_quote(&config.agent.path.to_string_lossy()),
@@ -84,6 +85,7 @@ pub fn connect_with(config: &Config, spec: &NodeSpec, max_protocol: Option<u32>)
     let io = link.start_agent(&command)?;
     let t = Instant::now();
     let agent = AgentClient::start(&spec.name, io, config.ssh.timeout, &config.agent.path)?;
+    tracing::debug!("{}: agent said hello after {:?}", spec.name, t.elapsed());
     Ok(Node {
         spec: spec.clone(),
         local: false,
