@@ -22,6 +22,9 @@ pub struct SyncArgs {
     /// Push this earlier capture (see `coldspare history`) instead of taking a new one.
     #[arg(long, value_name = "REV")]
     to: Option<String>,
+    /// Also show unified diffs on a real run (a dry run always shows them).
+    #[arg(long)]
+    diff: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,6 +89,7 @@ pub fn sync(global: &Global, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let opts = SyncOptions {
         dry_run: args.dry_run,
         to: args.to,
+        diffs: args.diff,
     };
     let out = synchronizer::sync(&config, &opts, &Bar::new(global.json))?;
     finish(global, &out)
@@ -303,6 +307,7 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
         let opts = SyncOptions {
             dry_run: true,
             to: None,
+            diffs: true,
         };
         let out = synchronizer::sync(&config, &opts, &Bar::new(global.json))?;
         if global.json {

@@ -285,6 +285,9 @@ pub fn snapshot(config: &Config, progress: &dyn Progress) -> Result<SnapshotOutc
 pub struct SyncOptions {
     /// Plan and show; change nothing anywhere (no capture is committed).
     pub dry_run: bool,
+    /// Show unified diffs of changed files (always on a dry run). Reading
+    /// the node's old versions costs their bytes on the wire.
+    pub diffs: bool,
     /// Push this earlier capture instead of taking a new one.
     pub to: Option<String>,
 }
@@ -606,7 +609,11 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
         stored: capture_id.or(repo.head()),
     };
     tracing::info!("planned: {}", plan.summary());
-    let diffs = diffs(&plan, &mut target, &source)?;
+    let diffs = if opts.dry_run || opts.diffs {
+        diffs(&plan, &mut target, &source)?
+    } else {
+        Vec::new()
+    };
     if opts.dry_run {
         return Ok(SyncOutcome {
             snapshot: snapshot_outcome,
@@ -679,7 +686,11 @@ pub fn restore(
         repo: &repo,
         stored: Some(id),
     };
-    let diffs = diffs(&plan, &mut node, &source)?;
+    let diffs = if dry_run {
+        diffs(&plan, &mut node, &source)?
+    } else {
+        Vec::new()
+    };
     if dry_run {
         return Ok(SyncOutcome {
             snapshot: None,

@@ -12,7 +12,7 @@ use super::protocol::{
     Content, ExecBatchRequest, ExecRequest, ExecResult, ExecSpec, Hello, HelloRequest, ItemResults,
     Manifest, ManifestRequest, ReadItem, ReadRequest, ReadResult, RemoveRequest, Request,
     RequestFrame, ResponseFrame, RestoreRequest, StateHead, StateReceiveRequest, VERSIONS,
-    WirePath, WriteItem, WriteRequest, read_line, write_line,
+    WirePath, WriteItem, WriteRequest, read_line,
 };
 use crate::error::{Error, Result};
 
@@ -153,9 +153,12 @@ impl AgentClient {
             blob: total,
         };
         self.io.get_mut().set_timeout(timeout);
+        let head = serde_json::to_vec(&frame).map_err(|e| self.protocol(op, e.to_string()))?;
+        let sent_bytes = head.len() as u64 + 1;
         let sent = (|| {
             let w = self.io.get_mut();
-            write_line(w, &frame)?;
+            w.write_all(&head)?;
+            w.write_all(b"\n")?;
             for part in blob {
                 w.write_all(part)?;
             }
@@ -190,6 +193,12 @@ impl AgentClient {
         if let Err(e) = self.io.read_exact(&mut bytes) {
             return Err(self.lost(op, e));
         }
+        tracing::debug!(
+            "{}: {op}: {} bytes sent, {} received",
+            self.node,
+            sent_bytes + total,
+            line.len() as u64 + resp.blob
+        );
         if let Some(message) = resp.error {
             return Err(Error::Remote {
                 node: self.node.clone(),
