@@ -8,6 +8,7 @@ mod config_check;
 mod harness;
 mod lab_verbs;
 mod sync_lab;
+mod verify_lab;
 
 use std::path::Path;
 

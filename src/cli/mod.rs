@@ -10,6 +10,7 @@ mod progress;
 mod status;
 mod sync;
 mod trust;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,14 @@ enum Command {
     Diff(sync::DiffArgs),
     /// Put an earlier capture back on a node (the primary by default).
     Restore(sync::RestoreArgs),
+    /// Exercise every service on both nodes, compare them, report and notify.
+    Verify(verify::VerifyArgs),
+    /// Show a stored verify report (or --list them, or write one as --html).
+    Report(verify::ReportArgs),
+    /// List the messages that could not be delivered yet (--flush to retry now).
+    Outbox(verify::OutboxArgs),
+    /// Run as a daemon: verify on the configured cron schedules until SIGTERM.
+    Run(verify::RunArgs),
     /// Run the node agent (coldspare starts it over SSH), or install it.
     Agent(agent::Args),
 }
@@ -91,7 +100,11 @@ impl Global {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, matches!(cli.command, Command::Agent(_)));
+    init_logging(
+        cli.verbose,
+        matches!(cli.command, Command::Agent(_)),
+        matches!(cli.command, Command::Run(_)),
+    );
     let global = Global {
         config: cli.config,
         json: cli.json,
@@ -106,6 +119,10 @@ pub fn main() -> ExitCode {
         Command::History(a) => sync::history(&global, a),
         Command::Diff(a) => sync::diff(&global, a),
         Command::Restore(a) => sync::restore(&global, a),
+        Command::Verify(a) => verify::verify(&global, a),
+        Command::Report(a) => verify::report(&global, a),
+        Command::Outbox(a) => verify::outbox(&global, a),
+        Command::Run(a) => verify::run(&global, a),
         Command::Agent(a) => agent::run(&global, a),
     };
     match result {
@@ -117,10 +134,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8, agent: bool) {
+fn init_logging(verbose: u8, agent: bool, daemon: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (agent, verbose) {
         (true, _) => "error",
+        (false, 0) if daemon => "info",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, _) => "debug",

@@ -826,3 +826,57 @@ pub fn diff_captures(config: &Config, a: Option<&str>, b: Option<&str>) -> Resul
         services,
     })
 }
+
+/// What differs between the primary and the secondary right now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    pub plan: Plan,
+    pub diffs: Vec<PathDiff>,
+}
+
+/// The live difference between the two nodes, on connections the caller
+/// already holds (the Verifier's): the plan a dry-run sync would make, with
+/// diffs and secrets masked. Nothing is committed, nothing is changed.
+pub fn live_drift(config: &Config, primary: &mut Node, secondary: &mut Node) -> Result<Drift> {
+    require_sync(config)?;
+    let (repo, _) = open(config, false)?;
+    let last = Last::load(&repo)?;
+    let (live, captured) = std::thread::scope(|s| {
+        let walk = s.spawn(|| {
+            secondary
+                .agent
+                .manifest(capture::manifest_request(config, &last.digests))
+        });
+        let captured = capture_and_commit(config, &repo, primary, &last, false, None);
+        (walk.join().expect("manifest thread"), captured)
+    });
+    let (live, (fresh, _)) = (live?, captured?);
+    let (plan, _, _) = make_plan(
+        config,
+        secondary,
+        &live,
+        last.meta(),
+        &fresh.meta,
+        Some(&fresh.unchanged_dirs),
+        fresh.packages.as_ref(),
+        fresh.services.as_ref(),
+        &format!("{} now", primary.name()),
+    )?;
+    let source = Source {
+        fresh: Some(&fresh.contents),
+        repo: &repo,
+        stored: repo.head(),
+    };
+    let diffs = diffs(&plan, secondary, &source)?;
+    Ok(Drift { plan, diffs })
+}
+
+/// What the node records about the last capture applied to it, if anything.
+pub fn last_applied(config: &Config, node: &mut Node) -> Result<Option<apply::AppliedRecord>> {
+    let path = config.state_dir.join("applied");
+    let got = node.agent.read(&[(WirePath(path), 4096)])?;
+    Ok(got
+        .into_iter()
+        .find(|(i, _)| i.error.is_none())
+        .and_then(|(_, bytes)| serde_json::from_slice(&bytes).ok()))
+}

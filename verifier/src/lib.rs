@@ -1,3 +1,443 @@
 //! The Verifier: exercises every configured service on both nodes, compares
-//! the nodes (service results, configuration, packages, environment), stores
-//! a report and tells the admin about any divergence.
+//! the nodes (service results, configuration, packages, environment, the age
+//! of the last sync), stores a report and tells the admin about divergence.
+//! It connects once per node per run; a node it cannot reach is a finding in
+//! the report, never a crash. Verifying changes nothing on the nodes, except
+//! what a configured `on_failure` restart does.
+
+pub mod checks;
+pub mod html;
+pub mod metrics;
+pub mod notify;
+pub mod report;
+pub mod runner;
+pub mod schedule;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::Utc;
+use cluster::config::{Config, Role};
+use report::{
+    Cell, DriftReport, Finding, Kind, LastSync, NodeReport, Report, ServiceRow, Severity,
+};
+use runner::{CheckRun, Restart};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Cluster(#[from] cluster::Error),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot set up HTTP checks: {0}")]
+    Http(String),
+    #[error("no report `{0}`\n  help: `coldspare report --list` shows the stored reports")]
+    NoReport(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub kind: Kind,
+    /// Send the report even when all is well (what the nightly run does).
+    pub digest: bool,
+    /// Tell the admin as configured under `notify`.
+    pub notify: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub report: Report,
+    pub json: PathBuf,
+    pub html: PathBuf,
+    pub notify: notify::Outcome,
+}
+
+/// One verify run: checks, comparison, stored report, notification.
+pub fn verify(
+    config: &Config,
+    opts: &Options,
+    progress: &dyn synchronizer::Progress,
+) -> Result<Outcome, Error> {
+    let started = Utc::now();
+    let t0 = Instant::now();
+    let http = checks::Http::new().map_err(Error::Http)?;
+    progress.stage("connecting to the nodes");
+    let mut connected = cluster::connect_all(config);
+    progress.stage("running the checks on both nodes");
+    let per_node: Vec<(Vec<CheckRun>, Vec<Restart>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = connected
+            .iter_mut()
+            .map(|(spec, node)| {
+                let node = node.as_mut().ok();
+                let http = &http;
+                s.spawn(move || runner::run_node(config, spec, node, http))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("check thread"))
+            .collect()
+    });
+
+    let mut drift = None;
+    let mut last_syncs: Vec<Option<LastSync>> = vec![None; connected.len()];
+    let mut sync_findings = Vec::new();
+    if opts.kind == Kind::Full && !config.sync.paths.is_empty() {
+        let (first, rest) = connected.split_at_mut(1);
+        if let (Ok(p), Ok(s)) = (&mut first[0].1, &mut rest[0].1) {
+            progress.stage("comparing configuration and packages");
+            drift = Some(match synchronizer::live_drift(config, p, s) {
+                Ok(d) => DriftReport {
+                    files: d
+                        .plan
+                        .files
+                        .iter()
+                        .map(|f| {
+                            let verb = format!("{:?}", f.action).to_lowercase();
+                            let path = synchronizer::meta::escape(&f.path);
+                            if f.details.is_empty() {
+                                format!("{verb} {path}")
+                            } else {
+                                format!("{verb} {path} ({})", f.details.join(", "))
+                            }
+                        })
+                        .collect(),
+                    diffs: d.diffs.into_iter().map(|x| (x.path, x.text)).collect(),
+                    packages: d
+                        .plan
+                        .packages
+                        .actions
+                        .iter()
+                        .map(|a| format!("package: {a}"))
+                        .collect(),
+                    services: d
+                        .plan
+                        .services
+                        .enable
+                        .iter()
+                        .map(|s| {
+                            format!("service {s}: enabled on the primary, not on the secondary")
+                        })
+                        .chain(d.plan.services.disable.iter().map(|s| {
+                            format!("service {s}: enabled on the secondary, not on the primary")
+                        }))
+                        .collect(),
+                    error: None,
+                },
+                Err(e) => DriftReport {
+                    files: vec![],
+                    diffs: vec![],
+                    packages: vec![],
+                    services: vec![],
+                    error: Some(e.to_string()),
+                },
+            });
+        }
+        for (i, (spec, node)) in connected.iter_mut().enumerate() {
+            let Ok(node) = node else { continue };
+            if spec.role != Role::Secondary {
+                continue;
+            }
+            match synchronizer::last_applied(config, node) {
+                Ok(Some(rec)) => {
+                    let age = (Utc::now() - rec.at).num_seconds();
+                    if age > config.verify.max_sync_age.as_secs() as i64 {
+                        sync_findings.push(Finding {
+                            severity: Severity::Failure,
+                            key: format!("stale-sync:{}", spec.name),
+                            text: format!(
+                                "the last sync to {} was {} ago (more than {}): run `coldspare sync`",
+                                spec.name,
+                                report::age(age),
+                                cluster::config::duration::format(config.verify.max_sync_age)
+                            ),
+                        });
+                    }
+                    last_syncs[i] = Some(LastSync { capture: rec.capture, at: rec.at, age_secs: age });
+                }
+                Ok(None) => sync_findings.push(Finding {
+                    severity: Severity::Failure,
+                    key: format!("never-synced:{}", spec.name),
+                    text: format!("{} has never been synced (it records no applied capture): run `coldspare sync`", spec.name),
+                }),
+                Err(e) => tracing::warn!("{}: cannot read its sync record: {e}", spec.name),
+            }
+        }
+    }
+
+    let nodes: Vec<NodeReport> = connected
+        .iter()
+        .zip(last_syncs)
+        .map(|((spec, node), last_sync)| NodeReport {
+            name: spec.name.clone(),
+            role: spec.role.to_string(),
+            address: spec.address.clone(),
+            reachable: node.is_ok(),
+            error: node.as_ref().err().map(|e| e.to_string()),
+            facts: node.as_ref().ok().map(|n| n.agent.hello.facts.clone()),
+            last_sync,
+        })
+        .collect();
+    let checks: Vec<CheckRun> = per_node.iter().flat_map(|(c, _)| c.clone()).collect();
+    let restarts: Vec<Restart> = per_node.into_iter().flat_map(|(_, r)| r).collect();
+    let (services, mut findings) = matrix(config, &nodes, &checks);
+    for n in nodes.iter().filter(|n| !n.reachable) {
+        findings.push(Finding {
+            severity: Severity::Failure,
+            key: format!("unreachable:{}", n.name),
+            text: n
+                .error
+                .clone()
+                .unwrap_or_default()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+    if let Some(d) = &drift {
+        if let Some(e) = &d.error {
+            findings.push(Finding {
+                severity: Severity::Failure,
+                key: "drift-error".into(),
+                text: format!("could not compare the nodes: {e}"),
+            });
+        }
+        for item in d.files.iter().chain(&d.packages).chain(&d.services) {
+            findings.push(Finding {
+                severity: Severity::Drift,
+                key: format!("drift:{item}"),
+                text: item.clone(),
+            });
+        }
+    }
+    findings.extend(sync_findings);
+    for r in restarts.iter().filter(|r| r.recovered) {
+        findings.push(Finding {
+            severity: Severity::Notice,
+            key: format!("restarted:{}:{}", r.service, r.node),
+            text: format!(
+                "{} was down on {} and came back after `{}`",
+                r.service, r.node, r.command
+            ),
+        });
+    }
+    findings.extend(fact_notices(&nodes));
+    findings.sort_by_key(|f| f.severity);
+
+    let report = Report {
+        id: started
+            .format("%Y%m%dT%H%M%S%.3fZ")
+            .to_string()
+            .replace('.', ""),
+        cluster: config.cluster.clone(),
+        kind: opts.kind,
+        started,
+        millis: t0.elapsed().as_millis() as u64,
+        nodes,
+        services,
+        checks,
+        restarts,
+        drift,
+        findings,
+    };
+    for (_, node) in connected {
+        if let Ok(n) = node {
+            n.agent.bye();
+        }
+    }
+    let json =
+        report::store(&config.state_dir, &report, config.verify.keep_reports).map_err(|e| {
+            Error::Io {
+                path: report::dir(&config.state_dir),
+                source: e,
+            }
+        })?;
+    let html = json.with_extension("html");
+    let notify = if opts.notify {
+        notify::after_run(config, &report, opts.digest)
+    } else {
+        notify::Outcome::default()
+    };
+    Ok(Outcome {
+        report,
+        json,
+        html,
+        notify,
+    })
+}
+
+/// The service × node matrix and what it says: a service that passes on one
+/// node and fails on the other is a divergence; failing on both, a failure.
+fn matrix(
+    config: &Config,
+    nodes: &[NodeReport],
+    checks: &[CheckRun],
+) -> (Vec<ServiceRow>, Vec<Finding>) {
+    let mut rows = Vec::new();
+    let mut findings = Vec::new();
+    for svc in &config.services {
+        let cells: Vec<Cell> = nodes
+            .iter()
+            .map(|n| {
+                let mine: Vec<&CheckRun> = checks
+                    .iter()
+                    .filter(|c| c.service == svc.name && c.node == n.name)
+                    .collect();
+                if mine.is_empty() {
+                    Cell::None
+                } else if mine.iter().all(|c| c.ok) {
+                    Cell::Pass
+                } else if !n.reachable {
+                    Cell::Unreachable
+                } else {
+                    Cell::Fail
+                }
+            })
+            .collect();
+        let first_failure = |node: &str| {
+            checks
+                .iter()
+                .find(|c| c.service == svc.name && c.node == node && !c.ok)
+                .map(|c| format!("{} — {}", c.check, c.detail))
+                .unwrap_or_default()
+        };
+        let bad: Vec<usize> = (0..cells.len())
+            .filter(|&i| matches!(cells[i], Cell::Fail | Cell::Unreachable))
+            .collect();
+        let good: Vec<usize> = (0..cells.len())
+            .filter(|&i| cells[i] == Cell::Pass)
+            .collect();
+        match (bad.as_slice(), good.as_slice()) {
+            ([], _) => {}
+            ([b], [g]) => {
+                let (bn, gn) = (&nodes[*b], &nodes[*g]);
+                let fails = if cells[*b] == Cell::Unreachable {
+                    format!("{} is UNREACHABLE", bn.name)
+                } else {
+                    format!("FAILS on {}", bn.name)
+                };
+                let risk = if bn.role == "secondary" {
+                    format!("after a failover {} would not work", svc.name)
+                } else {
+                    format!(
+                        "{} is down on the primary now; the secondary would work",
+                        svc.name
+                    )
+                };
+                findings.push(Finding {
+                    severity: Severity::Divergence,
+                    key: format!("divergence:{}:{}", svc.name, bn.name),
+                    text: format!(
+                        "{}: passes on {} but {fails} — {risk}: {}",
+                        svc.name,
+                        gn.name,
+                        first_failure(&bn.name)
+                    ),
+                });
+            }
+            (bad, _) => {
+                for &b in bad {
+                    findings.push(Finding {
+                        severity: Severity::Failure,
+                        key: format!("failure:{}:{}", svc.name, nodes[b].name),
+                        text: format!(
+                            "{}: FAILS on {}: {}",
+                            svc.name,
+                            nodes[b].name,
+                            first_failure(&nodes[b].name)
+                        ),
+                    });
+                }
+            }
+        }
+        rows.push(ServiceRow {
+            name: svc.name.clone(),
+            cells,
+        });
+    }
+    (rows, findings)
+}
+
+/// Differences in what the nodes are: worth knowing before a failover.
+fn fact_notices(nodes: &[NodeReport]) -> Vec<Finding> {
+    let (Some(p), Some(s)) = (
+        nodes.first().and_then(|n| n.facts.as_ref()),
+        nodes.get(1).and_then(|n| n.facts.as_ref()),
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut differ = |key: &str, what: &str, a: String, b: String| {
+        if a != b {
+            out.push(Finding {
+                severity: Severity::Notice,
+                key: format!("facts:{key}"),
+                text: format!("{what} differs: primary {a}, secondary {b}"),
+            });
+        }
+    };
+    differ("os", "the operating system", p.os.clone(), s.os.clone());
+    differ("kernel", "the kernel", p.kernel.clone(), s.kernel.clone());
+    differ("arch", "the architecture", p.arch.clone(), s.arch.clone());
+    differ(
+        "packages",
+        "the package manager",
+        p.package_manager.clone(),
+        s.package_manager.clone(),
+    );
+    differ(
+        "services",
+        "the service manager",
+        p.service_manager.clone(),
+        s.service_manager.clone(),
+    );
+    if s.memory_kib * 4 < p.memory_kib * 3 {
+        out.push(Finding {
+            severity: Severity::Notice,
+            key: "facts:memory".into(),
+            text: format!(
+                "the secondary has less memory: {:.1} GiB against {:.1} GiB",
+                s.memory_kib as f64 / 1048576.0,
+                p.memory_kib as f64 / 1048576.0
+            ),
+        });
+    }
+    if s.cpus < p.cpus {
+        out.push(Finding {
+            severity: Severity::Notice,
+            key: "facts:cpus".into(),
+            text: format!(
+                "the secondary has fewer CPUs: {} against {}",
+                s.cpus, p.cpus
+            ),
+        });
+    }
+    out
+}
+
+/// A stored report: by id, or the newest.
+pub fn load_report(config: &Config, id: Option<&str>) -> Result<Report, Error> {
+    let ids = report::list(&config.state_dir).map_err(|e| Error::Io {
+        path: report::dir(&config.state_dir),
+        source: e,
+    })?;
+    let id = match id {
+        Some(i) => ids
+            .iter()
+            .find(|x| x.as_str() == i || x.starts_with(i))
+            .cloned()
+            .ok_or_else(|| Error::NoReport(i.into()))?,
+        None => ids.last().cloned().ok_or_else(|| {
+            Error::NoReport("(the newest: there are none yet; run `coldspare verify`)".into())
+        })?,
+    };
+    report::load(&config.state_dir, &id).map_err(|e| Error::Io {
+        path: report::dir(&config.state_dir),
+        source: e,
+    })
+}

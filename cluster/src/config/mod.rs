@@ -38,9 +38,186 @@ pub struct Config {
     pub agent: AgentSettings,
     pub state_dir: PathBuf,
     pub sync: SyncSettings,
+    /// What the Verifier exercises, by service name.
+    pub services: Vec<Service>,
+    pub verify: VerifySettings,
+    pub notify: NotifySettings,
     /// Sections of parts that check their own configuration.
     #[serde(flatten)]
     pub sections: Sections,
+}
+
+/// A service and the checks that prove it works.
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub name: String,
+    pub checks: Vec<Check>,
+    /// What to try when a check fails on a node, before reporting it.
+    pub on_failure: Option<OnFailure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OnFailure {
+    /// Run on the failing node, then every check of the service again.
+    pub restart: String,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// How the check is shown in reports.
+    pub name: String,
+    pub kind: CheckKind,
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+    /// Further tries before a failure counts.
+    pub retries: u32,
+    pub nodes: Nodes,
+}
+
+/// Which nodes a check runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Nodes {
+    Both,
+    Primary,
+    Secondary,
+}
+
+impl Nodes {
+    pub fn includes(self, role: Role) -> bool {
+        matches!(
+            (self, role),
+            (Nodes::Both, _)
+                | (Nodes::Primary, Role::Primary)
+                | (Nodes::Secondary, Role::Secondary)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    /// Connect from the controller (and optionally send and expect).
+    Tcp {
+        host: String,
+        port: u16,
+        send: Option<String>,
+        expect: Option<String>,
+    },
+    /// A request from the controller; `{address}` stands for the node.
+    Http {
+        url: String,
+        method: String,
+        status: u16,
+        contains: Option<String>,
+        regex: Option<String>,
+        headers: std::collections::BTreeMap<String, String>,
+        /// For https: fail when the certificate expires in fewer days.
+        cert_days: u32,
+        insecure: bool,
+    },
+    /// Run on the node through the agent.
+    Command {
+        run: String,
+        status: i32,
+        stdout: Option<String>,
+        stdout_regex: Option<String>,
+        stderr: Option<String>,
+    },
+    /// A running process, by name or pidfile, on the node.
+    Process {
+        name: Option<String>,
+        pidfile: Option<PathBuf>,
+    },
+    /// A port open on the node itself.
+    Listening { port: u16, udp: bool },
+    /// A service unit active (and enabled at boot) in the node's service manager.
+    Unit { name: String, enabled: bool },
+}
+
+impl CheckKind {
+    /// Runs from the controller over the network (not through the agent).
+    pub fn is_network(&self) -> bool {
+        matches!(self, CheckKind::Tcp { .. } | CheckKind::Http { .. })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifySettings {
+    /// When `coldspare run` makes the full report (standard 5-field cron).
+    pub schedule: String,
+    /// When it runs the service checks alone, if at all.
+    pub quick: Option<String>,
+    /// A last sync older than this is a finding.
+    #[serde(serialize_with = "ser_duration")]
+    pub max_sync_age: Duration,
+    /// Checks run at once per node.
+    pub parallel: u32,
+    /// Reports kept in `<state_dir>/reports`.
+    pub keep_reports: usize,
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        VerifySettings {
+            schedule: "0 2 * * *".into(),
+            quick: None,
+            max_sync_age: Duration::from_secs(26 * 3600),
+            parallel: 32,
+            keep_reports: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NotifySettings {
+    pub email: Option<EmailSettings>,
+    pub webhook: Option<WebhookSettings>,
+    pub when: Vec<When>,
+    /// While things stay bad, mail again every this many runs (0: never).
+    pub remind_every: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum When {
+    Divergence,
+    Failure,
+    Recovery,
+    Nightly,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EmailSettings {
+    pub server: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub from: String,
+    pub to: Vec<String>,
+    /// A file holding the user name on its first line and the password on
+    /// its second (never inline in this file).
+    pub credentials: Option<PathBuf>,
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    /// Plain connection upgraded with STARTTLS (required).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No encryption: only for a relay on the same host or network.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookSettings {
+    pub url: String,
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
 }
 
 /// What the Synchronizer keeps identical on the secondary.
@@ -175,12 +352,6 @@ pub struct AgentSettings {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Sections {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub services: Option<serde_yaml::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verify: Option<serde_yaml::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notify: Option<serde_yaml::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub failover: Option<serde_yaml::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vip: Option<serde_yaml::Value>,
@@ -299,6 +470,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let raw: raw::RawConfig = serde_yaml::from_str(text)
         .map_err(|e| ConfigError::Invalid(vec![validate::from_yaml_error(path, text, &e)]))?;
     validate::validate(path, text, raw).map_err(ConfigError::Invalid)
+}
+
+/// Parses a standard 5-field Unix cron expression (minute hour day-of-month
+/// month day-of-week; day-of-week 0 or 7 is Sunday). Seconds are refused:
+/// admins write Unix cron.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    use croner::parser::{CronParser, Seconds};
+    if expr.split_whitespace().count() != 5 {
+        return Err(format!(
+            "`{expr}` is not a 5-field cron expression (minute hour day month weekday), e.g. \"0 2 * * *\""
+        ));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .build()
+        .parse(expr)
+        .map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))
 }
 
 /// ` (did you mean `x`?)` when `word` is a near miss of one of `candidates`.

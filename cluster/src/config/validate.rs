@@ -7,10 +7,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawPackages, RawRole, RawSync};
+use super::raw::{
+    RawCheck, RawConfig, RawNodes, RawNotify, RawPackages, RawProto, RawRole, RawService, RawSync,
+    RawTls, RawVerify, RawWhen,
+};
 use super::{
-    AgentSettings, Config, DEFAULT_AGENT_PATH, DEFAULT_STATE_DIR, Hook, NodeSpec, PackageMode,
-    Problem, Role, Sections, SshSettings, SyncSettings, closest, duration, locate::locate,
+    AgentSettings, Check, CheckKind, Config, DEFAULT_AGENT_PATH, DEFAULT_STATE_DIR, EmailSettings,
+    Hook, NodeSpec, Nodes, NotifySettings, OnFailure, PackageMode, Problem, Role, Sections,
+    Service, SshSettings, SyncSettings, Tls, VerifySettings, WebhookSettings, When, closest,
+    duration, locate::locate, parse_cron,
 };
 
 struct Checker<'a> {
@@ -272,6 +277,13 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         .sync
         .map(|s| sync_settings(&mut c, s))
         .unwrap_or_default();
+    let services = raw
+        .services
+        .into_iter()
+        .map(|(name, svc)| service(&mut c, name, svc))
+        .collect();
+    let verify = verify_settings(&mut c, raw.verify.unwrap_or_default());
+    let notify = notify_settings(&mut c, raw.notify.unwrap_or_default());
 
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -284,10 +296,10 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         agent,
         state_dir,
         sync,
+        services,
+        verify,
+        notify,
         sections: Sections {
-            services: raw.services,
-            verify: raw.verify,
-            notify: raw.notify,
             failover: raw.failover,
             vip: raw.vip,
         },
@@ -410,6 +422,339 @@ fn sync_settings(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
         remove_extra: raw.remove_extra.unwrap_or(false),
         services: raw.services.unwrap_or(true),
         on_change,
+    }
+}
+
+fn service(c: &mut Checker<'_>, name: String, raw: RawService) -> Service {
+    if raw.checks.is_empty() {
+        c.problem(
+            &["services", &name, "checks"],
+            format!("service `{name}` has no checks"),
+            Some("give it at least one, e.g. `- tcp: { port: 80 }`".into()),
+        );
+    }
+    let checks = raw
+        .checks
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, rc)| check(c, &name, i, rc))
+        .collect();
+    let on_failure = raw.on_failure.map(|f| {
+        if f.restart.trim().is_empty() {
+            c.problem(
+                &["services", &name, "on_failure", "restart"],
+                "an empty command",
+                Some("e.g. \"service nginx restart\"".into()),
+            );
+        }
+        OnFailure {
+            restart: f.restart,
+            attempts: f.attempts.unwrap_or(1).max(1),
+        }
+    });
+    Service {
+        name,
+        checks,
+        on_failure,
+    }
+}
+
+fn check(c: &mut Checker<'_>, service: &str, i: usize, raw: RawCheck) -> Option<Check> {
+    let idx = i.to_string();
+    let at = ["services", service, "checks", idx.as_str()];
+    let kinds = [
+        ("tcp", raw.tcp.is_some()),
+        ("http", raw.http.is_some()),
+        ("command", raw.command.is_some()),
+        ("process", raw.process.is_some()),
+        ("listening", raw.listening.is_some()),
+        ("unit", raw.unit.is_some()),
+    ];
+    let given: Vec<&str> = kinds
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| *k)
+        .collect();
+    if given.len() != 1 {
+        let what = if given.is_empty() {
+            "no kind".to_string()
+        } else {
+            format!("{} kinds ({})", given.len(), given.join(", "))
+        };
+        c.problem(
+            &at,
+            format!("a check with {what}"),
+            Some(
+                "each check has exactly one of: tcp, http, command, process, listening, unit"
+                    .into(),
+            ),
+        );
+        return None;
+    }
+    let timeout = c.duration(
+        &[&at[..], &["timeout"]].concat(),
+        raw.timeout.as_deref(),
+        Duration::from_secs(5),
+    );
+    let nodes = match raw.nodes {
+        None | Some(RawNodes::Both) => Nodes::Both,
+        Some(RawNodes::Primary) => Nodes::Primary,
+        Some(RawNodes::Secondary) => Nodes::Secondary,
+    };
+    let (kind, auto_name) = if let Some(t) = raw.tcp {
+        if t.port == 0 {
+            c.problem(
+                &[&at[..], &["tcp", "port"]].concat(),
+                "port 0 is not a port",
+                None,
+            );
+        }
+        let host = t.host.unwrap_or_else(|| "{address}".into());
+        let shown = format!("tcp {host}:{}", t.port);
+        (
+            CheckKind::Tcp {
+                host,
+                port: t.port,
+                send: t.send,
+                expect: t.expect,
+            },
+            shown,
+        )
+    } else if let Some(h) = raw.http {
+        let key = [&at[..], &["http"]].concat();
+        if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
+            c.problem(
+                &[&key[..], &["url"]].concat(),
+                format!("`{}` is not an http:// or https:// URL", h.url),
+                Some("e.g. \"http://{address}/\" ({address} stands for each node)".into()),
+            );
+        }
+        let method = h
+            .method
+            .unwrap_or_else(|| "GET".into())
+            .to_ascii_uppercase();
+        if !["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"].contains(&method.as_str())
+        {
+            c.problem(
+                &[&key[..], &["method"]].concat(),
+                format!("`{method}` is not an HTTP method"),
+                Some("GET, HEAD, POST, PUT, DELETE, OPTIONS or PATCH".into()),
+            );
+        }
+        if let Some(r) = &h.regex
+            && let Err(e) = regex::Regex::new(r)
+        {
+            c.problem(
+                &[&key[..], &["regex"]].concat(),
+                format!("not a valid regular expression: {e}"),
+                None,
+            );
+        }
+        let shown = format!("http {method} {}", h.url);
+        (
+            CheckKind::Http {
+                url: h.url,
+                method,
+                status: h.status.unwrap_or(200),
+                contains: h.contains,
+                regex: h.regex,
+                headers: h.headers,
+                cert_days: h.cert_days.unwrap_or(14),
+                insecure: h.insecure.unwrap_or(false),
+            },
+            shown,
+        )
+    } else if let Some(cmd) = raw.command {
+        let key = [&at[..], &["command"]].concat();
+        if cmd.run.trim().is_empty() {
+            c.problem(
+                &[&key[..], &["run"]].concat(),
+                "an empty command",
+                Some("e.g. \"redis-cli ping\"".into()),
+            );
+        }
+        if let Some(r) = &cmd.stdout_regex
+            && let Err(e) = regex::Regex::new(r)
+        {
+            c.problem(
+                &[&key[..], &["stdout_regex"]].concat(),
+                format!("not a valid regular expression: {e}"),
+                None,
+            );
+        }
+        let shown = format!("command `{}`", cmd.run);
+        (
+            CheckKind::Command {
+                run: cmd.run,
+                status: cmd.status.unwrap_or(0),
+                stdout: cmd.stdout,
+                stdout_regex: cmd.stdout_regex,
+                stderr: cmd.stderr,
+            },
+            shown,
+        )
+    } else if let Some(p) = raw.process {
+        if p.name.is_some() == p.pidfile.is_some() {
+            c.problem(
+                &[&at[..], &["process"]].concat(),
+                "give the process by `name` or by `pidfile` (one of them)",
+                Some("e.g. `process: { name: redis-server }`".into()),
+            );
+        }
+        let shown = match (&p.name, &p.pidfile) {
+            (Some(n), _) => format!("process {n}"),
+            (_, Some(f)) => format!("process from {}", f.display()),
+            _ => "process".into(),
+        };
+        (
+            CheckKind::Process {
+                name: p.name,
+                pidfile: p.pidfile,
+            },
+            shown,
+        )
+    } else if let Some(l) = raw.listening {
+        let udp = l.proto == Some(RawProto::Udp);
+        let shown = format!("listening {}/{}", if udp { "udp" } else { "tcp" }, l.port);
+        (CheckKind::Listening { port: l.port, udp }, shown)
+    } else {
+        let u = raw.unit.expect("one kind is set");
+        let shown = format!("unit {}", u.name);
+        (
+            CheckKind::Unit {
+                name: u.name,
+                enabled: u.enabled.unwrap_or(true),
+            },
+            shown,
+        )
+    };
+    Some(Check {
+        name: raw.name.unwrap_or(auto_name),
+        kind,
+        timeout,
+        retries: raw.retries.unwrap_or(0),
+        nodes,
+    })
+}
+
+fn verify_settings(c: &mut Checker<'_>, raw: RawVerify) -> VerifySettings {
+    let d = VerifySettings::default();
+    let schedule = raw.schedule.unwrap_or(d.schedule);
+    if let Err(e) = parse_cron(&schedule) {
+        c.problem(
+            &["verify", "schedule"],
+            e,
+            Some(
+                "minute hour day-of-month month day-of-week; \"0 2 * * *\" is 02:00 every day"
+                    .into(),
+            ),
+        );
+    }
+    if let Some(q) = &raw.quick
+        && let Err(e) = parse_cron(q)
+    {
+        c.problem(
+            &["verify", "quick"],
+            e,
+            Some("\"*/5 * * * *\" is every five minutes".into()),
+        );
+    }
+    let max_sync_age = c.duration(
+        &["verify", "max_sync_age"],
+        raw.max_sync_age.as_deref(),
+        d.max_sync_age,
+    );
+    if raw.parallel == Some(0) {
+        c.problem(&["verify", "parallel"], "must be at least 1", None);
+    }
+    VerifySettings {
+        schedule,
+        quick: raw.quick,
+        max_sync_age,
+        parallel: raw.parallel.unwrap_or(d.parallel).max(1),
+        keep_reports: raw.keep_reports.unwrap_or(d.keep_reports).max(1),
+    }
+}
+
+fn notify_settings(c: &mut Checker<'_>, raw: RawNotify) -> NotifySettings {
+    let email = raw.email.map(|e| {
+        if e.server.trim().is_empty() || e.server.contains("://") {
+            c.problem(&["notify", "email", "server"], format!("`{}` is not a host name", e.server), Some("the mail server's name or address, e.g. mail.example.com (the port and TLS have their own keys)".into()));
+        }
+        for (key, addr) in std::iter::once(("from".to_string(), &e.from)).chain(e.to.iter().enumerate().map(|(i, a)| (i.to_string(), a))) {
+            if !addr.contains('@') || addr.contains(char::is_whitespace) {
+                let path: Vec<&str> = if key == "from" { vec!["notify", "email", "from"] } else { vec!["notify", "email", "to", &key] };
+                c.problem(&path, format!("`{addr}` is not a mail address"), None);
+            }
+        }
+        if e.to.is_empty() {
+            c.problem(&["notify", "email", "to"], "nobody to tell", Some("list at least one address".into()));
+        }
+        if let Some(cred) = &e.credentials {
+            match std::fs::metadata(cred) {
+                Err(err) => c.problem(&["notify", "email", "credentials"], format!("cannot read {}: {err}", cred.display()), Some("a file with the user name on the first line and the password on the second".into())),
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => c.problem(
+                    &["notify", "email", "credentials"],
+                    format!("{} is open to other users", cred.display()),
+                    Some(format!("it holds a password: chmod 600 {}", cred.display())),
+                ),
+                Ok(_) => {}
+            }
+        }
+        let tls = match e.tls {
+            None | Some(RawTls::Starttls) => Tls::Starttls,
+            Some(RawTls::Implicit) => Tls::Implicit,
+            Some(RawTls::None) => Tls::None,
+        };
+        let port = e.port.unwrap_or(match tls {
+            Tls::Starttls => 587,
+            Tls::Implicit => 465,
+            Tls::None => 25,
+        });
+        let timeout = c.duration(&["notify", "email", "timeout"], e.timeout.as_deref(), Duration::from_secs(30));
+        EmailSettings { server: e.server, port, tls, from: e.from, to: e.to, credentials: e.credentials, timeout }
+    });
+    let webhook = raw.webhook.map(|w| {
+        if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+            c.problem(
+                &["notify", "webhook", "url"],
+                format!("`{}` is not an http:// or https:// URL", w.url),
+                None,
+            );
+        }
+        let timeout = c.duration(
+            &["notify", "webhook", "timeout"],
+            w.timeout.as_deref(),
+            Duration::from_secs(10),
+        );
+        WebhookSettings {
+            url: w.url,
+            timeout,
+        }
+    });
+    let when = raw
+        .when
+        .unwrap_or_else(|| {
+            vec![
+                RawWhen::Divergence,
+                RawWhen::Failure,
+                RawWhen::Recovery,
+                RawWhen::Nightly,
+            ]
+        })
+        .into_iter()
+        .map(|w| match w {
+            RawWhen::Divergence => When::Divergence,
+            RawWhen::Failure => When::Failure,
+            RawWhen::Recovery => When::Recovery,
+            RawWhen::Nightly => When::Nightly,
+        })
+        .collect();
+    NotifySettings {
+        email,
+        webhook,
+        when,
+        remind_every: raw.remind_every.unwrap_or(12),
     }
 }
 

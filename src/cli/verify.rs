@@ -1,0 +1,146 @@
+//! `coldspare verify`, `report`, `outbox` and `run`: the Verifier's commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use verifier::report::Kind;
+
+use super::progress::Bar;
+use super::{Global, output};
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Service checks only: no comparison of configuration, packages or facts.
+    #[arg(long)]
+    quick: bool,
+    /// Send the report even when all is well (what the nightly run does).
+    #[arg(long)]
+    digest: bool,
+    /// Do not send mail or call the webhook (the report is still stored).
+    #[arg(long)]
+    no_notify: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A report id (or its start); the newest when left out.
+    id: Option<String>,
+    /// List the stored reports instead.
+    #[arg(long, conflicts_with = "id")]
+    list: bool,
+    /// Write the report as a self-contained HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OutboxArgs {
+    /// Try to deliver everything waiting now.
+    #[arg(long)]
+    flush: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// After each run, write Prometheus metrics to FILE (for node_exporter's textfile collector).
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
+}
+
+pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let opts = verifier::Options {
+        kind: if args.quick { Kind::Quick } else { Kind::Full },
+        digest: args.digest,
+        notify: !args.no_notify,
+    };
+    let out = {
+        let bar = Bar::new(global.json);
+        verifier::verify(&config, &opts, &bar)?
+    };
+    if global.json {
+        output::json(&out)?;
+    } else {
+        print!("{}", out.report.text(output::color()));
+        println!("\nreport {} saved: {}", out.report.id, out.json.display());
+        println!("HTML: {}", out.html.display());
+        for d in &out.notify.delivered {
+            println!("sent {d}");
+        }
+        for q in &out.notify.queued {
+            println!("{} {q}", output::red("NOT SENT, kept in the outbox:"));
+        }
+    }
+    Ok(if out.report.green() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn report(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    if args.list {
+        let ids = verifier::report::list(&config.state_dir)?;
+        if global.json {
+            output::json(&ids)?;
+        } else if ids.is_empty() {
+            println!("no reports yet; `coldspare verify` makes one");
+        }
+        for id in ids.iter().filter(|_| !global.json) {
+            let r = verifier::report::load(&config.state_dir, id)?;
+            println!("{id}  {}", r.subject());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = verifier::load_report(&config, args.id.as_deref())?;
+    if let Some(path) = &args.html {
+        cluster::fsutil::write_atomic(path, verifier::html::render(&r).as_bytes(), 0o644)?;
+        println!("wrote {}", path.display());
+    } else if global.json {
+        output::json(&r)?;
+    } else {
+        print!("{}", r.text(output::color()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn outbox(global: &Global, args: OutboxArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    if args.flush {
+        let mut out = verifier::notify::Outcome::default();
+        verifier::notify::flush(&config, &mut out);
+        for d in &out.delivered {
+            println!("sent {d}");
+        }
+        for q in &out.queued {
+            println!("still waiting: {q}");
+        }
+    }
+    let waiting = verifier::notify::outbox(&config.state_dir);
+    if global.json {
+        output::json(&waiting)?;
+    } else if waiting.is_empty() {
+        println!("the outbox is empty");
+    } else {
+        for q in &waiting {
+            println!(
+                "{}  {}  {} (tried {}×; last error: {})",
+                q.id, q.kind, q.subject, q.attempts, q.last_error
+            );
+        }
+    }
+    Ok(if waiting.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
+    // Before any thread starts: signals go to the stop request, not to a kill.
+    let stop = verifier::schedule::stop_on_signals()?;
+    global.load()?;
+    verifier::schedule::run(&global.config, args.metrics, &stop).map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}

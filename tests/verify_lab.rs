@@ -1,0 +1,344 @@
+//! The Verifier against the lab: green runs and the nightly digest, a
+//! service down on the secondary (and a restart policy that brings it back),
+//! configuration drift with its diff in the mail (secrets masked), an SMTP
+//! server that is down (the outbox keeps the message until it is back), a
+//! powered-off secondary, and the daemon on a cron schedule.
+
+#![allow(clippy::disallowed_methods)] // the daemon test drives the lab script directly
+
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use coldspare_lab::{Lab, Output};
+
+use crate::lab;
+
+fn coldspare(lab: &Lab, args: &[&str]) -> Output {
+    lab.client().coldspare(args)
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", out.stdout, out.stderr))
+}
+
+#[test]
+fn both_nodes_healthy_is_green_and_the_nightly_digest_arrives() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    let out = coldspare(&lab, &["verify", "--digest"]).expect_ok("verify");
+    assert!(
+        out.stdout
+            .contains("all good: every check passes on both nodes and they do not differ"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("sent email: [coldspare] lab: all good — 2 services, 8 checks on 2 nodes"),
+        "{}",
+        out.stdout
+    );
+    let mail = lab.wait_for_mail(1, Duration::from_secs(5));
+    assert_eq!(mail.len(), 1);
+    assert_eq!(
+        mail[0].subject,
+        "[coldspare] lab: all good — 2 services, 8 checks on 2 nodes"
+    );
+    let raw = mail[0].raw();
+    assert!(
+        raw.contains("Content-Type: multipart/alternative"),
+        "plain text and HTML"
+    );
+    assert!(raw.contains("text/html"));
+    // A green run without --digest says nothing: silence is normal, the
+    // nightly digest is what proves the mail path works.
+    coldspare(&lab, &["verify"]).expect_ok("verify");
+    assert_eq!(lab.mail().len(), 1);
+    // The report is stored, as JSON and as HTML.
+    let r = coldspare(&lab, &["--json", "report"]).expect_ok("report");
+    assert_eq!(json(&r)["services"].as_array().unwrap().len(), 2);
+    let html = tempfile::tempdir().unwrap();
+    let page = html.path().join("r.html");
+    coldspare(&lab, &["report", "--html", &page.to_string_lossy()]).expect_ok("report --html");
+    let text = std::fs::read_to_string(&page).unwrap();
+    assert!(text.starts_with("<!DOCTYPE html>"));
+    for outside in ["src=", "href=", "url(", "@import", "<script"] {
+        assert!(
+            !text.contains(outside),
+            "the page loads nothing from anywhere ({outside})"
+        );
+    }
+    assert!(
+        text.contains("<td class=\"pass\">ok</td>"),
+        "the matrix is in the page"
+    );
+}
+
+#[test]
+fn nginx_down_on_the_secondary_is_a_divergence_mailed_once() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    lab.secondary()
+        .exec(&["service", "nginx", "stop"])
+        .expect_ok("stop nginx");
+    let out = coldspare(&lab, &["verify"]);
+    assert_eq!(out.status, 1, "{}", out.stdout);
+    assert!(out.stdout.contains(
+        "web: passes on primary but FAILS on secondary — after a failover web would not work: \
+         http GET http://{address}/ — http://198.51.100.12/: connection refused (nothing listens there)"
+    ), "{}", out.stdout);
+    let mail = lab.wait_for_mail(1, Duration::from_secs(5));
+    assert_eq!(mail.len(), 1);
+    assert_eq!(
+        mail[0].subject,
+        "[coldspare] lab: 1 divergence — secondary: web FAILING"
+    );
+    let raw = mail[0].raw();
+    assert!(raw.contains("SERVICES"), "the matrix is in the mail");
+    // The same problem on the next run: no second mail.
+    assert_eq!(coldspare(&lab, &["verify"]).status, 1);
+    assert_eq!(lab.mail().len(), 1, "one mail per problem, not per run");
+    // Back to normal: a recovery mail.
+    lab.secondary()
+        .exec(&["service", "nginx", "start"])
+        .expect_ok("start nginx");
+    coldspare(&lab, &["verify"]).expect_ok("verify after recovery");
+    let mail = lab.wait_for_mail(2, Duration::from_secs(5));
+    assert_eq!(
+        mail[1].subject,
+        "[coldspare] recovered: lab: all good — 2 services, 8 checks on 2 nodes"
+    );
+}
+
+#[test]
+fn a_restart_policy_brings_the_service_back_and_says_so() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lab.config_variant(dir.path(), |t| {
+        t.replace("  web:\n    checks:", "  web:\n    on_failure: { restart: \"service nginx start\", attempts: 2 }\n    checks:")
+    });
+    lab.secondary()
+        .exec(&["service", "nginx", "stop"])
+        .expect_ok("stop nginx");
+    let out = coldspare(&lab, &["--config", &cfg.to_string_lossy(), "verify"])
+        .expect_ok("verify with a restart policy");
+    assert!(out.stdout.contains("restarted web on secondary with `service nginx start` (1 attempt): its checks pass again"), "{}", out.stdout);
+    lab.client()
+        .exec(&["curl", "-sf", "http://198.51.100.12/"])
+        .expect_ok("nginx serves again");
+    let mail = lab.wait_for_mail(1, Duration::from_secs(5));
+    assert_eq!(
+        mail[0].subject,
+        "[coldspare] lab: restarted web on secondary — all good now"
+    );
+}
+
+#[test]
+fn drift_on_the_secondary_is_mailed_with_its_diff_and_secrets_stay_masked() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    const MARKER: &str = "leaked-SECRET-9d2e";
+    lab.secondary()
+        .sh(&format!("echo '# local edit on the secondary' >> /etc/nginx/nginx.conf && echo '{MARKER}' > /srv/app/secrets/api.key"))
+        .expect_ok("edit the secondary only");
+    let out = coldspare(&lab, &["verify"]);
+    assert_eq!(out.status, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("DRIFT — the secondary differs from the primary"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("update /etc/nginx/nginx.conf"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("-# local edit on the secondary"),
+        "the diff shows the secondary's extra line: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("secret: content changed"),
+        "{}",
+        out.stdout
+    );
+    let mail = lab.wait_for_mail(1, Duration::from_secs(5));
+    assert_eq!(mail[0].subject, "[coldspare] lab: 2 drifts");
+    let raw = mail[0].raw();
+    assert!(
+        raw.contains("-# local edit on the secondary"),
+        "the diff is in the mail"
+    );
+    assert!(
+        raw.contains("secret: content changed"),
+        "the secret is named"
+    );
+    for text in [&raw, &out.stdout, &out.stderr] {
+        assert!(!text.contains(MARKER), "the secret's content leaked");
+    }
+    let report = coldspare(&lab, &["--json", "report"]).expect_ok("report");
+    assert!(!report.stdout.contains(MARKER));
+}
+
+#[test]
+fn a_down_mail_server_loses_nothing_and_sends_nothing_twice() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    lab.mail_server(false);
+    lab.secondary()
+        .exec(&["service", "nginx", "stop"])
+        .expect_ok("stop nginx");
+    let out = coldspare(&lab, &["verify"]);
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stdout
+            .contains("NOT SENT, kept in the outbox: email: [coldspare] lab: 1 divergence"),
+        "{}",
+        out.stdout
+    );
+    let waiting = coldspare(&lab, &["outbox"]);
+    assert_eq!(waiting.status, 1, "something waits: {}", waiting.stdout);
+    assert!(
+        waiting
+            .stdout
+            .contains("email  [coldspare] lab: 1 divergence"),
+        "{}",
+        waiting.stdout
+    );
+
+    lab.mail_server(true);
+    let out = coldspare(&lab, &["verify"]);
+    assert!(
+        out.stdout
+            .contains("sent email (from the outbox): [coldspare] lab: 1 divergence"),
+        "{}",
+        out.stdout
+    );
+    let mail = lab.wait_for_mail(1, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.mail().len(), 1, "exactly one message: {mail:?}");
+    assert_eq!(
+        mail[0].subject,
+        "[coldspare] lab: 1 divergence — secondary: web FAILING"
+    );
+    coldspare(&lab, &["outbox"]).expect_ok("the outbox is empty");
+}
+
+#[test]
+fn a_powered_off_secondary_is_a_finding_and_the_primary_is_still_checked() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    lab.secondary().power_off();
+    let start = Instant::now();
+    let out = coldspare(&lab, &["--json", "verify"]);
+    let took = start.elapsed();
+    assert_eq!(out.status, 1);
+    let v = json(&out);
+    let nodes = v["report"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes[0]["reachable"], true);
+    assert_eq!(nodes[1]["reachable"], false);
+    assert!(
+        nodes[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("secondary (198.51.100.12:22) is unreachable: no answer within 2s")
+    );
+    let checks = v["report"]["checks"].as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .filter(|c| c["node"] == "primary")
+            .all(|c| c["ok"] == true),
+        "the primary is checked: {checks:?}"
+    );
+    assert_eq!(v["report"]["services"][0]["cells"][1], "unreachable");
+    // The checks' own timeout is 5 s; nothing waits longer.
+    assert!(took < Duration::from_secs(8), "verify took {took:?}");
+    let mail = lab.wait_for_mail(1, Duration::from_secs(5));
+    assert!(
+        mail[0].subject.contains("secondary UNREACHABLE"),
+        "{}",
+        mail[0].subject
+    );
+    assert!(!out.stderr.contains("panicked"));
+}
+
+#[test]
+fn the_daemon_runs_on_its_schedule_and_stops_cleanly_on_sigterm() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lab.config_variant(dir.path(), |t| {
+        format!("{t}\n").replace(
+            "verify:\n  max_sync_age: 1h",
+            "verify:\n  max_sync_age: 1h\n  schedule: \"* * * * *\"",
+        )
+    });
+    let metrics = dir.path().join("coldspare.prom");
+    let binary = std::fs::read_to_string(lab.run_dir().join("binary")).unwrap();
+    let mut child = std::process::Command::new(coldspare_lab::repo_root().join("tests/lab/lab"))
+        .args([
+            "exec",
+            "client",
+            "--",
+            binary.trim(),
+            "--config",
+            &cfg.to_string_lossy(),
+            "run",
+            "--metrics",
+            &metrics.to_string_lossy(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the daemon");
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while !log.iter().any(|l: &String| l.contains("run 2:")) {
+        assert!(
+            Instant::now() < deadline,
+            "two runs did not happen in time:\n{}",
+            log.join("\n")
+        );
+        if let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) {
+            log.push(line);
+        }
+    }
+    assert!(metrics.exists(), "metrics were written");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(prom.contains("coldspare_check_up{cluster=\"lab\",service=\"web\",check=\"http GET http://{address}/\",node=\"secondary\"} 1"), "{prom}");
+    assert!(prom.contains("coldspare_node_reachable{cluster=\"lab\",node=\"primary\"} 1"));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        log.push(line);
+    }
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        log.join("\n")
+    );
+    let text = log.join("\n");
+    assert!(
+        text.contains("SIGTERM received: finishing the current run, then stopping"),
+        "{text}"
+    );
+    assert!(text.contains("stopped after 2 runs"), "{text}");
+    // Each full run sent the nightly digest.
+    assert_eq!(lab.wait_for_mail(2, Duration::from_secs(5)).len(), 2);
+}

@@ -1,0 +1,555 @@
+//! One check, run once. Network checks (`tcp`, `http`) run from the
+//! controller against the node's address, as clients would reach it; node
+//! checks (`command`, `process`, `listening`, `unit`) become a small shell
+//! script the node's agent runs, and their result is judged here.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use cluster::agent::protocol::{ExecResult, ExecSpec};
+use cluster::config::{Check, CheckKind, NodeSpec};
+
+/// How one run of a check went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub ok: bool,
+    /// One line an admin can act on.
+    pub detail: String,
+    pub millis: u64,
+}
+
+fn outcome(ok: bool, detail: impl Into<String>, start: Instant) -> Outcome {
+    Outcome {
+        ok,
+        detail: detail.into(),
+        millis: start.elapsed().as_millis() as u64,
+    }
+}
+
+/// `{address}` and `{node}` in a check, for one node.
+pub fn expand(template: &str, node: &NodeSpec) -> String {
+    template
+        .replace("{address}", &node.address)
+        .replace("{node}", &node.name)
+}
+
+/// Quotes for the shell.
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// HTTP clients shared by all checks of a run (TLS setup is not free).
+pub struct Http {
+    strict: reqwest::blocking::Client,
+    insecure: reqwest::blocking::Client,
+}
+
+impl Http {
+    pub fn new() -> Result<Http, String> {
+        let build = |insecure: bool| {
+            reqwest::blocking::Client::builder()
+                .tls_info(true)
+                .danger_accept_invalid_certs(insecure)
+                .redirect(reqwest::redirect::Policy::limited(5))
+                .user_agent(concat!("coldspare/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| e.to_string())
+        };
+        Ok(Http {
+            strict: build(false)?,
+            insecure: build(true)?,
+        })
+    }
+}
+
+/// Runs a network check against `node`.
+pub fn network(check: &Check, node: &NodeSpec, http: &Http) -> Outcome {
+    match &check.kind {
+        CheckKind::Tcp {
+            host,
+            port,
+            send,
+            expect,
+        } => tcp(
+            &expand(host, node),
+            *port,
+            send.as_deref(),
+            expect.as_deref(),
+            check.timeout,
+        ),
+        CheckKind::Http {
+            url,
+            method,
+            status,
+            contains,
+            regex,
+            headers,
+            cert_days,
+            insecure,
+        } => {
+            let client = if *insecure {
+                &http.insecure
+            } else {
+                &http.strict
+            };
+            let want = Want {
+                status: *status,
+                contains: contains.as_deref(),
+                regex: regex.as_deref(),
+                headers,
+                cert_days: *cert_days,
+            };
+            http_check(client, method, &expand(url, node), &want, check.timeout)
+        }
+        _ => Outcome {
+            ok: false,
+            detail: "not a network check".into(),
+            millis: 0,
+        },
+    }
+}
+
+fn tcp(
+    host: &str,
+    port: u16,
+    send: Option<&str>,
+    expect: Option<&str>,
+    timeout: Duration,
+) -> Outcome {
+    let start = Instant::now();
+    let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => return outcome(false, format!("cannot resolve {host}: {e}"), start),
+    };
+    let Some(addr) = addrs.first() else {
+        return outcome(false, format!("{host} has no address"), start);
+    };
+    let mut stream = match TcpStream::connect_timeout(addr, timeout) {
+        Ok(s) => s,
+        Err(e) => return outcome(false, connect_error(&e, addr, timeout), start),
+    };
+    let connected = start.elapsed();
+    if let Some(data) = send
+        && let Err(e) = stream.write_all(
+            data.replace("\\r\\n", "\r\n")
+                .replace("\\n", "\n")
+                .as_bytes(),
+        )
+    {
+        return outcome(false, format!("{addr}: sending failed: {e}"), start);
+    }
+    if let Some(want) = expect {
+        let _ = stream.set_read_timeout(Some(
+            timeout
+                .saturating_sub(start.elapsed())
+                .max(Duration::from_millis(10)),
+        ));
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if String::from_utf8_lossy(&got).contains(want) {
+                return outcome(
+                    true,
+                    format!(
+                        "{addr}: answered `{want}` in {} ms",
+                        start.elapsed().as_millis()
+                    ),
+                    start,
+                );
+            }
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) if got.len() < 65536 => got.extend_from_slice(&buf[..n]),
+                Ok(_) => break,
+                Err(_) => break,
+            }
+        }
+        let text = String::from_utf8_lossy(&got);
+        let shown: String = text.trim().chars().take(80).collect();
+        return outcome(
+            false,
+            format!("{addr}: expected `{want}`, got `{shown}`"),
+            start,
+        );
+    }
+    outcome(
+        true,
+        format!("{addr}: connected in {} ms", connected.as_millis()),
+        start,
+    )
+}
+
+fn connect_error(e: &std::io::Error, addr: &SocketAddr, timeout: Duration) -> String {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            format!(
+                "{addr}: no answer within {}",
+                cluster::config::duration::format(timeout)
+            )
+        }
+        std::io::ErrorKind::ConnectionRefused => {
+            format!("{addr}: connection refused (nothing listens there)")
+        }
+        std::io::ErrorKind::HostUnreachable => format!("{addr}: no route to host"),
+        _ => format!("{addr}: {e}"),
+    }
+}
+
+struct Want<'a> {
+    status: u16,
+    contains: Option<&'a str>,
+    regex: Option<&'a str>,
+    headers: &'a std::collections::BTreeMap<String, String>,
+    cert_days: u32,
+}
+
+fn http_check(
+    client: &reqwest::blocking::Client,
+    method: &str,
+    url: &str,
+    want: &Want<'_>,
+    timeout: Duration,
+) -> Outcome {
+    let start = Instant::now();
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let resp = match client.request(method, url).timeout(timeout).send() {
+        Ok(r) => r,
+        Err(e) => return outcome(false, http_error(&e, url, timeout), start),
+    };
+    let status = resp.status().as_u16();
+    let cert = resp
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|t| t.peer_certificate().map(<[u8]>::to_vec));
+    let header_problem = want.headers.iter().find_map(|(k, v)| {
+        let got = resp.headers().get(k).and_then(|h| h.to_str().ok());
+        (got != Some(v.as_str())).then(|| {
+            format!(
+                "header {k} is {}, not `{v}`",
+                got.map(|g| format!("`{g}`"))
+                    .unwrap_or_else(|| "missing".into())
+            )
+        })
+    });
+    let mut body = Vec::new();
+    let _ = resp.take(1 << 20).read_to_end(&mut body);
+    let took = start.elapsed().as_millis();
+    if status != want.status {
+        return outcome(
+            false,
+            format!("{url}: HTTP {status} (expected {})", want.status),
+            start,
+        );
+    }
+    if let Some(p) = header_problem {
+        return outcome(false, format!("{url}: {p}"), start);
+    }
+    let text = String::from_utf8_lossy(&body);
+    if let Some(c) = want.contains
+        && !text.contains(c)
+    {
+        return outcome(
+            false,
+            format!("{url}: HTTP {status}, but the body lacks `{c}`"),
+            start,
+        );
+    }
+    if let Some(r) = want.regex
+        && !regex::Regex::new(r).is_ok_and(|re| re.is_match(&text))
+    {
+        return outcome(
+            false,
+            format!("{url}: HTTP {status}, but the body does not match /{r}/"),
+            start,
+        );
+    }
+    if let Some(der) = cert {
+        match days_left(&der) {
+            Some(days) if days < want.cert_days as i64 => {
+                return outcome(
+                    false,
+                    format!(
+                        "{url}: the certificate expires in {days} days (fewer than {})",
+                        want.cert_days
+                    ),
+                    start,
+                );
+            }
+            Some(days) => {
+                return outcome(
+                    true,
+                    format!(
+                        "{url}: HTTP {status} in {took} ms; certificate valid {days} more days"
+                    ),
+                    start,
+                );
+            }
+            None => {}
+        }
+    }
+    outcome(true, format!("{url}: HTTP {status} in {took} ms"), start)
+}
+
+/// Whole days until a DER certificate expires (negative once expired).
+fn days_left(der: &[u8]) -> Option<i64> {
+    let cert = openssl::x509::X509::from_der(der).ok()?;
+    let now = openssl::asn1::Asn1Time::days_from_now(0).ok()?;
+    let diff = now.diff(cert.not_after()).ok()?;
+    Some(diff.days as i64)
+}
+
+fn http_error(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!(
+            "{url}: no answer within {}",
+            cluster::config::duration::format(timeout)
+        );
+    }
+    // The innermost cause says it best ("Connection refused (os error 111)").
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text = cause.to_string();
+    if text.contains("Connection refused") {
+        format!("{url}: connection refused (nothing listens there)")
+    } else {
+        format!("{url}: {text}")
+    }
+}
+
+/// The shell script an agent runs for a node check.
+pub fn node_spec(check: &Check) -> ExecSpec {
+    let script = match &check.kind {
+        CheckKind::Command { run, .. } => run.clone(),
+        CheckKind::Process { name: Some(n), .. } => {
+            format!(
+                "p=$(pgrep -x -- {n} | head -n 1); [ -n \"$p\" ] && echo \"running (pid $p)\" || {{ echo 'no process named {e}'; exit 1; }}",
+                n = q(n),
+                e = n.replace('\'', "")
+            )
+        }
+        CheckKind::Process {
+            pidfile: Some(f), ..
+        } => format!(
+            "f={f}; p=$(cat \"$f\" 2>/dev/null) || {{ echo \"cannot read $f\"; exit 1; }}; \
+             [ -n \"$p\" ] && [ -d \"/proc/$p\" ] && echo \"running (pid $p)\" || {{ echo \"pid $p from $f is not running\"; exit 1; }}",
+            f = q(&f.to_string_lossy())
+        ),
+        CheckKind::Process { .. } => "echo 'no process given'; exit 1".into(),
+        CheckKind::Listening { port, udp } => format!(
+            "ss -Hln{p} 'sport = :{port}' | grep -q . && echo 'listening on {proto}/{port}' || {{ echo 'nothing listens on {proto}/{port}'; exit 1; }}",
+            p = if *udp { "u" } else { "t" },
+            proto = if *udp { "udp" } else { "tcp" }
+        ),
+        CheckKind::Unit { name, .. } => format!(
+            "n={n}; if [ -d /run/systemd/system ]; then systemctl is-active --quiet \"$n\"; a=$?; systemctl is-enabled --quiet \"$n\"; e=$?; \
+             else service \"$n\" status >/dev/null 2>&1; a=$?; ls /etc/rc2.d/S??\"$n\" >/dev/null 2>&1; e=$?; fi; echo \"active=$a enabled=$e\"",
+            n = q(name)
+        ),
+        CheckKind::Tcp { .. } | CheckKind::Http { .. } => "true".into(),
+    };
+    let mut spec = ExecSpec::new(script).timeout(check.timeout);
+    spec.max_output = 64 << 10;
+    spec
+}
+
+/// Judges what the agent answered for a node check.
+pub fn judge(check: &Check, r: &ExecResult) -> Outcome {
+    let done = |ok: bool, detail: String| Outcome {
+        ok,
+        detail,
+        millis: r.millis,
+    };
+    let first = |s: &str| {
+        s.lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .chars()
+            .take(160)
+            .collect::<String>()
+    };
+    if let Some(e) = &r.error {
+        return done(false, format!("could not run: {e}"));
+    }
+    if r.timed_out {
+        return done(
+            false,
+            format!(
+                "no answer within {}",
+                cluster::config::duration::format(check.timeout)
+            ),
+        );
+    }
+    match &check.kind {
+        CheckKind::Command {
+            status,
+            stdout,
+            stdout_regex,
+            stderr,
+            ..
+        } => {
+            let code = r.code.unwrap_or(-1);
+            if code != *status {
+                let said = first(&r.stderr);
+                let said = if said.is_empty() {
+                    first(&r.stdout)
+                } else {
+                    said
+                };
+                return done(
+                    false,
+                    format!(
+                        "exit {code} (expected {status}){}",
+                        if said.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {said}")
+                        }
+                    ),
+                );
+            }
+            if let Some(want) = stdout
+                && !r.stdout.contains(want.as_str())
+            {
+                return done(
+                    false,
+                    format!("output lacks `{want}` (it said `{}`)", first(&r.stdout)),
+                );
+            }
+            if let Some(re) = stdout_regex
+                && !regex::Regex::new(re).is_ok_and(|re| re.is_match(&r.stdout))
+            {
+                return done(
+                    false,
+                    format!(
+                        "output does not match /{re}/ (it said `{}`)",
+                        first(&r.stdout)
+                    ),
+                );
+            }
+            if let Some(want) = stderr
+                && !r.stderr.contains(want.as_str())
+            {
+                return done(false, format!("error output lacks `{want}`"));
+            }
+            let said = first(&r.stdout);
+            done(
+                true,
+                if said.is_empty() {
+                    format!("exit {code}")
+                } else {
+                    format!("exit {code}: {said}")
+                },
+            )
+        }
+        CheckKind::Unit { name, enabled } => {
+            let a = r.stdout.contains("active=0");
+            let e = r.stdout.contains("enabled=0");
+            match (a, e, enabled) {
+                (true, true, _) => done(true, format!("{name} is running and starts at boot")),
+                (true, false, false) => done(true, format!("{name} is running")),
+                (true, false, true) => done(
+                    false,
+                    format!("{name} is running but does NOT start at boot"),
+                ),
+                (false, _, _) => done(false, format!("{name} is not running")),
+            }
+        }
+        _ => done(r.success(), first(&r.stdout)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster::config::Nodes;
+
+    fn check(kind: CheckKind) -> Check {
+        Check {
+            name: "t".into(),
+            kind,
+            timeout: Duration::from_secs(2),
+            retries: 0,
+            nodes: Nodes::Both,
+        }
+    }
+
+    #[test]
+    fn command_checks_judge_status_and_output() {
+        let c = check(CheckKind::Command {
+            run: "x".into(),
+            status: 0,
+            stdout: Some("PONG".into()),
+            stdout_regex: None,
+            stderr: None,
+        });
+        let r = ExecResult {
+            code: Some(0),
+            stdout: "PONG\n".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            judge(&c, &r),
+            Outcome {
+                ok: true,
+                detail: "exit 0: PONG".into(),
+                millis: 0
+            }
+        );
+        let r = ExecResult {
+            code: Some(1),
+            stderr: "Could not connect to Redis at 127.0.0.1:6379: Connection refused\n".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            judge(&c, &r).detail,
+            "exit 1 (expected 0): Could not connect to Redis at 127.0.0.1:6379: Connection refused"
+        );
+        let r = ExecResult {
+            code: Some(0),
+            stdout: "LOADING\n".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            judge(&c, &r).detail,
+            "output lacks `PONG` (it said `LOADING`)"
+        );
+    }
+
+    #[test]
+    fn a_closed_port_is_refused_quickly_and_says_so() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let o = tcp("127.0.0.1", port, None, None, Duration::from_secs(2));
+        assert!(!o.ok);
+        assert_eq!(
+            o.detail,
+            format!("127.0.0.1:{port}: connection refused (nothing listens there)")
+        );
+    }
+
+    #[test]
+    fn tcp_send_and_expect_talk_to_a_real_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 16];
+            let n = s.read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"PING\r\n");
+            s.write_all(b"+PONG\r\n").unwrap();
+        });
+        let o = tcp(
+            "127.0.0.1",
+            port,
+            Some("PING\\r\\n"),
+            Some("PONG"),
+            Duration::from_secs(2),
+        );
+        assert!(o.ok, "{}", o.detail);
+    }
+}

@@ -1,0 +1,135 @@
+//! Prometheus text-format metrics of a verify run, for node_exporter's
+//! textfile collector: written atomically, so the collector never reads a
+//! half-written file.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::report::{Report, Severity};
+
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub fn render(r: &Report) -> String {
+    let mut m = String::new();
+    let c = label(&r.cluster);
+    let mut family = |name: &str, help: &str| {
+        let _ = writeln!(
+            m,
+            "# HELP coldspare_{name} {help}\n# TYPE coldspare_{name} gauge"
+        );
+        name.to_string()
+    };
+    family(
+        "check_up",
+        "1 when the check passed on the node in the last run",
+    );
+    let mut lines = String::new();
+    for k in &r.checks {
+        let _ = writeln!(
+            lines,
+            "coldspare_check_up{{cluster=\"{c}\",service=\"{}\",check=\"{}\",node=\"{}\"}} {}",
+            label(&k.service),
+            label(&k.check),
+            label(&k.node),
+            u8::from(k.ok)
+        );
+    }
+    m.push_str(&lines);
+    let _ = writeln!(
+        m,
+        "# HELP coldspare_check_seconds How long the check took\n# TYPE coldspare_check_seconds gauge"
+    );
+    for k in &r.checks {
+        let _ = writeln!(
+            m,
+            "coldspare_check_seconds{{cluster=\"{c}\",service=\"{}\",check=\"{}\",node=\"{}\"}} {:.3}",
+            label(&k.service),
+            label(&k.check),
+            label(&k.node),
+            k.millis as f64 / 1000.0
+        );
+    }
+    let _ = writeln!(
+        m,
+        "# HELP coldspare_node_reachable 1 when coldspare reached the node\n# TYPE coldspare_node_reachable gauge"
+    );
+    for n in &r.nodes {
+        let _ = writeln!(
+            m,
+            "coldspare_node_reachable{{cluster=\"{c}\",node=\"{}\"}} {}",
+            label(&n.name),
+            u8::from(n.reachable)
+        );
+    }
+    let drift = r.drift.as_ref();
+    let _ = writeln!(
+        m,
+        "# HELP coldspare_drift What differs between the nodes\n# TYPE coldspare_drift gauge"
+    );
+    for (kind, n) in [
+        ("files", drift.map(|d| d.files.len())),
+        ("packages", drift.map(|d| d.packages.len())),
+        ("services", drift.map(|d| d.services.len())),
+    ] {
+        if let Some(n) = n {
+            let _ = writeln!(m, "coldspare_drift{{cluster=\"{c}\",kind=\"{kind}\"}} {n}");
+        }
+    }
+    let _ = writeln!(
+        m,
+        "# HELP coldspare_last_sync_age_seconds Time since the last capture was applied to the node\n# TYPE coldspare_last_sync_age_seconds gauge"
+    );
+    for n in &r.nodes {
+        if let Some(s) = &n.last_sync {
+            let _ = writeln!(
+                m,
+                "coldspare_last_sync_age_seconds{{cluster=\"{c}\",node=\"{}\"}} {}",
+                label(&n.name),
+                s.age_secs
+            );
+        }
+    }
+    let _ = writeln!(
+        m,
+        "# HELP coldspare_findings Findings of the last run by severity\n# TYPE coldspare_findings gauge"
+    );
+    for (sev, name) in [
+        (Severity::Divergence, "divergence"),
+        (Severity::Drift, "drift"),
+        (Severity::Failure, "failure"),
+        (Severity::Notice, "notice"),
+    ] {
+        let _ = writeln!(
+            m,
+            "coldspare_findings{{cluster=\"{c}\",severity=\"{name}\"}} {}",
+            r.count(sev)
+        );
+    }
+    let _ = writeln!(
+        m,
+        "# HELP coldspare_verify_timestamp_seconds When the last run started\n# TYPE coldspare_verify_timestamp_seconds gauge"
+    );
+    let _ = writeln!(
+        m,
+        "coldspare_verify_timestamp_seconds{{cluster=\"{c}\"}} {}",
+        r.started.timestamp()
+    );
+    let _ = writeln!(
+        m,
+        "# HELP coldspare_verify_duration_seconds How long the last run took\n# TYPE coldspare_verify_duration_seconds gauge"
+    );
+    let _ = writeln!(
+        m,
+        "coldspare_verify_duration_seconds{{cluster=\"{c}\"}} {:.3}",
+        r.millis as f64 / 1000.0
+    );
+    m
+}
+
+pub fn write(path: &Path, r: &Report) -> std::io::Result<()> {
+    cluster::fsutil::write_atomic(path, render(r).as_bytes(), 0o644)
+}

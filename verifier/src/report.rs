@@ -1,0 +1,434 @@
+//! The report of a verify run: the service × node matrix, the findings in
+//! the order an admin should read them (divergences first: they are failover
+//! risks; then drift with its diffs; then everything else), the nodes' facts
+//! and the age of the last sync. Stored as JSON under `<state_dir>/reports/`
+//! (with an HTML copy) and rendered as text for terminals and mail.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use cluster::agent::protocol::Facts;
+use serde::{Deserialize, Serialize};
+
+use crate::runner::{CheckRun, Restart};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Checks, drift, facts and sync age.
+    Full,
+    /// Service checks only.
+    Quick,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub name: String,
+    pub role: String,
+    pub address: String,
+    pub reachable: bool,
+    pub error: Option<String>,
+    pub facts: Option<Facts>,
+    /// When the last capture was applied to this node, and which.
+    pub last_sync: Option<LastSync>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastSync {
+    pub capture: String,
+    pub at: DateTime<Utc>,
+    pub age_secs: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cell {
+    Pass,
+    Fail,
+    /// The node could not be reached for its checks.
+    Unreachable,
+    /// No check of the service applies to this node.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceRow {
+    pub name: String,
+    /// In node order (primary first).
+    pub cells: Vec<Cell>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DriftReport {
+    /// `update /etc/nginx/nginx.conf (content 1446 → 1455 bytes)`.
+    pub files: Vec<String>,
+    /// Unified diffs, secrets masked.
+    pub diffs: Vec<(String, String)>,
+    pub packages: Vec<String>,
+    pub services: Vec<String>,
+    /// The drift could not be computed.
+    pub error: Option<String>,
+}
+
+impl DriftReport {
+    pub fn count(&self) -> usize {
+        self.files.len() + self.packages.len() + self.services.len()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Works on one node, not on the other: a failover risk.
+    Divergence,
+    /// The nodes differ in configuration, packages or services.
+    Drift,
+    /// Fails everywhere, a node is unreachable, a sync is too old.
+    Failure,
+    /// Worth knowing (kernel differs, less memory on the secondary).
+    Notice,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// A stable key, to tell a new problem from the same one again.
+    pub key: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub id: String,
+    pub cluster: String,
+    pub kind: Kind,
+    pub started: DateTime<Utc>,
+    pub millis: u64,
+    pub nodes: Vec<NodeReport>,
+    pub services: Vec<ServiceRow>,
+    pub checks: Vec<CheckRun>,
+    pub restarts: Vec<Restart>,
+    pub drift: Option<DriftReport>,
+    /// Divergences first, then drift, failures and notices.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Nothing but notices.
+    pub fn green(&self) -> bool {
+        self.findings.iter().all(|f| f.severity == Severity::Notice)
+    }
+
+    pub fn count(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == s).count()
+    }
+
+    /// The mail subject: everything that matters in one line, e.g.
+    /// `[coldspare] office: 2 divergences — secondary: web FAILING`.
+    pub fn subject(&self) -> String {
+        let head = format!("[coldspare] {}:", self.cluster);
+        let unreachable: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|n| !n.reachable)
+            .map(|n| n.name.as_str())
+            .collect();
+        let failing: Vec<String> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let bad: Vec<&str> = self
+                    .services
+                    .iter()
+                    .filter(|s| s.cells.get(i) == Some(&Cell::Fail))
+                    .map(|s| s.name.as_str())
+                    .collect();
+                (!bad.is_empty()).then(|| {
+                    format!(
+                        "{}: {}",
+                        n.name,
+                        bad.iter()
+                            .map(|b| format!("{b} FAILING"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+            })
+            .collect();
+        let mut parts = Vec::new();
+        let d = self.count(Severity::Divergence);
+        if d > 0 {
+            parts.push(format!("{d} divergence{}", if d == 1 { "" } else { "s" }));
+        }
+        let drift = self.drift.as_ref().map(DriftReport::count).unwrap_or(0);
+        if drift > 0 {
+            parts.push(format!(
+                "{drift} drift{}",
+                if drift == 1 { "" } else { "s" }
+            ));
+        }
+        let f = self.count(Severity::Failure);
+        if d == 0 && f > 0 {
+            parts.push(format!("{f} failure{}", if f == 1 { "" } else { "s" }));
+        }
+        let mut tail: Vec<String> = unreachable
+            .iter()
+            .map(|n| format!("{n} UNREACHABLE"))
+            .collect();
+        tail.extend(failing);
+        if parts.is_empty() && tail.is_empty() {
+            let restarted: Vec<String> = self
+                .restarts
+                .iter()
+                .filter(|r| r.recovered)
+                .map(|r| format!("{} on {}", r.service, r.node))
+                .collect();
+            if !restarted.is_empty() {
+                return format!("{head} restarted {} — all good now", restarted.join(", "));
+            }
+            let checks = self.checks.len();
+            return format!(
+                "{head} all good — {} services, {checks} checks on {} nodes",
+                self.services.len(),
+                self.nodes.len()
+            );
+        }
+        if tail.is_empty() {
+            format!("{head} {}", parts.join(", "))
+        } else {
+            format!("{head} {} — {}", parts.join(", "), tail.join("; "))
+        }
+    }
+
+    /// The report as text (for a terminal when `color`, and for mail).
+    pub fn text(&self, color: bool) -> String {
+        let paint = |s: &str, code: &str| {
+            if color {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "coldspare verify — cluster {} — {} ({} run, {:.1} s)",
+            self.cluster,
+            self.started.format("%Y-%m-%d %H:%M:%S UTC"),
+            if self.kind == Kind::Full {
+                "full"
+            } else {
+                "quick"
+            },
+            self.millis as f64 / 1000.0
+        );
+        if self.green() {
+            let _ = writeln!(
+                t,
+                "{}",
+                paint(
+                    "all good: every check passes on both nodes and they do not differ",
+                    "32"
+                )
+            );
+        }
+        let section = |t: &mut String, title: &str, sev: Severity| {
+            let items: Vec<&Finding> = self.findings.iter().filter(|f| f.severity == sev).collect();
+            if !items.is_empty() {
+                let _ = writeln!(t, "\n{}", paint(title, "1"));
+                for f in items {
+                    let _ = writeln!(t, "  {}", f.text);
+                }
+            }
+        };
+        section(
+            &mut t,
+            "DIVERGENCES — failover risks: works on one node, not on the other",
+            Severity::Divergence,
+        );
+        if let Some(d) = &self.drift
+            && (d.count() > 0 || d.error.is_some())
+        {
+            let _ = writeln!(
+                t,
+                "\n{}",
+                paint("DRIFT — the secondary differs from the primary", "1")
+            );
+            if let Some(e) = &d.error {
+                let _ = writeln!(t, "  could not compare: {e}");
+            }
+            for f in d.files.iter().chain(&d.packages).chain(&d.services) {
+                let _ = writeln!(t, "  {f}");
+            }
+            for (_, diff) in &d.diffs {
+                let _ = writeln!(t);
+                for line in diff.lines() {
+                    let _ = writeln!(t, "    {line}");
+                }
+            }
+        }
+        section(&mut t, "FAILURES", Severity::Failure);
+        // The matrix.
+        let _ = writeln!(t, "\n{}", paint("SERVICES", "1"));
+        let width = self
+            .services
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let _ = write!(t, "  {:width$}", "");
+        for n in &self.nodes {
+            let _ = write!(t, "  {:<12}", n.name);
+        }
+        let _ = writeln!(t);
+        for s in &self.services {
+            let _ = write!(t, "  {:width$}", s.name);
+            for c in &s.cells {
+                let cell = match c {
+                    Cell::Pass => paint(&format!("{:<12}", "ok"), "32"),
+                    Cell::Fail => paint(&format!("{:<12}", "FAILING"), "31;1"),
+                    Cell::Unreachable => paint(&format!("{:<12}", "unreachable"), "31"),
+                    Cell::None => format!("{:<12}", "-"),
+                };
+                let _ = write!(t, "  {cell}");
+            }
+            let _ = writeln!(t);
+        }
+        for r in &self.restarts {
+            let how = if r.recovered {
+                "its checks pass again".to_string()
+            } else {
+                "it still FAILS".to_string()
+            };
+            let _ = writeln!(
+                t,
+                "  restarted {} on {} with `{}` ({} attempt{}): {how}",
+                r.service,
+                r.node,
+                r.command,
+                r.attempts,
+                if r.attempts == 1 { "" } else { "s" }
+            );
+        }
+        let _ = writeln!(t, "\n{}", paint("CHECKS", "1"));
+        for c in &self.checks {
+            let mark = if c.ok {
+                paint("ok  ", "32")
+            } else {
+                paint("FAIL", "31;1")
+            };
+            let again = if c.tries > 1 {
+                format!(" (tried {} times)", c.tries)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                t,
+                "  {mark} {:<10} {:<8} {} — {}{again}",
+                c.node, c.service, c.check, c.detail
+            );
+        }
+        let _ = writeln!(t, "\n{}", paint("NODES", "1"));
+        for n in &self.nodes {
+            match (&n.facts, &n.error) {
+                (Some(f), _) => {
+                    let _ = writeln!(
+                        t,
+                        "  {:<10} {} — {}, kernel {}, {} CPUs, {:.1} GiB",
+                        n.name,
+                        n.role,
+                        f.os,
+                        f.kernel,
+                        f.cpus,
+                        f.memory_kib as f64 / 1048576.0
+                    );
+                }
+                (None, Some(e)) => {
+                    let _ = writeln!(
+                        t,
+                        "  {:<10} {} — {}",
+                        n.name,
+                        n.role,
+                        paint(e.lines().next().unwrap_or(e), "31")
+                    );
+                }
+                _ => {}
+            }
+            if let Some(s) = &n.last_sync {
+                let _ = writeln!(
+                    t,
+                    "  {:<10} last sync {} ago (capture {})",
+                    "",
+                    age(s.age_secs),
+                    &s.capture[..s.capture.len().min(10)]
+                );
+            }
+        }
+        section(&mut t, "NOTICES", Severity::Notice);
+        t
+    }
+}
+
+/// `3 h`, `2 days`, `5 min`.
+pub fn age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86400),
+    }
+}
+
+/// The reports directory of a state directory.
+pub fn dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("reports")
+}
+
+/// Stores `report` as JSON and HTML (atomically), keeping the newest `keep`.
+pub fn store(state_dir: &Path, report: &Report, keep: usize) -> std::io::Result<PathBuf> {
+    let dir = dir(state_dir);
+    let json = dir.join(format!("{}.json", report.id));
+    let bytes = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    cluster::fsutil::write_atomic(&json, &bytes, 0o600)?;
+    cluster::fsutil::write_atomic(
+        &dir.join(format!("{}.html", report.id)),
+        crate::html::render(report).as_bytes(),
+        0o600,
+    )?;
+    let mut ids = list(state_dir)?;
+    while ids.len() > keep {
+        let old = ids.remove(0);
+        let _ = std::fs::remove_file(dir.join(format!("{old}.json")));
+        let _ = std::fs::remove_file(dir.join(format!("{old}.html")));
+    }
+    Ok(json)
+}
+
+/// Report ids, oldest first.
+pub fn list(state_dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut ids: Vec<String> = match std::fs::read_dir(dir(state_dir)) {
+        Ok(rd) => rd
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(String::from)
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    ids.sort();
+    Ok(ids)
+}
+
+pub fn load(state_dir: &Path, id: &str) -> std::io::Result<Report> {
+    let path = dir(state_dir).join(format!("{id}.json"));
+    let bytes = std::fs::read(&path)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
+}
