@@ -278,3 +278,64 @@ fn a_missing_file_points_at_init() {
         .stderr("error: cannot read {dir}/none.yaml: No such file or directory (os error 2)\n  \
                  help: `coldspare init` writes a commented starter file; --config names another file\n");
 }
+
+#[test]
+fn a_check_needs_exactly_one_kind() {
+    refused(
+        &format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - {{ http: {{ url: \"http://{{address}}/\" }}, tcp: {{ port: 80 }} }}\n"
+        ),
+        "error: {dir}/coldspare.yaml:11:9: services.web.checks[0]: a check with 2 kinds (tcp, http)\n  \
+         help: each check has exactly one of: tcp, http, command, process, listening, unit",
+    );
+}
+
+#[test]
+fn a_misspelled_check_setting_gets_did_you_mean() {
+    refused(
+        &format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - http: {{ url: \"http://{{address}}/\", contians: Welcome }}\n"
+        ),
+        "error: {dir}/coldspare.yaml:11:43: services.web.checks[0].http.contians: unknown key `contians`\n  help: did you mean `contains`?",
+    );
+}
+
+#[test]
+fn a_cron_schedule_must_be_standard_unix_cron() {
+    refused(
+        &format!("{GOOD}verify:\n  schedule: \"0 0 2 * * *\"\n"),
+        "error: {dir}/coldspare.yaml:9:13: verify.schedule: `0 0 2 * * *` is not a 5-field cron expression \
+         (minute hour day month weekday), e.g. \"0 2 * * *\"\n  \
+         help: minute hour day-of-month month day-of-week; \"0 2 * * *\" is 02:00 every day",
+    );
+}
+
+#[test]
+fn mail_credentials_must_be_private() {
+    let text = format!(
+        "{GOOD}notify:\n  email: {{ server: mail.example.com, from: a@example.com, to: [b@example.com], credentials: {{dir}}/key644 }}\n"
+    );
+    refused(
+        &text,
+        "error: {dir}/coldspare.yaml:9:93: notify.email.credentials: {dir}/key644 is open to other users\n  \
+         help: it holds a password: chmod 600 {dir}/key644",
+    );
+}
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let example =
+        std::fs::read_to_string(coldspare_lab::repo_root().join("contrib/coldspare.yaml")).unwrap();
+    let text = example
+        .replace("/etc/coldspare/id_ed25519", "{dir}/key")
+        .replace("/etc/coldspare/known_hosts", "{dir}/known_hosts")
+        .replace("/etc/coldspare/smtp.cred", "{dir}/smtp.cred");
+    Test::new()
+        .key()
+        .file("smtp.cred", "user\npassword\n", 0o600)
+        .config(&text)
+        .args(&["config", "check"])
+        .run()
+        .code(0)
+        .stdout_has("valid — cluster office");
+}

@@ -9,6 +9,7 @@ mod manifest;
 mod sync;
 mod table;
 mod tree;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,9 @@ fn main() -> anyhow::Result<()> {
     }
     if want("sync") {
         sync::run(&bench)?;
+    }
+    if want("verify") {
+        verify::run(&bench)?;
     }
     Ok(())
 }

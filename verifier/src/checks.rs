@@ -39,14 +39,23 @@ fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// HTTP clients shared by all checks of a run (TLS setup is not free).
+/// HTTP clients shared by all checks of a run. Each costs tens of
+/// milliseconds (the system's CA certificates are loaded), so only the ones
+/// the configured checks need are built.
 pub struct Http {
-    strict: reqwest::blocking::Client,
-    insecure: reqwest::blocking::Client,
+    strict: Option<reqwest::blocking::Client>,
+    insecure: Option<reqwest::blocking::Client>,
 }
 
 impl Http {
-    pub fn new() -> Result<Http, String> {
+    /// Clients for the http checks among `checks`.
+    pub fn for_checks<'a>(checks: impl Iterator<Item = &'a Check>) -> Result<Http, String> {
+        let (mut strict, mut insecure) = (false, false);
+        for c in checks {
+            if let CheckKind::Http { insecure: i, .. } = &c.kind {
+                if *i { insecure = true } else { strict = true }
+            }
+        }
         let build = |insecure: bool| {
             reqwest::blocking::Client::builder()
                 .tls_info(true)
@@ -57,8 +66,8 @@ impl Http {
                 .map_err(|e| e.to_string())
         };
         Ok(Http {
-            strict: build(false)?,
-            insecure: build(true)?,
+            strict: strict.then(|| build(false)).transpose()?,
+            insecure: insecure.then(|| build(true)).transpose()?,
         })
     }
 }
@@ -88,10 +97,16 @@ pub fn network(check: &Check, node: &NodeSpec, http: &Http) -> Outcome {
             cert_days,
             insecure,
         } => {
-            let client = if *insecure {
+            let Some(client) = (if *insecure {
                 &http.insecure
             } else {
                 &http.strict
+            }) else {
+                return Outcome {
+                    ok: false,
+                    detail: "no HTTP client was prepared".into(),
+                    millis: 0,
+                };
             };
             let want = Want {
                 status: *status,

@@ -64,9 +64,16 @@ pub fn verify(
 ) -> Result<Outcome, Error> {
     let started = Utc::now();
     let t0 = Instant::now();
-    let http = checks::Http::new().map_err(Error::Http)?;
     progress.stage("connecting to the nodes");
-    let mut connected = cluster::connect_all(config);
+    // HTTP clients are prepared while the nodes are being connected.
+    let (http, mut connected) = std::thread::scope(|s| {
+        let http = s.spawn(|| {
+            checks::Http::for_checks(config.services.iter().flat_map(|svc| svc.checks.iter()))
+        });
+        let connected = cluster::connect_all(config);
+        (http.join().expect("http setup thread"), connected)
+    });
+    let http = http.map_err(Error::Http)?;
     progress.stage("running the checks on both nodes");
     let per_node: Vec<(Vec<CheckRun>, Vec<Restart>)> = std::thread::scope(|s| {
         let handles: Vec<_> = connected

@@ -164,7 +164,7 @@ impl Default for VerifySettings {
             schedule: "0 2 * * *".into(),
             quick: None,
             max_sync_age: Duration::from_secs(26 * 3600),
-            parallel: 32,
+            parallel: 64,
             keep_reports: 200,
         }
     }

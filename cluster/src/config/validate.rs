@@ -36,7 +36,7 @@ impl Checker<'_> {
             file: self.file.to_path_buf(),
             line,
             column,
-            key: key.join("."),
+            key: key_path(key),
             message: message.into(),
             help: help.into(),
         });
@@ -949,4 +949,21 @@ fn plain_types(message: &str) -> String {
         .replace("expected a map", "expected `key: value` lines (a mapping)")
         .replace("invalid type: ", "wrong kind of value: ")
         .replace("invalid value: ", "wrong value: ")
+}
+
+/// `services.web.checks[0].http`: dotted, with list positions in brackets
+/// (as the YAML parser writes them).
+fn key_path(key: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, k) in key.iter().enumerate() {
+        if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) && i > 0 {
+            out.push_str(&format!("[{k}]"));
+        } else {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(k);
+        }
+    }
+    out
 }
