@@ -87,6 +87,20 @@ fn an_nginx_change_on_the_primary_is_served_by_the_secondary() {
         page(&lab, "http://198.51.100.12:8081/", "v2 from the primary\n"),
         "v2 from the primary\n"
     );
+    // Both nodes hold the same history, intact (the second capture reached
+    // them as a replay, the first as a pack).
+    let head = coldspare(&lab, &["--json", "history", "-n", "1"]).expect_ok("history");
+    let head: serde_json::Value = serde_json::from_str(&head.stdout).unwrap();
+    for node in [lab.primary(), lab.secondary()] {
+        let got = node.sh("git --git-dir=/var/lib/coldspare/state.git rev-parse main && git --git-dir=/var/lib/coldspare/state.git fsck --strict 2>&1").expect_ok("git");
+        assert_eq!(
+            got.stdout.lines().next(),
+            head[0]["id"].as_str(),
+            "{}: {}",
+            node.name(),
+            got.stdout
+        );
+    }
     // And nothing is left to do.
     let out = coldspare(&lab, &["sync", "--dry-run"]).expect_ok("dry run");
     assert!(

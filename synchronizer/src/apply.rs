@@ -324,8 +324,14 @@ pub fn record(node: &mut Node, config: &Config, capture: Oid) -> Result<()> {
 }
 
 /// Brings the node's copy of the state repository up to the controller's.
+/// When the node is one capture behind, it replays that capture from what
+/// changed (`replay`); otherwise, or when that fails, it gets a pack.
 /// Returns the head sent, if anything had to be sent.
-pub fn mirror(node: &mut Node, repo: &StateRepo) -> Result<Option<String>> {
+pub fn mirror(
+    node: &mut Node,
+    repo: &StateRepo,
+    replay: Option<&cluster::agent::protocol::StateReplayRequest>,
+) -> Result<Option<String>> {
     if node.agent.version < 2 {
         tracing::warn!(
             "{}: its agent is too old to mirror the history (protocol {})",
@@ -335,6 +341,18 @@ pub fn mirror(node: &mut Node, repo: &StateRepo) -> Result<Option<String>> {
         return Ok(None);
     }
     let remote = node.agent.state_head()?;
+    if let Some(r) = replay.filter(|r| {
+        remote.as_deref() == Some(r.parent.as_str())
+            && repo.head().is_some_and(|h| h.to_string() == r.commit)
+    }) {
+        match node.agent.state_replay(r.clone()) {
+            Ok(()) => return Ok(Some(r.commit.clone())),
+            Err(e) => tracing::info!(
+                "{}: replaying the capture did not work ({e}); sending a pack instead",
+                node.name()
+            ),
+        }
+    }
     let Some((head, pack)) = repo.pack_since(remote.as_deref())? else {
         return Ok(None);
     };

@@ -273,12 +273,26 @@ pub fn snapshot(config: &Config, progress: &dyn Progress) -> Result<SnapshotOutc
     progress.stage(&format!("capturing {}", config.primary().name));
     let mut node = connect(config, config.primary())?;
     let last = Last::load(&repo)?;
-    let (_, outcome) = capture_and_commit(config, &repo, &mut node, &last, true, None)?;
+    let (capture, outcome) = capture_and_commit(config, &repo, &mut node, &last, true, None)?;
     if !node.local {
-        apply::mirror(&mut node, &repo)?;
+        let replay = replay_for(&repo, &last, &capture, &outcome);
+        apply::mirror(&mut node, &repo, replay.as_ref())?;
     }
     node.agent.bye();
     Ok(outcome)
+}
+
+/// How a node one capture behind can build the capture just committed.
+fn replay_for(
+    repo: &StateRepo,
+    last: &Last,
+    capture: &NewCapture,
+    outcome: &SnapshotOutcome,
+) -> Option<cluster::agent::protocol::StateReplayRequest> {
+    let id = Oid::from_str(outcome.created.as_deref()?).ok()?;
+    repo.replay(last.snapshot.as_ref()?, capture, id)
+        .map_err(|e| tracing::debug!("no replay: {e}"))
+        .ok()
 }
 
 #[derive(Debug, Clone, Default)]
@@ -635,9 +649,13 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
         (pkg_line, svc_manager),
         progress,
     )?;
+    let replay = match (&fresh, &snapshot_outcome) {
+        (Some(c), Some(o)) => replay_for(&repo, &last, c, o),
+        _ => None,
+    };
     let mut mirrored = Vec::new();
     for node in primary.iter_mut().chain(std::iter::once(&mut target)) {
-        if !node.local && apply::mirror(node, &repo)?.is_some() {
+        if !node.local && apply::mirror(node, &repo, replay.as_ref())?.is_some() {
             mirrored.push(node.name().to_string());
         }
     }
@@ -721,7 +739,7 @@ pub fn restore(
         None
     };
     let mut mirrored = Vec::new();
-    if !node.local && apply::mirror(&mut node, &repo)?.is_some() {
+    if !node.local && apply::mirror(&mut node, &repo, None)?.is_some() {
         mirrored.push(node.name().to_string());
     }
     Ok(SyncOutcome {

@@ -9,8 +9,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use cluster::agent::protocol::Kind;
-use cluster::agent::state_repo::{BRANCH, open_or_init};
+use cluster::agent::protocol::{
+    Hunk, Kind, ReplayFile, ReplayText, Signature as ReplaySig, StateReplayRequest, WirePath,
+};
+use cluster::agent::state_repo::{BRANCH, make_durable, open_or_init};
 use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, Oid, Repository, Signature};
 use serde::Serialize;
@@ -194,64 +196,43 @@ impl StateRepo {
         let empty = Meta::default();
         let old = parent_snapshot.map(|p| &p.meta).unwrap_or(&empty);
 
+        let updates = tree_updates(old, new);
         // Pass 1: what is gone, or is no longer a file or symlink.
-        let mut removals = TreeUpdateBuilder::new();
-        let mut removed_any = false;
-        for (path, was) in &old.items {
-            let stays = new.meta.get(path).is_some_and(|now| now.kind == was.kind);
-            if was.kind != Kind::Dir && !stays {
-                removals.remove(tree_path(path));
-                removed_any = true;
+        let base = if updates.remove.is_empty() {
+            base
+        } else {
+            let mut removals = TreeUpdateBuilder::new();
+            for p in &updates.remove {
+                removals.remove(p);
             }
-        }
-        let base = if removed_any {
             let id = removals.create_updated(repo, &base).map_err(&g)?;
             repo.find_tree(id).map_err(&g)?
-        } else {
-            base
         };
-
         // Pass 2: new and changed files and symlinks, and the three lists.
         let mut upserts = TreeUpdateBuilder::new();
-        for (path, item) in &new.meta.items {
-            let was = old.get(path);
-            let same = was.is_some_and(|w| {
-                w.kind == item.kind && w.sha256 == item.sha256 && w.target == item.target
-            });
-            match item.kind {
-                Kind::Dir => {}
-                _ if same => {}
-                Kind::File => {
+        for u in &updates.files {
+            match u {
+                Upsert::File { tree, path, .. } => {
                     let bytes = new.contents.get(path).ok_or_else(|| Error::State {
                         path: self.path.clone(),
                         message: format!("no content captured for {}", path.display()),
                     })?;
-                    upserts.upsert(
-                        tree_path(path),
-                        repo.blob(bytes).map_err(&g)?,
-                        FileMode::Blob,
-                    );
+                    upserts.upsert(tree, repo.blob(bytes).map_err(&g)?, FileMode::Blob);
                 }
-                Kind::Symlink => {
+                Upsert::Link { tree, target } => {
                     use std::os::unix::ffi::OsStrExt;
-                    let target = item.target.as_deref().unwrap_or(Path::new(""));
                     let blob = repo.blob(target.as_os_str().as_bytes()).map_err(&g)?;
-                    upserts.upsert(tree_path(path), blob, FileMode::Link);
+                    upserts.upsert(tree, blob, FileMode::Link);
                 }
             }
         }
-        let lists = [
-            ("meta.tsv", Some(new.meta.to_text())),
-            ("packages.txt", new.packages.as_ref().map(Packages::to_text)),
-            ("services.txt", new.services.as_ref().map(Services::to_text)),
-        ];
-        for (name, text) in lists {
+        for (name, text) in &updates.texts {
             match text {
                 Some(t) => {
-                    upserts.upsert(name, repo.blob(t.as_bytes()).map_err(&g)?, FileMode::Blob);
+                    upserts.upsert(*name, repo.blob(t.as_bytes()).map_err(&g)?, FileMode::Blob);
                 }
                 None if base.get_name(name).is_some() => {
-                    upserts.remove(name);
+                    upserts.remove(*name);
                 }
                 None => {}
             }
@@ -273,7 +254,7 @@ impl StateRepo {
         let id = repo
             .commit(None, &sig, &sig, message, &tree, &parents)
             .map_err(&g)?;
-        // The objects are on disk (fsynced) before the branch moves.
+        // The objects are on the disk before the branch moves.
         if let Some(m) = &mempack {
             let mut pack = git2::Buf::new();
             m.dump(repo, &mut pack).map_err(&g)?;
@@ -284,14 +265,89 @@ impl StateRepo {
             })?;
             writer.commit().map_err(&g)?;
             m.reset().map_err(&g)?;
-            cluster::agent::state_repo::sync_packs(repo).map_err(|e| Error::Io {
-                path: self.path.clone(),
-                source: e,
-            })?;
         }
+        let durable = |e| Error::Io {
+            path: self.path.clone(),
+            source: e,
+        };
+        make_durable(repo).map_err(durable)?;
         repo.reference(BRANCH, id, true, "coldspare: capture")
             .map_err(&g)?;
+        make_durable(repo).map_err(durable)?;
         Ok(Some(id))
+    }
+
+    /// What a node whose history stands at `parent` needs to build the
+    /// capture `id` itself (see `StateReplayRequest`): the tree updates, with
+    /// files read from the node's disk and `meta.tsv` as a line patch.
+    pub fn replay(
+        &self,
+        parent: &Snapshot,
+        new: &NewCapture,
+        id: Oid,
+    ) -> Result<StateReplayRequest> {
+        let g = git(&self.path);
+        let commit = self.repo.find_commit(id).map_err(&g)?;
+        let sig = |s: Signature<'_>| ReplaySig {
+            name: String::from_utf8_lossy(s.name_bytes()).into_owned(),
+            email: String::from_utf8_lossy(s.email_bytes()).into_owned(),
+            time: s.when().seconds(),
+            offset_minutes: s.when().offset_minutes(),
+        };
+        let updates = tree_updates(&parent.meta, new);
+        let files = updates
+            .files
+            .into_iter()
+            .map(|u| match u {
+                Upsert::File { tree, path, sha256 } => ReplayFile {
+                    tree_path: WirePath(tree),
+                    disk: Some(WirePath(path)),
+                    sha256: Some(sha256),
+                    link: None,
+                },
+                Upsert::Link { tree, target } => ReplayFile {
+                    tree_path: WirePath(tree),
+                    disk: None,
+                    sha256: None,
+                    link: Some(WirePath(target)),
+                },
+            })
+            .collect();
+        let old_meta = parent.meta.to_text();
+        let texts = updates
+            .texts
+            .into_iter()
+            .map(|(name, text)| match (name, text) {
+                (name, None) => ReplayText {
+                    name: name.into(),
+                    full: None,
+                    patch: None,
+                    remove: true,
+                },
+                ("meta.tsv", Some(t)) => ReplayText {
+                    name: "meta.tsv".into(),
+                    full: None,
+                    patch: Some(line_patch(&old_meta, &t)),
+                    remove: false,
+                },
+                (name, Some(t)) => ReplayText {
+                    name: name.into(),
+                    full: Some(t),
+                    patch: None,
+                    remove: false,
+                },
+            })
+            .collect();
+        Ok(StateReplayRequest {
+            parent: parent.id.to_string(),
+            commit: id.to_string(),
+            author: sig(commit.author()),
+            committer: sig(commit.committer()),
+            message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+            remove: updates.remove.into_iter().map(WirePath).collect(),
+            files,
+            texts,
+        })
     }
 
     /// Captures, newest first.
@@ -344,4 +400,88 @@ impl StateRepo {
     pub fn short(id: Oid) -> String {
         id.to_string()[..10].to_string()
     }
+}
+
+/// One file or symlink to put into a capture's tree.
+enum Upsert {
+    File {
+        tree: PathBuf,
+        path: PathBuf,
+        sha256: String,
+    },
+    Link {
+        tree: PathBuf,
+        target: PathBuf,
+    },
+}
+
+/// How a capture's tree differs from its parent's: the one description used
+/// both to commit a capture and to have a node replay it.
+struct TreeUpdates {
+    /// Tree paths of what is gone or is no longer a file or symlink.
+    remove: Vec<PathBuf>,
+    files: Vec<Upsert>,
+    /// The three lists; `None` removes one.
+    texts: Vec<(&'static str, Option<String>)>,
+}
+
+fn tree_updates(old: &Meta, new: &NewCapture) -> TreeUpdates {
+    let remove = old
+        .items
+        .iter()
+        .filter(|(path, was)| {
+            was.kind != Kind::Dir && !new.meta.get(path).is_some_and(|now| now.kind == was.kind)
+        })
+        .map(|(path, _)| tree_path(path))
+        .collect();
+    let files = new
+        .meta
+        .items
+        .iter()
+        .filter(|(path, item)| {
+            let was = old.get(path);
+            !was.is_some_and(|w| {
+                w.kind == item.kind && w.sha256 == item.sha256 && w.target == item.target
+            })
+        })
+        .filter_map(|(path, item)| match item.kind {
+            Kind::Dir => None,
+            Kind::File => Some(Upsert::File {
+                tree: tree_path(path),
+                path: path.clone(),
+                sha256: item.sha256.clone().unwrap_or_default(),
+            }),
+            Kind::Symlink => Some(Upsert::Link {
+                tree: tree_path(path),
+                target: item.target.clone().unwrap_or_default(),
+            }),
+        })
+        .collect();
+    let texts = vec![
+        ("meta.tsv", Some(new.meta.to_text())),
+        ("packages.txt", new.packages.as_ref().map(Packages::to_text)),
+        ("services.txt", new.services.as_ref().map(Services::to_text)),
+    ];
+    TreeUpdates {
+        remove,
+        files,
+        texts,
+    }
+}
+
+/// The line changes from `old` to `new`.
+fn line_patch(old: &str, new: &str) -> Vec<Hunk> {
+    let diff = similar::TextDiff::from_lines(old, new);
+    let new_lines: Vec<&str> = new.split_inclusive('\n').collect();
+    diff.ops()
+        .iter()
+        .filter_map(|op| {
+            let (_, old_range, new_range) = op.as_tag_tuple();
+            (op.tag() != similar::DiffTag::Equal).then(|| Hunk {
+                at: old_range.start,
+                delete: old_range.len(),
+                insert: new_lines[new_range].iter().map(|l| l.to_string()).collect(),
+            })
+        })
+        .collect()
 }

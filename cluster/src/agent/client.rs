@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use super::protocol::{
     Content, ExecBatchRequest, ExecRequest, ExecResult, ExecSpec, Hello, HelloRequest, ItemResults,
     Manifest, ManifestRequest, ReadItem, ReadRequest, ReadResult, RemoveRequest, Request,
-    RequestFrame, ResponseFrame, RestoreRequest, StateHead, StateReceiveRequest, VERSIONS,
-    WirePath, WriteItem, WriteRequest, read_line,
+    RequestFrame, ResponseFrame, RestoreRequest, StateHead, StateReceiveRequest,
+    StateReplayRequest, VERSIONS, WirePath, WriteItem, WriteRequest, read_line,
 };
 use crate::error::{Error, Result};
 
@@ -357,6 +357,13 @@ impl AgentClient {
             force,
         });
         let (_, _): (serde_json::Value, _) = self.call(req, &[pack], t)?;
+        Ok(())
+    }
+
+    /// Has the node build the newest capture from its parent (protocol 2).
+    pub fn state_replay(&mut self, replay: StateReplayRequest) -> Result<()> {
+        let t = self.long(Duration::from_secs(600));
+        let (_, _): (serde_json::Value, _) = self.call(Request::StateReplay(replay), &[], t)?;
         Ok(())
     }
 

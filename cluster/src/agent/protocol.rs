@@ -136,6 +136,7 @@ pub enum Request {
     Restore(RestoreRequest),
     StateHead,
     StateReceive(StateReceiveRequest),
+    StateReplay(StateReplayRequest),
     Bye,
 }
 
@@ -152,6 +153,7 @@ impl Request {
             Request::Restore(_) => "restore",
             Request::StateHead => "state_head",
             Request::StateReceive(_) => "state_receive",
+            Request::StateReplay(_) => "state_replay",
             Request::Bye => "bye",
         }
     }
@@ -159,7 +161,10 @@ impl Request {
     /// The first protocol version that has this request.
     pub fn since(&self) -> u32 {
         match self {
-            Request::ExecBatch(_) | Request::StateHead | Request::StateReceive(_) => 2,
+            Request::ExecBatch(_)
+            | Request::StateHead
+            | Request::StateReceive(_)
+            | Request::StateReplay(_) => 2,
             _ => 1,
         }
     }
@@ -457,6 +462,90 @@ pub struct StateReceiveRequest {
     pub head: String,
     /// Replace a history that is not an ancestor of `head`.
     pub force: bool,
+}
+
+/// Makes the node build the controller's newest capture itself, from its
+/// parent (which the node has) and what changed: the changed files are read
+/// from the node's own disk (where a sync just wrote them, or where they were
+/// captured) and checked against their digests, and `meta.tsv` travels as a
+/// line patch. Git objects are deterministic, so the node's commit must come
+/// out as `commit`; when anything differs nothing moves and the controller
+/// sends a pack instead.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateReplayRequest {
+    pub parent: String,
+    pub commit: String,
+    pub author: Signature,
+    pub committer: Signature,
+    pub message: String,
+    /// Tree paths to remove (first).
+    pub remove: Vec<WirePath>,
+    pub files: Vec<ReplayFile>,
+    pub texts: Vec<ReplayText>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Signature {
+    pub name: String,
+    pub email: String,
+    pub time: i64,
+    pub offset_minutes: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplayFile {
+    /// Where it goes in the tree (`files/etc/...`).
+    pub tree_path: WirePath,
+    /// A regular file: read from this path on the node, digest checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<WirePath>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// A symlink: its target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<WirePath>,
+}
+
+/// A text file at the top of the tree (`meta.tsv`, `packages.txt`, ...).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplayText {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full: Option<String>,
+    /// Changes to the parent's version, in ascending order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<Vec<Hunk>>,
+    #[serde(default)]
+    pub remove: bool,
+}
+
+/// Replaces `delete` lines of the old text, starting at line `at` (from 0),
+/// with `insert`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hunk {
+    pub at: usize,
+    pub delete: usize,
+    pub insert: Vec<String>,
+}
+
+/// Applies `hunks` to `old` (lines kept with their line ends).
+pub fn apply_hunks(old: &str, hunks: &[Hunk]) -> Result<String, String> {
+    let lines: Vec<&str> = old.split_inclusive('\n').collect();
+    let mut out = String::with_capacity(old.len());
+    let mut cursor = 0;
+    for h in hunks {
+        if h.at < cursor || h.at + h.delete > lines.len() {
+            return Err(format!(
+                "a patch hunk at line {} does not fit the parent's text",
+                h.at
+            ));
+        }
+        lines[cursor..h.at].iter().for_each(|l| out.push_str(l));
+        h.insert.iter().for_each(|l| out.push_str(l));
+        cursor = h.at + h.delete;
+    }
+    lines[cursor..].iter().for_each(|l| out.push_str(l));
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

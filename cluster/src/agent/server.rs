@@ -188,6 +188,10 @@ fn handle(
             head: state_repo::head(state_dir)?,
         })
         .map(no_blob),
+        Request::StateReplay(r) => {
+            state_repo::replay(state_dir, r)?;
+            ok(&()).map(no_blob)
+        }
         Request::StateReceive(r) => {
             state_repo::receive(state_dir, &r.head, r.force, blob)?;
             ok(&()).map(no_blob)

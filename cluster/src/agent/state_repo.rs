@@ -26,32 +26,22 @@ pub fn head(state_dir: &Path) -> Result<Option<String>, String> {
 }
 
 /// Opens the state repository at `path`, creating it (bare, mode 0700).
-/// Objects and refs are fsynced as they are written: the history is what a
-/// failover falls back on.
 pub fn open_or_init(path: &Path) -> Result<Repository, git2::Error> {
-    let repo = if path.exists() {
-        Repository::open_bare(path)?
-    } else {
-        let repo = Repository::init_bare(path)?;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
-        repo.set_head(BRANCH)?;
-        repo
-    };
-    let mut config = repo.config()?;
-    if !config.get_bool("core.fsyncObjectFiles").unwrap_or(false) {
-        config.set_bool("core.fsyncObjectFiles", true)?;
+    if path.exists() {
+        return Repository::open_bare(path);
     }
+    let repo = Repository::init_bare(path)?;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+    repo.set_head(BRANCH)?;
     Ok(repo)
 }
 
-/// Makes the pack files of `repo` durable (libgit2's indexer does not fsync
-/// them unless told so process-wide).
-pub fn sync_packs(repo: &Repository) -> io::Result<()> {
-    let dir = repo.path().join("objects/pack");
-    for e in std::fs::read_dir(&dir)?.flatten() {
-        std::fs::File::open(e.path())?.sync_all()?;
-    }
-    crate::fsutil::sync_dir(&dir)
+/// Flushes everything written to the repository's file system to the disk:
+/// called once the objects of a capture are written (before `main` moves)
+/// and once `main` has moved. The history is what a failover falls back on.
+pub fn make_durable(repo: &Repository) -> io::Result<()> {
+    let dir = std::fs::File::open(repo.path())?;
+    nix::unistd::syncfs(&dir).map_err(io::Error::from)
 }
 
 /// Writes the pack from `pack` and moves `main` to `head`.
@@ -68,7 +58,7 @@ pub fn receive(
     let mut writer = odb.packwriter().map_err(|e| e.message().to_string())?;
     io::copy(pack, &mut writer).map_err(|e| e.to_string())?;
     writer.commit().map_err(|e| e.message().to_string())?;
-    sync_packs(&repo).map_err(|e| e.to_string())?;
+    make_durable(&repo).map_err(|e| e.to_string())?;
     let new = Oid::from_str(head).map_err(|e| e.message().to_string())?;
     repo.find_commit(new)
         .map_err(|_| format!("the pack does not hold capture {head}"))?;
@@ -84,4 +74,111 @@ pub fn receive(
     repo.reference(BRANCH, new, true, "coldspare: mirror from the controller")
         .map_err(|e| e.message().to_string())?;
     Ok(())
+}
+
+/// Builds the controller's capture from its parent and the changes (see
+/// [`StateReplayRequest`]); moves `main` only when the result is exactly the
+/// expected commit.
+pub fn replay(
+    state_dir: &Path,
+    r: &crate::agent::protocol::StateReplayRequest,
+) -> Result<(), String> {
+    use git2::build::TreeUpdateBuilder;
+    use git2::{FileMode, Signature, Time};
+    use sha2::Digest;
+
+    let msg = |e: git2::Error| e.message().to_string();
+    let repo = Repository::open_bare(repo_path(state_dir)).map_err(msg)?;
+    let parent = Oid::from_str(&r.parent).map_err(msg)?;
+    let head = repo
+        .refname_to_id(BRANCH)
+        .map_err(|_| "this node has no history yet".to_string())?;
+    if head != parent {
+        return Err(format!("this node's history is at {head}, not at {parent}"));
+    }
+    let parent = repo.find_commit(parent).map_err(msg)?;
+    let base = parent.tree().map_err(msg)?;
+    let mut removals = TreeUpdateBuilder::new();
+    for p in &r.remove {
+        removals.remove(p.0.as_path());
+    }
+    let base = if r.remove.is_empty() {
+        base
+    } else {
+        let id = removals.create_updated(&repo, &base).map_err(msg)?;
+        repo.find_tree(id).map_err(msg)?
+    };
+    let mut upserts = TreeUpdateBuilder::new();
+    for f in &r.files {
+        use std::os::unix::ffi::OsStrExt;
+        if let Some(target) = &f.link {
+            let blob = repo.blob(target.0.as_os_str().as_bytes()).map_err(msg)?;
+            upserts.upsert(f.tree_path.0.as_path(), blob, FileMode::Link);
+            continue;
+        }
+        let disk = f.disk.as_ref().ok_or("a file without a source")?;
+        let bytes = std::fs::read(&disk.0).map_err(|e| format!("{}: {e}", disk.0.display()))?;
+        let sha = crate::agent::manifest::hex(&sha2::Sha256::digest(&bytes));
+        if Some(&sha) != f.sha256.as_ref() {
+            return Err(format!(
+                "{} is not the captured version any more",
+                disk.0.display()
+            ));
+        }
+        upserts.upsert(
+            f.tree_path.0.as_path(),
+            repo.blob(&bytes).map_err(msg)?,
+            FileMode::Blob,
+        );
+    }
+    for t in &r.texts {
+        if t.remove {
+            if base.get_name(&t.name).is_some() {
+                upserts.remove(t.name.as_str());
+            }
+            continue;
+        }
+        let text = match (&t.full, &t.patch) {
+            (Some(full), _) => full.clone(),
+            (None, Some(hunks)) => {
+                let entry = base
+                    .get_name(&t.name)
+                    .ok_or_else(|| format!("the parent has no {}", t.name))?;
+                let old = repo.find_blob(entry.id()).map_err(msg)?;
+                crate::agent::protocol::apply_hunks(&String::from_utf8_lossy(old.content()), hunks)?
+            }
+            (None, None) => return Err(format!("no content for {}", t.name)),
+        };
+        upserts.upsert(
+            t.name.as_str(),
+            repo.blob(text.as_bytes()).map_err(msg)?,
+            FileMode::Blob,
+        );
+    }
+    let tree = repo
+        .find_tree(upserts.create_updated(&repo, &base).map_err(msg)?)
+        .map_err(msg)?;
+    let sig = |s: &crate::agent::protocol::Signature| {
+        Signature::new(&s.name, &s.email, &Time::new(s.time, s.offset_minutes)).map_err(msg)
+    };
+    let id = repo
+        .commit(
+            None,
+            &sig(&r.author)?,
+            &sig(&r.committer)?,
+            &r.message,
+            &tree,
+            &[&parent],
+        )
+        .map_err(msg)?;
+    if id.to_string() != r.commit {
+        return Err(format!(
+            "the replayed capture came out as {id}, not {}",
+            r.commit
+        ));
+    }
+    make_durable(&repo).map_err(|e| e.to_string())?;
+    repo.reference(BRANCH, id, true, "coldspare: replay from the controller")
+        .map_err(msg)?;
+    make_durable(&repo).map_err(|e| e.to_string())
 }
