@@ -573,8 +573,9 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
     let mut primary = primary.transpose()?;
     let (mut target, live) = walked?;
     tracing::info!(
-        "{}: walked ({} entries back, {} directories matched)",
+        "{}: walked in {} ms on the node ({} entries back, {} directories matched)",
         target.name(),
+        live.stats.millis,
         live.entries.len(),
         live.matched.len()
     );

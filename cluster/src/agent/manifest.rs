@@ -5,19 +5,21 @@
 //! Digests come from a cache on the node when a file's inode, size, mtime and
 //! ctime are unchanged, so a second walk reads almost nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 
 use super::names::Names;
-use super::protocol::{Entry, Kind, Manifest, ManifestRequest, Skipped, WirePath};
+use super::protocol::{Entry, Kind, Manifest, ManifestRequest, ManifestStats, Skipped, WirePath};
 
 /// A file changed less than this long ago may change again within the same
 /// timestamp tick; its digest is not cached (git's "racy clean" rule).
@@ -74,24 +76,149 @@ pub fn run(req: &ManifestRequest, state_dir: &Path) -> Result<Manifest, String> 
     let start = Instant::now();
     let exclude = Patterns::new(&req.exclude)?;
     let include = Patterns::new(&req.include)?;
-    let mut cache = if req.cache && req.hash {
+    let cache = if req.cache && req.hash {
         HashCache::load(state_dir)
     } else {
         HashCache::disabled()
     };
-    let mut names = Names::default();
+    tracing::debug!("manifest: cache loaded after {:?}", start.elapsed());
+    let walk = Walk {
+        exclude: &exclude,
+        include: &include,
+        hash: req.hash,
+        cache: &cache,
+    };
     let mut out = Manifest::default();
     let roots: Vec<PathBuf> = req.roots.iter().map(|r| r.0.clone()).collect();
+    let mut names = Names::default();
     for root in &roots {
         if std::fs::symlink_metadata(root).is_err() {
             out.missing.push(WirePath(root.clone()));
             continue;
         }
+        // The root and its direct children here; every subdirectory is then
+        // walked whole by one of a few workers. Parts are put back in name
+        // order, so the result is exactly what one walk would give.
+        let top = walk.part(root, 1, &mut names);
+        let subdirs: Vec<usize> = top
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| *i > 0 && e.kind == Kind::Dir && e.error.is_none())
+            .map(|(i, _)| i)
+            .collect();
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(subdirs.len())
+            .min(8);
+        let parts: Vec<Part> = if workers <= 1 {
+            subdirs
+                .iter()
+                .map(|&i| {
+                    walk.part(&top.entries[i].path.0, usize::MAX, &mut names)
+                        .without_first()
+                })
+                .collect()
+        } else {
+            let next = AtomicUsize::new(0);
+            let slots: Vec<Mutex<Option<Part>>> =
+                subdirs.iter().map(|_| Mutex::new(None)).collect();
+            std::thread::scope(|s| {
+                for _ in 0..workers {
+                    s.spawn(|| {
+                        let mut names = Names::default();
+                        loop {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(&i) = subdirs.get(k) else { break };
+                            let part = walk
+                                .part(&top.entries[i].path.0, usize::MAX, &mut names)
+                                .without_first();
+                            *slots[k].lock().unwrap_or_else(|p| p.into_inner()) = Some(part);
+                        }
+                    });
+                }
+            });
+            slots
+                .into_iter()
+                .map(|m| {
+                    m.into_inner()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .unwrap_or_default()
+                })
+                .collect()
+        };
+        let mut parts = parts.into_iter();
+        let mut next_sub = subdirs.iter().peekable();
+        for (i, e) in top.entries.into_iter().enumerate() {
+            out.entries.push(e);
+            if next_sub.peek() == Some(&&i) {
+                next_sub.next();
+                if let Some(p) = parts.next() {
+                    out.entries.extend(p.entries);
+                    out.skipped.extend(p.skipped);
+                    out.stats.add(&p.stats);
+                }
+            }
+        }
+        out.skipped.extend(top.skipped);
+        out.stats.add(&top.stats);
+    }
+    tracing::debug!("manifest: walked after {:?}", start.elapsed());
+    cache.save(&roots);
+    if !req.expect.is_empty() {
+        leave_out_matching(&mut out, &req.expect, &roots);
+    }
+    tracing::debug!("manifest: compared after {:?}", start.elapsed());
+    out.stats.millis = start.elapsed().as_millis() as u64;
+    Ok(out)
+}
+
+/// What every part of a walk shares.
+struct Walk<'a> {
+    exclude: &'a Patterns,
+    include: &'a Patterns,
+    hash: bool,
+    cache: &'a HashCache,
+}
+
+/// The entries of one subtree, in walk order.
+#[derive(Default)]
+struct Part {
+    entries: Vec<Entry>,
+    skipped: Vec<Skipped>,
+    stats: ManifestStats,
+}
+
+impl Part {
+    /// Without the subtree's own top entry (already listed by its parent).
+    fn without_first(mut self) -> Part {
+        if !self.entries.is_empty() {
+            self.entries.remove(0);
+        }
+        self
+    }
+}
+
+impl ManifestStats {
+    fn add(&mut self, o: &ManifestStats) {
+        self.files += o.files;
+        self.hashed += o.hashed;
+        self.from_cache += o.from_cache;
+        self.bytes_hashed += o.bytes_hashed;
+    }
+}
+
+impl Walk<'_> {
+    /// Walks `root` down to `depth` (symlinks never followed).
+    fn part(&self, root: &Path, depth: usize, names: &mut Names) -> Part {
+        let mut out = Part::default();
         let walk = walkdir::WalkDir::new(root)
             .follow_links(false)
+            .max_depth(depth)
             .sort_by_file_name()
             .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !exclude.matches(e.path()));
+            .filter_entry(|e| e.depth() == 0 || !self.exclude.matches(e.path()));
         for item in walk {
             let dent = match item {
                 Ok(d) => d,
@@ -99,7 +226,7 @@ pub fn run(req: &ManifestRequest, state_dir: &Path) -> Result<Manifest, String> 
                     let path = e
                         .path()
                         .map(Path::to_path_buf)
-                        .unwrap_or_else(|| root.clone());
+                        .unwrap_or_else(|| root.to_path_buf());
                     let reason = e
                         .io_error()
                         .map(|io| io.to_string())
@@ -151,14 +278,14 @@ pub fn run(req: &ManifestRequest, state_dir: &Path) -> Result<Manifest, String> 
                 });
                 continue;
             };
-            if kind != Kind::Dir && !include.is_empty() && !include.matches(dent.path()) {
+            if kind != Kind::Dir && !self.include.is_empty() && !self.include.matches(dent.path()) {
                 continue;
             }
-            let mut entry = describe(dent.path(), &meta, kind, &mut names);
+            let mut entry = describe(dent.path(), &meta, kind, names);
             if kind == Kind::File {
                 out.stats.files += 1;
-                if req.hash {
-                    match cache.get(dent.path(), &meta) {
+                if self.hash {
+                    match self.cache.get(dent.path(), &meta) {
                         Some(sha) => {
                             out.stats.from_cache += 1;
                             entry.sha256 = Some(sha);
@@ -167,7 +294,7 @@ pub fn run(req: &ManifestRequest, state_dir: &Path) -> Result<Manifest, String> 
                             Ok(sha) => {
                                 out.stats.hashed += 1;
                                 out.stats.bytes_hashed += meta.len();
-                                cache.put(dent.path(), &meta, &sha);
+                                self.cache.put(dent.path(), &meta, &sha);
                                 entry.sha256 = Some(sha);
                             }
                             Err(e) => entry.error = Some(e),
@@ -183,46 +310,80 @@ pub fn run(req: &ManifestRequest, state_dir: &Path) -> Result<Manifest, String> 
             }
             out.entries.push(entry);
         }
+        out
     }
-    cache.save(&roots);
-    if !req.expect.is_empty() {
-        leave_out_matching(&mut out, &req.expect, &roots);
-    }
-    out.stats.millis = start.elapsed().as_millis() as u64;
-    Ok(out)
 }
 
 /// Drops the entries of every expected directory whose listing matches.
 fn leave_out_matching(out: &mut Manifest, expect: &BTreeMap<WirePath, String>, roots: &[PathBuf]) {
-    let mut children: HashMap<&Path, Vec<&Entry>> = HashMap::new();
+    let mut children: Fnv<&[u8], Vec<&Entry>> = Fnv::default();
     for e in &out.entries {
-        if let Some(parent) = e.path.0.parent() {
+        if let Some(parent) = parent_bytes(&e.path.0) {
             children.entry(parent).or_default().push(e);
         }
     }
-    let dirs: Vec<&Path> = out
-        .entries
-        .iter()
-        .filter(|e| e.kind == Kind::Dir)
-        .map(|e| e.path.0.as_path())
-        .collect();
-    let mut matched: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    for dir in dirs {
-        let Some(want) = expect.get(&WirePath(dir.to_path_buf())) else {
+    let mut matched: HashSet<&[u8], BuildFnv> = HashSet::default();
+    for e in out.entries.iter().filter(|e| e.kind == Kind::Dir) {
+        let Some(want) = expect.get(&e.path) else {
             continue;
         };
+        let dir = e.path.0.as_os_str().as_bytes();
         let kids = children.get(dir).map(Vec::as_slice).unwrap_or(&[]);
         if listing_digest(kids.iter().copied()) == *want {
-            matched.insert(dir.to_path_buf());
+            matched.insert(dir);
         }
     }
-    out.entries.retain(|e| {
-        roots.contains(&e.path.0) || !e.path.0.parent().is_some_and(|p| matched.contains(p))
-    });
-    let mut matched: Vec<WirePath> = matched.into_iter().map(WirePath).collect();
-    matched.sort();
-    out.matched = matched;
+    let mut names: Vec<WirePath> = matched
+        .iter()
+        .map(|d| WirePath(PathBuf::from(std::ffi::OsStr::from_bytes(d))))
+        .collect();
+    let keep: Vec<bool> = out
+        .entries
+        .iter()
+        .map(|e| {
+            roots.contains(&e.path.0)
+                || !parent_bytes(&e.path.0).is_some_and(|p| matched.contains(p))
+        })
+        .collect();
+    let mut keep = keep.into_iter();
+    out.entries.retain(|_| keep.next().unwrap_or(true));
+    names.sort();
+    out.matched = names;
 }
+
+/// The directory part of an absolute path, by its last `/` (no component
+/// parsing: this runs for every entry).
+fn parent_bytes(path: &Path) -> Option<&[u8]> {
+    let b = path.as_os_str().as_bytes();
+    let i = b.iter().rposition(|c| *c == b'/')?;
+    Some(if i == 0 { &b[..1] } else { &b[..i] })
+}
+
+/// FNV-1a: a fast hash for the agent's own maps of paths, which no
+/// outsider chooses (std's SipHash guards against that and costs more).
+#[derive(Default)]
+pub struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub type BuildFnv = std::hash::BuildHasherDefault<FnvHasher>;
+pub type Fnv<K, V> = HashMap<K, V, BuildFnv>;
 
 /// The digest of one directory's listing: for each child (by name order)
 /// what a sync keeps identical — kind, mode, owner, content digest or link
@@ -418,43 +579,51 @@ impl Cached {
 /// no path holds), so any name can be cached and loading is a quick scan.
 struct HashCache {
     file: Option<PathBuf>,
-    old: HashMap<Vec<u8>, Cached>,
-    new: HashMap<Vec<u8>, Cached>,
+    /// What was cached, and whether this walk found it unchanged.
+    old: Fnv<Vec<u8>, (Cached, AtomicBool)>,
+    hits: AtomicUsize,
+    /// Digests computed by this walk.
+    new: Mutex<Fnv<Vec<u8>, Cached>>,
 }
 
 impl HashCache {
     fn disabled() -> HashCache {
         HashCache {
             file: None,
-            old: HashMap::new(),
-            new: HashMap::new(),
+            old: Fnv::default(),
+            hits: AtomicUsize::new(0),
+            new: Mutex::default(),
         }
     }
 
     fn load(state_dir: &Path) -> HashCache {
         let file = state_dir.join("cache/hashes");
         let bytes = std::fs::read(&file).unwrap_or_default();
-        let old = bytes.split(|b| *b == 0).filter_map(parse_record).collect();
+        let old = bytes
+            .split(|b| *b == 0)
+            .filter_map(parse_record)
+            .map(|(k, v)| (k, (v, AtomicBool::new(false))))
+            .collect();
         HashCache {
             file: Some(file),
             old,
-            new: HashMap::new(),
+            hits: AtomicUsize::new(0),
+            new: Mutex::default(),
         }
     }
 
-    fn get(&mut self, path: &Path, meta: &Metadata) -> Option<String> {
-        let key = path.as_os_str().as_bytes();
-        let hit = self.old.get(key)?;
+    fn get(&self, path: &Path, meta: &Metadata) -> Option<String> {
+        let (hit, seen) = self.old.get(path.as_os_str().as_bytes())?;
         if !hit.same_file(&Cached::of(meta, String::new())) {
             return None;
         }
-        let hit = hit.clone();
-        let sha = hit.sha256.clone();
-        self.new.insert(key.to_vec(), hit);
-        Some(sha)
+        if !seen.swap(true, Ordering::Relaxed) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(hit.sha256.clone())
     }
 
-    fn put(&mut self, path: &Path, meta: &Metadata, sha: &str) {
+    fn put(&self, path: &Path, meta: &Metadata, sha: &str) {
         if self.file.is_none() {
             return;
         }
@@ -466,29 +635,35 @@ impl HashCache {
         if now - entry.mtime_ns.max(entry.ctime_ns) / 1_000_000_000 < RACY_SECS {
             return;
         }
-        self.new.insert(path.as_os_str().as_bytes().to_vec(), entry);
+        self.new
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.as_os_str().as_bytes().to_vec(), entry);
     }
 
-    /// Keeps what other walks cached outside these roots, replaces the rest.
-    /// Nothing is written when the walk found exactly what was cached.
+    /// Keeps what other walks cached outside these roots, what this walk
+    /// found unchanged, and what it computed. Nothing is written when the
+    /// walk found exactly what was cached.
     fn save(self, roots: &[PathBuf]) {
         let Some(file) = self.file else { return };
+        let new = self.new.into_inner().unwrap_or_else(|p| p.into_inner());
+        if new.is_empty() && self.hits.load(Ordering::Relaxed) == self.old.len() {
+            return;
+        }
         let under = |k: &[u8]| {
             roots
                 .iter()
                 .any(|r| Path::new(std::ffi::OsStr::from_bytes(k)).starts_with(r))
         };
-        let unchanged = self.new.len() == self.old.keys().filter(|k| under(k)).count()
-            && self.new.iter().all(|(k, v)| self.old.get(k) == Some(v));
-        if unchanged {
-            return;
-        }
-        let mut out = Vec::with_capacity((self.old.len() + self.new.len()) * 128);
+        let mut out = Vec::with_capacity((self.old.len() + new.len()) * 128);
         let kept = self
             .old
             .iter()
-            .filter(|(k, _)| !under(k) && !self.new.contains_key(*k));
-        for (k, v) in kept.chain(self.new.iter()) {
+            .filter(|(k, (_, seen))| {
+                (seen.load(Ordering::Relaxed) || !under(k)) && !new.contains_key(*k)
+            })
+            .map(|(k, (v, _))| (k, v));
+        for (k, v) in kept.chain(new.iter()) {
             use std::io::Write;
             let _ = write!(
                 out,
