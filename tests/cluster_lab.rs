@@ -54,23 +54,14 @@ fn trust_pins_keys_and_unknown_or_changed_keys_are_refused() {
         "{}",
         out.stdout
     );
-    assert!(
-        out.stdout
-            .contains("then pin it with: coldspare trust primary"),
-        "{}",
-        out.stdout
-    );
+    out.has("then pin it with: coldspare trust primary");
 
     // No terminal and no fingerprint: nothing is pinned, and it says how.
     let out = client.coldspare(&["--config", &cfg, "trust", "primary"]);
     assert_eq!(out.status, 2);
-    assert!(
-        out.stderr.contains(&format!(
-            "coldspare trust primary --fingerprint {fp_primary}"
-        )),
-        "{}",
-        out.stderr
-    );
+    out.err_has(&format!(
+        "coldspare trust primary --fingerprint {fp_primary}"
+    ));
     // A fingerprint that does not match pins nothing.
     let out = client.coldspare(&[
         "--config",
@@ -81,24 +72,16 @@ fn trust_pins_keys_and_unknown_or_changed_keys_are_refused() {
         &fp_secondary,
     ]);
     assert_eq!(out.status, 2);
-    assert!(
-        out.stderr.contains(&format!(
-            "primary presented {fp_primary}, not {fp_secondary}; nothing was pinned"
-        )),
-        "{}",
-        out.stderr
-    );
+    out.err_has(&format!(
+        "primary presented {fp_primary}, not {fp_secondary}; nothing was pinned"
+    ));
     assert!(!kh.exists() || std::fs::read_to_string(&kh).unwrap().is_empty());
 
     for (node, fp) in [("primary", &fp_primary), ("secondary", &fp_secondary)] {
         let out = client
             .coldspare(&["--config", &cfg, "trust", node, "--fingerprint", fp])
             .expect_ok("trust");
-        assert!(
-            out.stdout.contains(&format!("pinned {fp} for {node}")),
-            "{}",
-            out.stdout
-        );
+        out.has(&format!("pinned {fp} for {node}"));
     }
     let out = client
         .coldspare(&["--config", &cfg, "status"])
@@ -152,23 +135,9 @@ fn status_reports_a_powered_off_node_within_the_timeout() {
     let out = lab.client().coldspare(&["status"]);
     let took = start.elapsed();
     assert_eq!(out.status, 1, "{out:?}");
-    assert!(
-        out.stdout.contains("primary (primary, 198.51.100.11)  up"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("secondary (secondary, 198.51.100.12)  UNREACHABLE"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("secondary (198.51.100.12:22) is unreachable: no answer within 2s"),
-        "{}",
-        out.stdout
-    );
+    out.has("primary (primary, 198.51.100.11)  up");
+    out.has("secondary (secondary, 198.51.100.12)  UNREACHABLE");
+    out.has("secondary (198.51.100.12:22) is unreachable: no answer within 2s");
     assert!(!out.stderr.contains("panicked"));
     // connect_timeout is 2s in the lab's configuration.
     assert!(took < Duration::from_secs(4), "status took {took:?}");
@@ -190,18 +159,8 @@ fn a_node_without_the_agent_gets_a_hint_and_install_fixes_it() {
     let cfg = cfg.to_string_lossy().into_owned();
     let out = lab.client().coldspare(&["--config", &cfg, "status"]);
     assert_eq!(out.status, 1);
-    assert!(
-        out.stdout
-            .contains("secondary: no coldspare agent at /opt/coldspare/bin/coldspare"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("install it with: coldspare agent install secondary"),
-        "{}",
-        out.stdout
-    );
+    out.has("secondary: no coldspare agent at /opt/coldspare/bin/coldspare");
+    out.has("install it with: coldspare agent install secondary");
 
     let out = lab
         .client()
@@ -295,7 +254,7 @@ echo '{"id":1,"result":{"versions":[9],"chosen":null,"agent":"9.0.0"}}'
         "secondary: the agent (coldspare 9.0.0) speaks protocol 9, this coldspare ({}) speaks 1, 2; no version in common",
         env!("CARGO_PKG_VERSION")
     );
-    assert!(out.stdout.contains(&want), "{}", out.stdout);
+    out.has(&want);
 }
 
 /// Builds the awkward tree on the primary.
@@ -560,18 +519,8 @@ fn two_thousand_files_in_one_batch_and_a_cut_leaves_no_partial_file() {
     assert!(err.is_unreachable(), "{err}");
     lab.secondary().heal();
     // The agent on the node notices the dead session and cleans up.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while lab
-        .secondary()
-        .exec(&["pgrep", "-x", "coldspare"])
-        .success()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the agent on the node never noticed the lost session"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    lab.secondary()
+        .wait_no_process("coldspare", Duration::from_secs(60));
     // Every file must be exactly its old or its new content.
     let digest =
         |b: &[u8]| cluster::agent::manifest::hex(&<sha2::Sha256 as sha2::Digest>::digest(b));

@@ -42,17 +42,8 @@ fn an_nginx_change_on_the_primary_is_served_by_the_secondary() {
         .sh("printf 'server { listen 8081; location / { return 200 \"v1 from the primary\\\\n\"; } }\\n' > /etc/nginx/conf.d/hello.conf")
         .expect_ok("change nginx on the primary");
     let out = coldspare(&lab, &["sync"]).expect_ok("sync");
-    assert!(
-        out.stdout.contains("create /etc/nginx/conf.d/hello.conf"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("hook `nginx -t && nginx -s reload`: ok"),
-        "{}",
-        out.stdout
-    );
+    out.has("create /etc/nginx/conf.d/hello.conf");
+    out.has("hook `nginx -t && nginx -s reload`: ok");
     assert_eq!(
         page(&lab, "http://198.51.100.12:8081/", "v1 from the primary\n"),
         "v1 from the primary\n"
@@ -103,12 +94,7 @@ fn an_nginx_change_on_the_primary_is_served_by_the_secondary() {
     }
     // And nothing is left to do.
     let out = coldspare(&lab, &["sync", "--dry-run"]).expect_ok("dry run");
-    assert!(
-        out.stdout
-            .contains("nothing to do: the node matches the capture"),
-        "{}",
-        out.stdout
-    );
+    out.has("nothing to do: the node matches the capture");
 }
 
 fn version_on(lab: &Lab, node: &'static str, pkg: &str) -> String {
@@ -133,11 +119,7 @@ fn packages_follow_the_primary_at_exact_versions() {
     };
     apt("primary", "labtool=1.0-1 hello");
     let out = coldspare(&lab, &["sync"]).expect_ok("sync");
-    assert!(
-        out.stdout.contains("package install labtool:all 1.0-1"),
-        "{}",
-        out.stdout
-    );
+    out.has("package install labtool:all 1.0-1");
     assert_eq!(version_on(&lab, "secondary", "labtool"), "1.0-1 ii");
     assert_eq!(version_on(&lab, "secondary", "hello"), "2.10-3 ii");
 
@@ -145,12 +127,7 @@ fn packages_follow_the_primary_at_exact_versions() {
     coldspare(&lab, &["sync"]).expect_ok("sync");
     assert_eq!(version_on(&lab, "secondary", "labtool"), "2.0-1 ii");
     let h = coldspare(&lab, &["history", "-n", "1"]).expect_ok("history");
-    assert!(
-        h.stdout
-            .contains("1 package upgraded: labtool 1.0-1 → 2.0-1"),
-        "{}",
-        h.stdout
-    );
+    h.has("1 package upgraded: labtool 1.0-1 → 2.0-1");
 
     apt("primary", "labtool=1.1-1");
     lab.primary().sh("apt-mark hold labtool").expect_ok("hold");
@@ -161,22 +138,12 @@ fn packages_follow_the_primary_at_exact_versions() {
         "downgraded and held"
     );
     let h = coldspare(&lab, &["history", "-n", "1"]).expect_ok("history");
-    assert!(
-        h.stdout
-            .contains("1 package downgraded: labtool 2.0-1 → 1.1-1"),
-        "{}",
-        h.stdout
-    );
+    h.has("1 package downgraded: labtool 2.0-1 → 1.1-1");
 
     // A package only the secondary has stays, unless remove_extra says so.
     apt("secondary", "tree");
     let out = coldspare(&lab, &["sync"]).expect_ok("sync");
-    assert!(
-        out.stdout
-            .contains("(1 extra package on secondary kept: remove_extra is off)"),
-        "{}",
-        out.stdout
-    );
+    out.has("(1 extra package on secondary kept: remove_extra is off)");
     assert_eq!(version_on(&lab, "secondary", "tree"), "2.1.0-1 ii");
     let dir = tempfile::tempdir().unwrap();
     let cfg = lab.config_variant(dir.path(), |t| {
@@ -187,11 +154,7 @@ fn packages_follow_the_primary_at_exact_versions() {
     });
     let out = coldspare(&lab, &["--config", &cfg.to_string_lossy(), "sync"])
         .expect_ok("sync with remove_extra");
-    assert!(
-        out.stdout.contains("package remove tree:amd64 2.1.0-1"),
-        "{}",
-        out.stdout
-    );
+    out.has("package remove tree:amd64 2.1.0-1");
     assert_eq!(version_on(&lab, "secondary", "tree"), "absent");
 }
 
@@ -209,16 +172,8 @@ fn removals_symlinks_owners_and_odd_names_arrive_exactly() {
         .sh("echo stray > /srv/app/config/stray.conf")
         .expect_ok("stray");
     let out = coldspare(&lab, &["sync"]).expect_ok("sync");
-    assert!(
-        out.stdout.contains("remove /srv/app/config/app.conf"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("remove /srv/app/config/stray.conf"),
-        "{}",
-        out.stdout
-    );
+    out.has("remove /srv/app/config/app.conf");
+    out.has("remove /srv/app/config/stray.conf");
     assert!(
         out.stdout.contains("create /srv/app/config/caf\\xe9"),
         "non-UTF-8 names are shown escaped: {}",
@@ -288,11 +243,7 @@ fn a_secret_never_shows_in_plans_json_logs_or_history() {
         .exec(&["cat", "/srv/app/secrets/api.key"])
         .expect_ok("cat");
     assert_eq!(got.stdout.trim(), format!("token = {MARKER}"));
-    assert!(
-        runs[6].stdout.contains("secret: content changed"),
-        "{}",
-        runs[6].stdout
-    );
+    runs[6].has("secret: content changed");
 }
 
 #[test]
@@ -309,33 +260,16 @@ fn a_failing_hook_restores_its_group_and_says_so() {
         .expect_ok("break nginx on the primary");
     let out = coldspare(&lab, &["sync"]);
     assert_eq!(out.status, 1, "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains("hook `nginx -t && nginx -s reload`: FAILED (exit 1)"),
-        "{}",
-        out.stdout
-    );
+    out.has("hook `nginx -t && nginx -s reload`: FAILED (exit 1)");
     assert!(
         out.stdout
             .contains("| nginx: configuration file /etc/nginx/nginx.conf test failed"),
         "nginx's own words are shown: {}",
         out.stdout
     );
-    assert!(
-        out.stdout.contains("in /etc/nginx/conf.d/broken.conf:2"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("restored from backup"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("secondary does NOT match the capture"),
-        "{}",
-        out.stdout
-    );
+    out.has("in /etc/nginx/conf.d/broken.conf:2");
+    out.has("restored from backup");
+    out.has("secondary does NOT match the capture");
     // The nginx group is back as it was; nginx still serves.
     assert_ne!(
         lab.secondary()
@@ -396,25 +330,10 @@ fn a_cut_mid_sync_leaves_no_partial_file_and_the_next_sync_converges() {
         "the sync must fail when the cable is cut\n{}",
         out.stdout
     );
-    assert!(
-        out.stderr
-            .contains("secondary: lost the connection during write"),
-        "{}",
-        out.stderr
-    );
+    out.err_has("secondary: lost the connection during write");
     lab.secondary().heal();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while lab
-        .secondary()
-        .exec(&["pgrep", "-x", "coldspare"])
-        .success()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the agent on the secondary never noticed the lost session"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    lab.secondary()
+        .wait_no_process("coldspare", Duration::from_secs(30));
     // Every file there is whole: the primary's bytes, never a part of them.
     let mine = lab
         .primary()
@@ -448,13 +367,7 @@ fn a_cut_mid_sync_leaves_no_partial_file_and_the_next_sync_converges() {
         listing(&lab, "secondary", "/srv/app")
     );
     let again = coldspare(&lab, &["sync"]).expect_ok("second sync");
-    assert!(
-        again
-            .stdout
-            .contains("nothing to do: the node matches the capture"),
-        "{}",
-        again.stdout
-    );
+    again.has("nothing to do: the node matches the capture");
 }
 
 #[test]
@@ -501,19 +414,11 @@ fn an_earlier_capture_goes_back_to_the_secondary_and_to_the_primary() {
         .stdout;
     assert!(text.contains("\"old\\n\""), "{text}");
     let h = coldspare(&lab, &["history", "-n", "1"]).expect_ok("history");
-    assert!(
-        h.stdout.contains(&format!("restored {old}")),
-        "{}",
-        h.stdout
-    );
+    h.has(&format!("restored {old}"));
 
     let bad = coldspare(&lab, &["sync", "--to", "nosuchcapture"]);
     assert_eq!(bad.status, 2);
-    assert!(
-        bad.stderr.contains("no capture `nosuchcapture`"),
-        "{}",
-        bad.stderr
-    );
+    bad.err_has("no capture `nosuchcapture`");
 }
 
 #[test]
@@ -526,12 +431,7 @@ fn two_syncs_at_once_are_refused() {
         held.stdout,
         held.stderr
     );
-    assert!(
-        held.stderr
-            .contains("another coldspare is already syncing or restoring"),
-        "{}",
-        held.stderr
-    );
+    held.err_has("another coldspare is already syncing or restoring");
 }
 
 fn lab_binary(lab: &Lab) -> String {

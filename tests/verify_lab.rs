@@ -27,18 +27,8 @@ fn both_nodes_healthy_is_green_and_the_nightly_digest_arrives() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
     let out = coldspare(&lab, &["verify", "--digest"]).expect_ok("verify");
-    assert!(
-        out.stdout
-            .contains("all good: every check passes on both nodes and they do not differ"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("sent email: [coldspare] lab: all good — 2 services, 8 checks on 2 nodes"),
-        "{}",
-        out.stdout
-    );
+    out.has("all good: every check passes on both nodes and they do not differ");
+    out.has("sent email: [coldspare] lab: all good — 2 services, 8 checks on 2 nodes");
     let mail = lab.wait_for_mail(1, Duration::from_secs(5));
     assert_eq!(mail.len(), 1);
     assert_eq!(
@@ -84,10 +74,8 @@ fn nginx_down_on_the_secondary_is_a_divergence_mailed_once() {
         .expect_ok("stop nginx");
     let out = coldspare(&lab, &["verify"]);
     assert_eq!(out.status, 1, "{}", out.stdout);
-    assert!(out.stdout.contains(
-        "web: passes on primary but FAILS on secondary — after a failover web would not work: \
-         http GET http://{address}/ — http://198.51.100.12/: connection refused (nothing listens there)"
-    ), "{}", out.stdout);
+    out.has("web: passes on primary but FAILS on secondary — after a failover web would not work: \
+         http GET http://{address}/ — http://198.51.100.12/: connection refused (nothing listens there)");
     let mail = lab.wait_for_mail(1, Duration::from_secs(5));
     assert_eq!(mail.len(), 1);
     assert_eq!(
@@ -124,7 +112,9 @@ fn a_restart_policy_brings_the_service_back_and_says_so() {
         .expect_ok("stop nginx");
     let out = coldspare(&lab, &["--config", &cfg.to_string_lossy(), "verify"])
         .expect_ok("verify with a restart policy");
-    assert!(out.stdout.contains("restarted web on secondary with `service nginx start` (1 attempt): its checks pass again"), "{}", out.stdout);
+    out.has(
+        "restarted web on secondary with `service nginx start` (1 attempt): its checks pass again",
+    );
     lab.client()
         .exec(&["curl", "-sf", "http://198.51.100.12/"])
         .expect_ok("nginx serves again");
@@ -145,27 +135,14 @@ fn drift_on_the_secondary_is_mailed_with_its_diff_and_secrets_stay_masked() {
         .expect_ok("edit the secondary only");
     let out = coldspare(&lab, &["verify"]);
     assert_eq!(out.status, 1, "{}", out.stdout);
-    assert!(
-        out.stdout
-            .contains("DRIFT — the secondary differs from the primary"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("update /etc/nginx/nginx.conf"),
-        "{}",
-        out.stdout
-    );
+    out.has("DRIFT — the secondary differs from the primary");
+    out.has("update /etc/nginx/nginx.conf");
     assert!(
         out.stdout.contains("-# local edit on the secondary"),
         "the diff shows the secondary's extra line: {}",
         out.stdout
     );
-    assert!(
-        out.stdout.contains("secret: content changed"),
-        "{}",
-        out.stdout
-    );
+    out.has("secret: content changed");
     let mail = lab.wait_for_mail(1, Duration::from_secs(5));
     assert_eq!(mail[0].subject, "[coldspare] lab: 2 drifts");
     let raw = mail[0].raw();
@@ -194,30 +171,14 @@ fn a_down_mail_server_loses_nothing_and_sends_nothing_twice() {
         .expect_ok("stop nginx");
     let out = coldspare(&lab, &["verify"]);
     assert_eq!(out.status, 1);
-    assert!(
-        out.stdout
-            .contains("NOT SENT, kept in the outbox: email: [coldspare] lab: 1 divergence"),
-        "{}",
-        out.stdout
-    );
+    out.has("NOT SENT, kept in the outbox: email: [coldspare] lab: 1 divergence");
     let waiting = coldspare(&lab, &["outbox"]);
     assert_eq!(waiting.status, 1, "something waits: {}", waiting.stdout);
-    assert!(
-        waiting
-            .stdout
-            .contains("email  [coldspare] lab: 1 divergence"),
-        "{}",
-        waiting.stdout
-    );
+    waiting.has("email  [coldspare] lab: 1 divergence");
 
     lab.mail_server(true);
     let out = coldspare(&lab, &["verify"]);
-    assert!(
-        out.stdout
-            .contains("sent email (from the outbox): [coldspare] lab: 1 divergence"),
-        "{}",
-        out.stdout
-    );
+    out.has("sent email (from the outbox): [coldspare] lab: 1 divergence");
     let mail = lab.wait_for_mail(1, Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(lab.mail().len(), 1, "exactly one message: {mail:?}");

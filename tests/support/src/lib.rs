@@ -48,6 +48,29 @@ impl Output {
         self.status == 0
     }
 
+    /// Asserts that stdout contains `part` (showing all of it otherwise).
+    #[track_caller]
+    pub fn has(&self, part: &str) -> &Self {
+        assert!(
+            self.stdout.contains(part),
+            "stdout lacks {part:?}:\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stderr contains `part`.
+    #[track_caller]
+    pub fn err_has(&self, part: &str) -> &Self {
+        assert!(
+            self.stderr.contains(part),
+            "stderr lacks {part:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
     /// Panics with the command's output unless it succeeded.
     #[track_caller]
     pub fn expect_ok(self, what: &str) -> Self {
@@ -276,6 +299,21 @@ impl Node<'_> {
                 return out;
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until no process called `name` runs on this node (e.g. an agent
+    /// that must notice its controller is gone), panicking after `deadline`.
+    #[track_caller]
+    pub fn wait_no_process(&self, name: &str, deadline: Duration) {
+        let start = Instant::now();
+        while self.exec(&["pgrep", "-x", name]).success() {
+            assert!(
+                start.elapsed() < deadline,
+                "{name} still runs on {} after {deadline:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
