@@ -4,7 +4,7 @@
 //! everything replaced kept in one backup set, then the `on_change` hooks.
 //! A hook that fails has its group of files restored from that backup set.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cluster::agent::protocol::{Content, ExecSpec, Kind, WirePath, WriteItem};
 use cluster::config::Config;
@@ -358,9 +358,4 @@ pub fn mirror(
     };
     node.agent.state_receive(&head.to_string(), false, &pack)?;
     Ok(Some(head.to_string()))
-}
-
-/// Paths in `changes` as displayed.
-pub fn paths(changes: &[FileChange]) -> Vec<PathBuf> {
-    changes.iter().map(|c| c.path.clone()).collect()
 }

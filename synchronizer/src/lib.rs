@@ -495,7 +495,7 @@ fn execute(
     applied.removed = files.removed;
     applied.bytes = files.bytes;
     applied.failed = files.failed;
-    let changed: Vec<&Path> = plan.files.iter().map(|f| f.path.as_path()).collect();
+    let changed = plan.changed_paths();
     let which = plan::hooks(config, &changed);
     applied.hooks = apply::hooks(node, config, &which, &changed, &backup)?;
     let recorded = if applied.ok() {

@@ -23,7 +23,8 @@ pub struct Node {
     pub spec: NodeSpec,
     /// The node is this machine (no SSH).
     pub local: bool,
-    link: Option<SshLink>,
+    /// Held for the node's lifetime: its agent runs on this session.
+    _link: Option<SshLink>,
     pub agent: AgentClient,
     /// TCP connect, SSH handshake and login.
     pub connect_time: Duration,
@@ -34,11 +35,6 @@ pub struct Node {
 impl Node {
     pub fn name(&self) -> &str {
         &self.spec.name
-    }
-
-    /// The SSH connection, unless the node is local.
-    pub fn ssh(&self) -> Option<&SshLink> {
-        self.link.as_ref()
     }
 }
 
@@ -64,7 +60,7 @@ pub fn connect_with(config: &Config, spec: &NodeSpec, max_protocol: Option<u32>)
         return Ok(Node {
             spec: spec.clone(),
             local: true,
-            link: None,
+            _link: None,
             agent,
             connect_time,
             round_trip: t.elapsed(),
@@ -89,7 +85,7 @@ pub fn connect_with(config: &Config, spec: &NodeSpec, max_protocol: Option<u32>)
     Ok(Node {
         spec: spec.clone(),
         local: false,
-        link: Some(link),
+        _link: Some(link),
         agent,
         connect_time,
         round_trip: t.elapsed(),
@@ -186,4 +182,76 @@ pub fn local_client(name: &str, state_dir: &Path) -> Result<AgentClient> {
         stall_timeout: None,
     });
     AgentClient::start(name, io, Duration::from_secs(60), Path::new("(in process)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::protocol::{Content, ExecSpec, ManifestRequest, WirePath, WriteItem};
+    use sha2::Digest;
+    use std::path::PathBuf;
+
+    /// The real agent over pipes on a temporary directory: no SSH, no mock.
+    #[test]
+    fn the_local_agent_speaks_the_whole_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, tree) = (dir.path().join("state"), dir.path().join("tree"));
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::write(tree.join("sub/a.conf"), b"one\n").unwrap();
+        let mut agent = local_client("here", &state).unwrap();
+        assert_eq!(
+            (agent.version, agent.hello.agent.as_str()),
+            (2, env!("CARGO_PKG_VERSION"))
+        );
+
+        let req = ManifestRequest {
+            roots: vec![WirePath(tree.clone())],
+            exclude: vec![],
+            include: vec![],
+            hash: true,
+            cache: true,
+            expect: Default::default(),
+        };
+        let m = agent.manifest(req).unwrap();
+        let rel: Vec<PathBuf> = m
+            .entries
+            .iter()
+            .map(|e| e.path.0.strip_prefix(&tree).unwrap().to_path_buf())
+            .collect();
+        assert_eq!(rel, ["", "sub", "sub/a.conf"].map(PathBuf::from));
+
+        let file = tree.join("sub/a.conf");
+        let sha = crate::agent::manifest::hex(&sha2::Sha256::digest(b"two\n"));
+        let item = WriteItem {
+            path: WirePath(file.clone()),
+            content: Content::File {
+                size: 4,
+                sha256: sha,
+            },
+            mode: 0o600,
+            user: None,
+            group: None,
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            mtime_ns: None,
+        };
+        assert_eq!(
+            agent
+                .write("set", vec![item], &[b"two\n"])
+                .unwrap()
+                .failures()
+                .count(),
+            0
+        );
+        let read = agent.read(&[(WirePath(file.clone()), 4)]).unwrap();
+        assert_eq!(read[0].1, b"two\n");
+        agent.restore("set", vec![]).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"one\n");
+
+        let outs = agent
+            .exec_many(vec![ExecSpec::new("echo a"), ExecSpec::new("exit 3")], 2)
+            .unwrap();
+        assert_eq!((outs[0].stdout.as_str(), outs[1].code), ("a\n", Some(3)));
+        agent.bye();
+    }
 }
