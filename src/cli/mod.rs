@@ -20,8 +20,8 @@ use clap::{Parser, Subcommand};
 /// Keeps a second Linux server ready to take over from the first.
 ///
 /// coldspare copies the primary's configuration and packages to the
-/// secondary, proves every night that the secondary would really work, and
-/// guides you through a failover when the primary dies.
+/// secondary, with a history you can roll back, and proves every night that
+/// the secondary would really work, mailing you whatever diverges.
 ///
 /// First steps: `coldspare init`, then `coldspare trust NODE` and
 /// `coldspare agent install NODE` for each node, then `coldspare status`.
