@@ -339,3 +339,27 @@ fn the_example_configuration_is_valid() {
         .code(0)
         .stdout_has("valid — cluster office");
 }
+
+#[test]
+fn a_password_never_crosses_the_network_in_clear_text() {
+    let text = format!(
+        "{GOOD}notify:\n  email: {{ server: mail.example.com, tls: none, from: a@example.com, to: [b@example.com], credentials: {{dir}}/key }}\n"
+    );
+    refused(
+        &text,
+        "error: {dir}/coldspare.yaml:9:104: notify.email.credentials: a password would cross the network in clear text (`tls: none`)\n  \
+         help: use `tls: starttls` or `tls: implicit` with credentials, or drop them for a local relay",
+    );
+}
+
+#[test]
+fn a_mail_ca_file_must_hold_a_certificate() {
+    let text = format!(
+        "{GOOD}notify:\n  email: {{ server: mail.example.com, from: a@example.com, to: [b@example.com], ca_file: {{dir}}/key644 }}\n"
+    );
+    refused(
+        &text,
+        "error: {dir}/coldspare.yaml:9:89: notify.email.ca_file: {dir}/key644 holds no PEM certificate\n  \
+         help: a PEM file starting with -----BEGIN CERTIFICATE-----",
+    );
+}

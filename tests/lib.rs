@@ -7,6 +7,7 @@ mod cluster_lab;
 mod config_check;
 mod harness;
 mod lab_verbs;
+mod notify_lab;
 mod sync_lab;
 mod verify_lab;
 

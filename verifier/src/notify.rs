@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use cluster::config::{Config, EmailSettings, Tls, When};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls as SmtpTls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 use serde::{Deserialize, Serialize};
 
@@ -148,13 +149,66 @@ fn unqueue(state_dir: &Path, q: &Queued) {
     let _ = std::fs::remove_file(body_path(&dir, q));
 }
 
+/// An error with every cause behind it: "Connection error: … : certificate
+/// verify failed" tells the admin what to fix, the first line alone does not.
+fn with_causes(x: &dyn std::error::Error) -> String {
+    let mut text = x.to_string();
+    let mut src = x.source();
+    while let Some(s) = src {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        src = s.source();
+    }
+    text
+}
+
+/// Whether a read or a connect gave up waiting (a socket timeout shows up
+/// as EAGAIN, "Resource temporarily unavailable", which says nothing).
+fn timed_out(x: &(dyn std::error::Error + 'static)) -> bool {
+    let mut src = Some(x);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
+fn tls_parameters(e: &EmailSettings) -> Result<TlsParameters, String> {
+    let mut builder = TlsParameters::builder(e.server.clone());
+    if let Some(path) = &e.ca_file {
+        let pem =
+            std::fs::read(path).map_err(|x| format!("cannot read {}: {x}", path.display()))?;
+        let cert = Certificate::from_pem(&pem).map_err(|x| {
+            format!(
+                "{}: not a PEM certificate: {}",
+                path.display(),
+                with_causes(&x)
+            )
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build_native().map_err(|x| with_causes(&x))
+}
+
 fn mailer(e: &EmailSettings) -> Result<SmtpTransport, String> {
-    let builder = match e.tls {
-        Tls::Starttls => SmtpTransport::starttls_relay(&e.server).map_err(|x| x.to_string())?,
-        Tls::Implicit => SmtpTransport::relay(&e.server).map_err(|x| x.to_string())?,
-        Tls::None => SmtpTransport::builder_dangerous(&e.server),
+    let tls = match e.tls {
+        Tls::Starttls => SmtpTls::Required(tls_parameters(e)?),
+        Tls::Implicit => SmtpTls::Wrapper(tls_parameters(e)?),
+        Tls::None => SmtpTls::None,
     };
-    let mut builder = builder.port(e.port).timeout(Some(e.timeout));
+    let mut builder = SmtpTransport::builder_dangerous(&e.server)
+        .tls(tls)
+        .port(e.port)
+        .timeout(Some(e.timeout));
     if let Some(path) = &e.credentials {
         let text = std::fs::read_to_string(path)
             .map_err(|x| format!("cannot read {}: {x}", path.display()))?;
@@ -185,13 +239,23 @@ fn send_mail(e: &EmailSettings, from: &str, to: &[String], raw: &[u8]) -> Result
         .send_raw(&envelope, raw)
         .map(|_| ())
         .map_err(|x| {
-            let mut text = x.to_string();
-            let mut src: &dyn std::error::Error = &x;
-            while let Some(s) = src.source() {
-                text = format!("{text}: {s}");
-                src = s;
+            let text = with_causes(&x);
+            if timed_out(&x) {
+                format!(
+                    "{}:{}: no answer within {} ({text})",
+                    e.server,
+                    e.port,
+                    cluster::config::duration::format(e.timeout)
+                )
+            } else if text.contains("certificate verify failed") && e.ca_file.is_none() {
+                format!(
+                    "{}:{}: {text} — if a private CA signed the server's certificate, \
+                     name it in notify.email.ca_file",
+                    e.server, e.port
+                )
+            } else {
+                format!("{}:{}: {text}", e.server, e.port)
             }
-            text
         })
 }
 
@@ -199,17 +263,17 @@ fn send_webhook(url: &str, timeout: Duration, body: &[u8]) -> Result<(), String>
     let client = reqwest::blocking::Client::builder()
         .timeout(timeout)
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| with_causes(&e))?;
     let resp = client
         .post(url)
         .header("content-type", "application/json")
         .body(body.to_vec())
         .send()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| with_causes(&e))?;
     if resp.status().is_success() {
         Ok(())
     } else {
-        Err(format!("HTTP {}", resp.status()))
+        Err(format!("{url} answered HTTP {}", resp.status()))
     }
 }
 
@@ -228,9 +292,9 @@ pub fn flush(config: &Config, out: &mut Outcome) {
             ("email", Some(e), _) => {
                 send_mail(e, q.from.as_deref().unwrap_or(&e.from), &q.to, &body)
             }
-            ("webhook", _, Some(w)) => {
-                send_webhook(q.url.as_deref().unwrap_or(&w.url), w.timeout, &body)
-            }
+            // The configured URL, not the one at the time: a webhook that
+            // failed because its URL was wrong goes out once it is fixed.
+            ("webhook", _, Some(w)) => send_webhook(&w.url, w.timeout, &body),
             _ => Err("no longer configured".into()),
         };
         match result {

@@ -198,6 +198,10 @@ pub struct EmailSettings {
     /// A file holding the user name on its first line and the password on
     /// its second (never inline in this file).
     pub credentials: Option<PathBuf>,
+    /// A PEM file with the certificate authority that signed the server's
+    /// certificate, for a relay with a private CA (trusted besides the
+    /// system's own authorities).
+    pub ca_file: Option<PathBuf>,
     #[serde(serialize_with = "ser_duration")]
     pub timeout: Duration,
 }

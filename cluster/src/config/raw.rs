@@ -221,6 +221,7 @@ pub struct RawEmail {
     pub from: String,
     pub to: Vec<String>,
     pub credentials: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
     pub timeout: Option<String>,
 }
 

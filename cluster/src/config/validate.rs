@@ -706,13 +706,36 @@ fn notify_settings(c: &mut Checker<'_>, raw: RawNotify) -> NotifySettings {
             Some(RawTls::Implicit) => Tls::Implicit,
             Some(RawTls::None) => Tls::None,
         };
+        if tls == Tls::None && e.credentials.is_some() {
+            c.problem(
+                &["notify", "email", "credentials"],
+                "a password would cross the network in clear text (`tls: none`)",
+                Some("use `tls: starttls` or `tls: implicit` with credentials, or drop them for a local relay".into()),
+            );
+        }
+        if let Some(ca) = &e.ca_file {
+            match std::fs::read_to_string(ca) {
+                Err(err) => c.problem(&["notify", "email", "ca_file"], format!("cannot read {}: {err}", ca.display()), Some("a PEM file with the certificate authority that signed the mail server's certificate".into())),
+                Ok(text) if !text.contains("-----BEGIN CERTIFICATE-----") => c.problem(
+                    &["notify", "email", "ca_file"],
+                    format!("{} holds no PEM certificate", ca.display()),
+                    Some("a PEM file starting with -----BEGIN CERTIFICATE-----".into()),
+                ),
+                Ok(_) if tls == Tls::None => c.problem(
+                    &["notify", "email", "ca_file"],
+                    "a certificate authority means nothing without TLS (`tls: none`)",
+                    Some("use `tls: starttls` or `tls: implicit`, or drop ca_file".into()),
+                ),
+                Ok(_) => {}
+            }
+        }
         let port = e.port.unwrap_or(match tls {
             Tls::Starttls => 587,
             Tls::Implicit => 465,
             Tls::None => 25,
         });
         let timeout = c.duration(&["notify", "email", "timeout"], e.timeout.as_deref(), Duration::from_secs(30));
-        EmailSettings { server: e.server, port, tls, from: e.from, to: e.to, credentials: e.credentials, timeout }
+        EmailSettings { server: e.server, port, tls, from: e.from, to: e.to, credentials: e.credentials, ca_file: e.ca_file, timeout }
     });
     let webhook = raw.webhook.map(|w| {
         if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {

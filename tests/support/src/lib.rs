@@ -194,6 +194,19 @@ impl Lab {
         }
     }
 
+    /// The JSON bodies the lab's webhook sink received, oldest first.
+    pub fn webhooks(&self) -> Vec<serde_json::Value> {
+        let out = self.verb(&["webhooks"]).expect_ok("lab webhooks");
+        out.stdout
+            .lines()
+            .map(|f| {
+                let bytes = std::fs::read(f).expect("read a webhook body");
+                serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{f} is not JSON ({e})"))
+            })
+            .collect()
+    }
+
+    /// Starts or stops the lab's mail and webhook host.
     pub fn mail_server(&self, start: bool) {
         let verb = if start { "start" } else { "stop" };
         self.verb(&["mail-server", verb])

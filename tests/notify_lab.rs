@@ -1,0 +1,217 @@
+//! Notification beyond the plain relay, against the lab's mail host
+//! (tests/lab/mailhost.py): STARTTLS and implicit TLS with the login from a
+//! credentials file and the lab's private CA (`notify.email.ca_file`); a
+//! certificate nobody vouches for and a wrong password are refused and the
+//! message waits in the outbox; the webhook gets the report as JSON, and
+//! while its endpoint fails the report waits in the outbox too.
+
+use std::path::Path;
+use std::time::Duration;
+
+use coldspare_lab::{Lab, Output};
+
+use crate::lab;
+
+fn coldspare(lab: &Lab, args: &[&str]) -> Output {
+    lab.client().coldspare(args)
+}
+
+/// The lab's configuration with its `notify:` section replaced.
+fn with_notify(lab: &Lab, dir: &Path, notify: &str) -> String {
+    lab.config_variant(dir, |t| {
+        let at = t
+            .find("notify:\n")
+            .expect("the lab config has a notify section");
+        format!("{}notify:\n{notify}\n", &t[..at])
+    })
+    .to_string_lossy()
+    .into_owned()
+}
+
+fn email(tls: &str, extra: &str) -> String {
+    format!(
+        "  email: {{ server: 198.51.100.50, tls: {tls}, {extra}from: coldspare@lab.test, to: [admin@lab.test] }}"
+    )
+}
+
+#[test]
+fn mail_goes_over_starttls_and_implicit_tls_with_the_login_from_the_credentials_file() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    let ca = lab.run_dir().join("tls/ca.pem");
+    let cred = lab.run_dir().join("client/etc/smtp-credentials");
+    let dir = tempfile::tempdir().unwrap();
+    // No port given: starttls means 587 and implicit 465, as the defaults say.
+    for (i, (tls, listener)) in [("starttls", "starttls"), ("implicit", "smtps")]
+        .into_iter()
+        .enumerate()
+    {
+        let extra = format!(
+            "ca_file: {}, credentials: {}, ",
+            ca.display(),
+            cred.display()
+        );
+        let cfg = with_notify(&lab, dir.path(), &email(tls, &extra));
+        let out = coldspare(&lab, &["--config", &cfg, "verify", "--digest"]).expect_ok(tls);
+        out.has("sent email: [coldspare] lab: all good");
+        let mail = lab.wait_for_mail(i + 1, Duration::from_secs(5));
+        assert_eq!(mail.len(), i + 1, "{tls}: {mail:?}");
+        let raw = mail[i].raw();
+        assert!(
+            raw.contains(&format!("X-Lab-Listener: {listener}")),
+            "{tls}: came in through {listener}:\n{raw}"
+        );
+        assert!(raw.contains("X-Lab-Login: coldspare"), "{tls}: logged in");
+    }
+}
+
+#[test]
+fn an_unknown_certificate_or_a_wrong_password_is_refused_and_the_message_waits() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    let ca = lab.run_dir().join("tls/ca.pem");
+    let cred = lab.run_dir().join("client/etc/smtp-credentials");
+    let password = std::fs::read_to_string(&cred)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+
+    // The lab's CA is in no trust store: without ca_file the server is a stranger.
+    let cfg = with_notify(
+        &lab,
+        dir.path(),
+        &email("starttls", &format!("credentials: {}, ", cred.display())),
+    );
+    let out = coldspare(&lab, &["--config", &cfg, "verify", "--digest"]);
+    out.has("NOT SENT, kept in the outbox: email: [coldspare] lab: all good");
+    out.has("198.51.100.50:587");
+    out.has("certificate verify failed");
+    out.has("name it in notify.email.ca_file");
+
+    // The right CA but a wrong password: the server says no, the message stays.
+    let wrong = dir.path().join("wrong.cred");
+    std::fs::write(&wrong, "coldspare\nnot-the-password\n").unwrap();
+    std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let cfg = with_notify(
+        &lab,
+        dir.path(),
+        &email(
+            "starttls",
+            &format!(
+                "ca_file: {}, credentials: {}, ",
+                ca.display(),
+                wrong.display()
+            ),
+        ),
+    );
+    let out = coldspare(&lab, &["--config", &cfg, "outbox", "--flush"]);
+    assert_eq!(
+        out.status, 1,
+        "the message still waits:\n{}{}",
+        out.stdout, out.stderr
+    );
+    out.has("535");
+    assert!(lab.mail().is_empty(), "nothing was delivered");
+
+    // Both right: the waiting message goes out, once.
+    let cfg = with_notify(
+        &lab,
+        dir.path(),
+        &email(
+            "starttls",
+            &format!(
+                "ca_file: {}, credentials: {}, ",
+                ca.display(),
+                cred.display()
+            ),
+        ),
+    );
+    let out = coldspare(&lab, &["--config", &cfg, "outbox", "--flush"]).expect_ok("flush");
+    out.has("sent email (from the outbox): [coldspare] lab: all good");
+    let mail = lab.wait_for_mail(1, Duration::from_secs(5));
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(mail[0].raw().contains("X-Lab-Login: coldspare"));
+    coldspare(&lab, &["--config", &cfg, "outbox"]).expect_ok("the outbox is empty");
+
+    // A server that takes the connection and never answers costs the
+    // configured timeout, no more, and says so.
+    let cfg = with_notify(
+        &lab,
+        dir.path(),
+        &email("none", "port: 2525, timeout: 1s, "),
+    );
+    let out = coldspare(&lab, &["--config", &cfg, "verify", "--quick", "--digest"]);
+    out.has("198.51.100.50:2525: no answer within 1s");
+    let outbox = std::fs::read_dir(lab.run_dir().join("client/state/outbox"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    assert_eq!(
+        outbox, 2,
+        "only the message to the hung server waits (its envelope and body)"
+    );
+    assert!(
+        !format!("{}{}", out.stdout, out.stderr).contains(&password),
+        "the password is never printed"
+    );
+}
+
+#[test]
+fn the_webhook_gets_the_report_as_json_and_waits_in_the_outbox_while_it_fails() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    const MARKER: &str = "leaked-SECRET-51c3";
+    lab.secondary()
+        .sh(&format!(
+            "service nginx stop && echo '{MARKER}' > /srv/app/secrets/api.key"
+        ))
+        .expect_ok("break the secondary");
+    let dir = tempfile::tempdir().unwrap();
+
+    let broken = with_notify(
+        &lab,
+        dir.path(),
+        "  webhook: { url: \"http://198.51.100.50:8080/status/503\" }",
+    );
+    let out = coldspare(&lab, &["--config", &broken, "--json", "verify"]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    let first: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let queued = first["notify"]["queued"].to_string();
+    assert!(queued.contains("webhook: [coldspare] lab: "), "{queued}");
+    assert!(queued.contains("answered HTTP 503"), "{queued}");
+    assert!(lab.webhooks().is_empty());
+
+    // Fixed: the waiting report goes to the configured URL; the problems are
+    // the same as before, so there is no second alert.
+    let fixed = with_notify(
+        &lab,
+        dir.path(),
+        "  webhook: { url: \"http://198.51.100.50:8080/hook\" }",
+    );
+    let out = coldspare(&lab, &["--config", &fixed, "verify"]);
+    assert_eq!(out.status, 1);
+    out.has("sent webhook (from the outbox): [coldspare] lab: ");
+    let hooks = lab.webhooks();
+    assert_eq!(hooks.len(), 1, "exactly one POST: {hooks:?}");
+    let hook = &hooks[0];
+    assert_eq!(hook["reason"], "alert");
+    let subject = hook["subject"].as_str().unwrap();
+    assert!(subject.contains("secondary: web FAILING"), "{subject}");
+    assert_eq!(
+        hook["report"]["id"], first["report"]["id"],
+        "the report of the first run"
+    );
+    assert_eq!(hook["report"]["cluster"], "lab");
+    let text = hook.to_string();
+    assert!(
+        text.contains("content changed"),
+        "the secret is named: {text}"
+    );
+    assert!(
+        !text.contains(MARKER),
+        "the secret's content leaked into the webhook"
+    );
+    coldspare(&lab, &["--config", &fixed, "outbox"]).expect_ok("the outbox is empty");
+}
