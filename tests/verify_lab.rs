@@ -2,7 +2,8 @@
 //! service down on the secondary (and a restart policy that brings it back),
 //! configuration drift with its diff in the mail (secrets masked), an SMTP
 //! server that is down (the outbox keeps the message until it is back), a
-//! powered-off secondary, and the daemon on a cron schedule.
+//! powered-off secondary, the daemon on a cron schedule, and an https
+//! certificate about to expire on the secondary only.
 
 #![allow(clippy::disallowed_methods)] // the daemon test drives the lab script directly
 
@@ -303,4 +304,63 @@ fn the_daemon_runs_on_its_schedule_and_stops_cleanly_on_sigterm() {
     assert!(text.contains("stopped after 2 runs"), "{text}");
     // Each full run sent the nightly digest.
     assert_eq!(lab.wait_for_mail(2, Duration::from_secs(5)).len(), 2);
+}
+
+/// Serves https on `node` with a self-signed certificate valid for `days`.
+fn serve_https(lab: &Lab, node: &str, days: u32, dir: &std::path::Path) {
+    let n = lab.node(match node {
+        "primary" => "primary",
+        _ => "secondary",
+    });
+    let pem = dir.join(format!("{node}.pem"));
+    lab.client()
+        .sh(&format!(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days {days} \
+             -subj /CN={node} -addext subjectAltName=IP:{addr} -keyout {p}.key -out {p}.crt 2>&1 \
+             && cat {p}.crt {p}.key > {p}",
+            addr = n.address(),
+            p = pem.display()
+        ))
+        .expect_ok("make a certificate");
+    n.sh_with_input(
+        "mkdir -p /etc/lab-tls && cat > /etc/lab-tls/site.pem && chmod 600 /etc/lab-tls/site.pem",
+        &std::fs::read(&pem).unwrap(),
+    )
+    .expect_ok("install the certificate");
+    n.sh(
+        "printf 'server {\\n listen 443 ssl;\\n ssl_certificate /etc/lab-tls/site.pem;\\n \
+          ssl_certificate_key /etc/lab-tls/site.pem;\\n root /var/www/html;\\n \
+          index index.nginx-debian.html;\\n}\\n' \
+          > /etc/nginx/conf.d/tls.conf && nginx -t 2>&1 && nginx -s reload",
+    )
+    .expect_ok("serve https");
+}
+
+#[test]
+fn a_certificate_about_to_expire_on_the_secondary_is_a_divergence() {
+    let lab = lab!();
+    let dir = tempfile::tempdir().unwrap();
+    // The primary's certificate was renewed; the secondary's was forgotten
+    // (it lives outside the synced paths, as /etc/letsencrypt often does).
+    serve_https(&lab, "primary", 90, dir.path());
+    serve_https(&lab, "secondary", 5, dir.path());
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    let cfg = lab.config_variant(dir.path(), |t| {
+        t.replace(
+            "services:\n",
+            "services:\n  site:\n    checks:\n      - http: { url: \"https://{address}/\", insecure: true, \
+             cert_days: 14, contains: \"Welcome to nginx\" }\n",
+        )
+    });
+    let out = coldspare(
+        &lab,
+        &["--config", &cfg.to_string_lossy(), "verify", "--no-notify"],
+    );
+    assert_eq!(out.status, 1, "{}", out.stdout);
+    out.has(
+        "site: passes on primary but FAILS on secondary — after a failover site would not work",
+    );
+    out.has("https://198.51.100.12/: the certificate expires in 4 days (fewer than 14)");
+    out.has("https://198.51.100.11/: HTTP 200");
+    out.has("certificate valid 89 more days");
 }
