@@ -281,6 +281,9 @@ fn http_check(
     }
     if let Some(der) = cert {
         match days_left(&der) {
+            Some(days) if days < 0 => {
+                return outcome(false, format!("{url}: the certificate has expired"), start);
+            }
             Some(days) if days < want.cert_days as i64 => {
                 return outcome(
                     false,
@@ -311,7 +314,9 @@ fn days_left(der: &[u8]) -> Option<i64> {
     let cert = openssl::x509::X509::from_der(der).ok()?;
     let now = openssl::asn1::Asn1Time::days_from_now(0).ok()?;
     let diff = now.diff(cert.not_after()).ok()?;
-    Some(diff.days as i64)
+    // OpenSSL may split 4 days 23:59:59 as 5 days minus a second: count
+    // whole days left from the total, rounding down.
+    Some((diff.days as i64 * 86_400 + diff.secs as i64).div_euclid(86_400))
 }
 
 fn http_error(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
@@ -490,6 +495,36 @@ mod tests {
             retries: 0,
             nodes: Nodes::Both,
         }
+    }
+
+    /// A DER certificate that expires `secs` seconds from now.
+    fn cert_expiring_in(secs: i64) -> Vec<u8> {
+        use openssl::{asn1::Asn1Time, ec, nid::Nid, pkey::PKey, x509};
+        let group = ec::EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(ec::EcKey::generate(&group).unwrap()).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let mut b = x509::X509Builder::new().unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::from_unix(now - 86_400).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::from_unix(now + secs).unwrap())
+            .unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        b.build().to_der().unwrap()
+    }
+
+    #[test]
+    fn certificate_days_left_count_whole_days_rounding_down() {
+        let day = 86_400;
+        assert_eq!(days_left(&cert_expiring_in(5 * day - 3600)), Some(4));
+        assert_eq!(days_left(&cert_expiring_in(5 * day + 3600)), Some(5));
+        assert_eq!(days_left(&cert_expiring_in(3600)), Some(0));
+        assert!(days_left(&cert_expiring_in(-3600)).unwrap() < 0);
+        assert_eq!(days_left(b"not a certificate"), None);
     }
 
     #[test]
