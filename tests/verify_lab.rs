@@ -2,8 +2,10 @@
 //! service down on the secondary (and a restart policy that brings it back),
 //! configuration drift with its diff in the mail (secrets masked), an SMTP
 //! server that is down (the outbox keeps the message until it is back), a
-//! powered-off secondary, the daemon on a cron schedule, and an https
-//! certificate about to expire on the secondary only.
+//! powered-off secondary, the daemon on a cron schedule, an https
+//! certificate about to expire on the secondary only, and every check kind
+//! (http headers and regex, process by name and pidfile, listening, tcp
+//! send/expect, command, per-node checks) against real nginx and redis.
 
 #![allow(clippy::disallowed_methods)] // the daemon test drives the lab script directly
 
@@ -378,4 +380,149 @@ fn a_certificate_about_to_expire_on_the_secondary_is_a_divergence() {
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn every_check_kind_judges_a_real_service_on_both_nodes() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lab.config_variant(dir.path(), |t| {
+        let (head, rest) = t.split_at(t.find("services:\n").unwrap());
+        let tail = &rest[rest.find("verify:\n").unwrap()..];
+        format!(
+            "{head}services:
+  web:
+    checks:
+      - http: {{ url: \"http://{{address}}/\", regex: \"Welcome to nginx!?\", headers: {{ Content-Type: text/html }} }}
+      - process: {{ name: nginx }}
+      - process: {{ pidfile: /run/nginx.pid }}
+      - listening: {{ port: 80 }}
+  cache:
+    checks:
+      - tcp: {{ port: 6379, send: \"PING\\r\\n\", expect: \"+PONG\" }}
+      - process: {{ name: redis-server }}
+      - listening: {{ port: 6379 }}
+      - command: {{ run: \"redis-cli ping\", stdout: PONG }}
+  role:
+    checks:
+      - {{ command: {{ run: hostname, stdout: primary }}, nodes: primary }}
+      - {{ command: {{ run: hostname, stdout: secondary }}, nodes: secondary }}
+      - listening: {{ port: 6379, proto: udp }}
+{tail}"
+        )
+    });
+    let cfg = cfg.to_string_lossy();
+    let json = |out: &Output| -> serde_json::Value { json(out) };
+    let out = coldspare(
+        &lab,
+        &[
+            "--config",
+            &cfg,
+            "--json",
+            "verify",
+            "--quick",
+            "--no-notify",
+        ],
+    );
+    let report = json(&out);
+    let results = report["report"]["checks"]
+        .as_array()
+        .expect("checks")
+        .clone();
+    let find = |node: &str, check: &str| {
+        results
+            .iter()
+            .find(|r| r["node"] == node && r["check"].as_str().unwrap().starts_with(check))
+            .unwrap_or_else(|| panic!("no {check} on {node}: {results:?}"))
+            .clone()
+    };
+    for node in ["primary", "secondary"] {
+        for check in [
+            "http GET",
+            "process nginx",
+            "process from /run/nginx.pid",
+            "listening tcp/80",
+            "tcp {address}:6379",
+            "process redis-server",
+            "listening tcp/6379",
+            "command `redis-cli ping`",
+        ] {
+            let r = find(node, check);
+            assert_eq!(r["ok"], true, "{node}: {check}: {r}");
+        }
+        let r = find(node, "listening udp/6379");
+        assert_eq!(r["ok"], false, "redis has no UDP socket: {r}");
+        assert!(
+            r["detail"]
+                .as_str()
+                .unwrap()
+                .contains("nothing listens on udp/6379")
+        );
+    }
+    let own = |node: &str| {
+        results
+            .iter()
+            .filter(|r| {
+                r["node"] == node
+                    && r["check"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("command `hostname`")
+            })
+            .count()
+    };
+    assert_eq!(
+        (own("primary"), own("secondary")),
+        (1, 1),
+        "nodes: primary | secondary are honoured"
+    );
+
+    // redis down on the secondary: every check of `cache` there says why.
+    lab.secondary()
+        .exec(&["service", "redis-server", "stop"])
+        .expect_ok("stop redis");
+    lab.secondary()
+        .wait_no_process("redis-server", Duration::from_secs(10));
+    let out = coldspare(
+        &lab,
+        &[
+            "--config",
+            &cfg,
+            "--json",
+            "verify",
+            "--quick",
+            "--no-notify",
+        ],
+    );
+    assert_eq!(out.status, 1);
+    let report = json(&out);
+    let results = report["report"]["checks"].as_array().unwrap();
+    let detail = |node: &str, check: &str| {
+        let r = results
+            .iter()
+            .find(|r| r["node"] == node && r["check"].as_str().unwrap().starts_with(check))
+            .unwrap();
+        (
+            r["ok"].as_bool().unwrap(),
+            r["detail"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(
+        detail("secondary", "process redis-server"),
+        (false, "no process named redis-server".into())
+    );
+    assert_eq!(
+        detail("secondary", "listening tcp/6379"),
+        (false, "nothing listens on tcp/6379".into())
+    );
+    let (ok, tcp) = detail("secondary", "tcp {address}:6379");
+    assert!(!ok && tcp.contains("connection refused"), "{tcp}");
+    let (ok, cmd) = detail("secondary", "command `redis-cli ping`");
+    assert!(!ok, "{cmd}");
+    assert!(
+        detail("primary", "process redis-server").0,
+        "the primary's redis still runs"
+    );
+    assert!(detail("primary", "listening tcp/6379").0);
 }

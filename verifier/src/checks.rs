@@ -343,13 +343,17 @@ fn http_error(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
 pub fn node_spec(check: &Check) -> ExecSpec {
     let script = match &check.kind {
         CheckKind::Command { run, .. } => run.clone(),
-        CheckKind::Process { name: Some(n), .. } => {
-            format!(
-                "p=$(pgrep -x -- {n} | head -n 1); [ -n \"$p\" ] && echo \"running (pid $p)\" || {{ echo 'no process named {e}'; exit 1; }}",
-                n = q(n),
-                e = n.replace('\'', "")
-            )
-        }
+        // Both read /proc alone: minimal servers have no pgrep (procps) and
+        // may have no ss (iproute2).
+        CheckKind::Process { name: Some(n), .. } => format!(
+            // The kernel keeps 15 characters of a command's name, as pgrep -x sees it.
+            "n=$(printf %.15s {n}); for d in /proc/[0-9]*; do \
+             read -r c < \"$d/comm\" 2>/dev/null && [ \"$c\" = \"$n\" ] && \
+             {{ echo \"running (pid ${{d#/proc/}})\"; exit 0; }}; done; \
+             echo 'no process named {e}'; exit 1",
+            n = q(n),
+            e = n.replace('\'', "")
+        ),
         CheckKind::Process {
             pidfile: Some(f), ..
         } => format!(
@@ -358,9 +362,13 @@ pub fn node_spec(check: &Check) -> ExecSpec {
             f = q(&f.to_string_lossy())
         ),
         CheckKind::Process { .. } => "echo 'no process given'; exit 1".into(),
+        // A listening TCP socket is in state 0A; a bound UDP socket in 07.
         CheckKind::Listening { port, udp } => format!(
-            "ss -Hln{p} 'sport = :{port}' | grep -q . && echo 'listening on {proto}/{port}' || {{ echo 'nothing listens on {proto}/{port}'; exit 1; }}",
-            p = if *udp { "u" } else { "t" },
+            "cat /proc/net/{proto} /proc/net/{proto}6 2>/dev/null | \
+             awk -v p={hex} -v s={state} '{{ split($2, a, \":\"); if (toupper(a[2]) == p && $4 == s) f = 1 }} \
+             END {{ exit !f }}' && echo 'listening on {proto}/{port}' || {{ echo 'nothing listens on {proto}/{port}'; exit 1; }}",
+            hex = format_args!("{port:04X}"),
+            state = if *udp { "07" } else { "0A" },
             proto = if *udp { "udp" } else { "tcp" }
         ),
         CheckKind::Unit { name, .. } => format!(
