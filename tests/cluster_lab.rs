@@ -1,6 +1,7 @@
 //! The cluster layer against the lab: host keys pinned and refused, status
-//! of reachable and dead nodes, agent install and protocol negotiation, the
-//! manifest of an awkward tree, and batched writes that survive a cut cable.
+//! of reachable and dead nodes, authentication through ssh-agent, agent
+//! install and protocol negotiation, the manifest of an awkward tree, and
+//! batched writes that survive a cut cable.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -560,4 +561,97 @@ fn two_thousand_files_in_one_batch_and_a_cut_leaves_no_partial_file() {
         new_n >= 1 && old_n >= 1,
         "the cut must have landed mid-batch ({new_n} new)"
     );
+}
+
+#[test]
+fn without_a_key_file_the_ssh_agent_authenticates() {
+    let lab = lab!();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lab.config_variant(dir.path(), |t| {
+        t.lines()
+            .filter(|l| !l.trim_start().starts_with("key:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let cfg = cfg.to_string_lossy();
+    let binary = std::fs::read_to_string(lab.run_dir().join("binary")).unwrap();
+    let sock = dir.path().join("agent.sock");
+    let sock = sock.to_string_lossy();
+    let status = |with_agent: bool| {
+        let env = if with_agent {
+            vec!["env".to_string(), format!("SSH_AUTH_SOCK={sock}")]
+        } else {
+            vec!["env".to_string(), "-u".into(), "SSH_AUTH_SOCK".into()]
+        };
+        let mut argv: Vec<&str> = env.iter().map(String::as_str).collect();
+        argv.extend([binary.trim(), "--config", &cfg, "status"]);
+        lab.client().exec(&argv)
+    };
+
+    // No agent at all: the node answered but refused the login; say so.
+    let out = status(false);
+    assert_eq!(out.status, 1, "{out:?}");
+    out.has("primary (primary, 198.51.100.11)  LOGIN REFUSED");
+    out.has("no ssh.key is configured and no ssh-agent is running here (SSH_AUTH_SOCK is not set)");
+
+    // An agent with no key in it: refused, with what to do.
+    let agent = lab
+        .client()
+        .exec(&["ssh-agent", "-a", &sock])
+        .expect_ok("start ssh-agent");
+    let pid = agent
+        .stdout
+        .split("SSH_AGENT_PID=")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .expect("ssh-agent says its pid")
+        .to_string();
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0.parse().unwrap_or(0)),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+    let _agent = Kill(pid);
+    let out = status(true);
+    assert_eq!(out.status, 1, "{out:?}");
+    out.has("secondary (secondary, 198.51.100.12)  LOGIN REFUSED");
+    out.has("no usable key in ssh-agent");
+    out.has("load a key with ssh-add");
+    let v: serde_json::Value = serde_json::from_str(
+        &lab.client()
+            .exec(&[
+                "env",
+                &format!("SSH_AUTH_SOCK={sock}"),
+                binary.trim(),
+                "--config",
+                &cfg,
+                "--json",
+                "status",
+            ])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["nodes"][0]["state"], "login refused");
+    assert_eq!(
+        v["nodes"][0]["reachable"], true,
+        "it answered, then refused"
+    );
+
+    // The lab's key loaded into the agent: both nodes answer.
+    let key = lab.run_dir().join("ssh/id_ed25519");
+    lab.client()
+        .exec(&[
+            "env",
+            &format!("SSH_AUTH_SOCK={sock}"),
+            "ssh-add",
+            &key.to_string_lossy(),
+        ])
+        .expect_ok("ssh-add");
+    let out = status(true).expect_ok("status through the agent");
+    out.has("primary (primary, 198.51.100.11)  up");
+    out.has("secondary (secondary, 198.51.100.12)  up");
 }

@@ -23,7 +23,10 @@ struct NodeStatus {
     name: String,
     role: cluster::Role,
     address: String,
+    /// The node answered on the network (even if it then refused us).
     reachable: bool,
+    /// up, agent problem, login refused, host key refused or unreachable.
+    state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     local: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,6 +58,7 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
             role: spec.role,
             address: spec.address.clone(),
             reachable: false,
+            state: "unreachable",
             local: None,
             connect_ms: None,
             rtt_ms: None,
@@ -65,6 +69,7 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
         match result {
             Ok(node) => {
                 st.reachable = true;
+                st.state = "up";
                 st.local = Some(node.local);
                 st.connect_ms = Some(node.connect_time.as_secs_f64() * 1000.0);
                 st.rtt_ms = Some(node.round_trip.as_secs_f64() * 1000.0);
@@ -78,10 +83,18 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 all_ok = false;
-                st.reachable = matches!(
-                    e,
-                    cluster::Error::AgentMissing { .. } | cluster::Error::Incompatible { .. }
-                );
+                // An admin who reads UNREACHABLE checks cables; say what it is.
+                st.state = match e {
+                    cluster::Error::AgentMissing { .. } | cluster::Error::Incompatible { .. } => {
+                        "agent problem"
+                    }
+                    cluster::Error::Auth { .. } => "login refused",
+                    cluster::Error::HostKeyUnknown(_) | cluster::Error::HostKeyChanged(_) => {
+                        "host key refused"
+                    }
+                    _ => "unreachable",
+                };
+                st.reachable = st.state != "unreachable";
                 st.error = Some(format!("{e}"));
             }
         }
@@ -107,10 +120,10 @@ fn print_human(r: &Report) {
     println!("cluster {}", output::bold(&r.cluster));
     for n in &r.nodes {
         println!();
-        let state = match (&n.error, n.reachable) {
-            (None, _) => output::green("up"),
-            (Some(_), true) => output::yellow("agent problem"),
-            (Some(_), false) => output::red("UNREACHABLE"),
+        let state = match n.state {
+            "up" => output::green("up"),
+            "agent problem" => output::yellow("agent problem"),
+            other => output::red(&other.to_uppercase()),
         };
         println!(
             "{} ({}, {})  {}",

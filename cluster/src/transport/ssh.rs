@@ -258,6 +258,12 @@ fn authenticate(session: &Session, spec: &NodeSpec, ssh: &SshSettings) -> Result
                 format!(" (ssh said: {detail})")
             }
         ),
+        None if std::env::var_os("SSH_AUTH_SOCK").is_none_or(|s| s.is_empty()) => {
+            "no ssh.key is configured and no ssh-agent is running here (SSH_AUTH_SOCK is not set); \
+             set ssh.key in the configuration (what a timer or daemon needs), or start ssh-agent \
+             and load a key with ssh-add"
+                .to_string()
+        }
         None => format!(
             "no usable key in ssh-agent{}; set ssh.key in the configuration or load a key with ssh-add",
             if detail.is_empty() {
