@@ -440,3 +440,43 @@ fn lab_binary(lab: &Lab) -> String {
         .trim()
         .to_string()
 }
+
+#[test]
+fn the_services_that_start_at_boot_follow_the_primary() {
+    let lab = lab!();
+    let rc2 = |node: &'static str| {
+        lab.node(node)
+            .exec(&["ls", "/etc/rc2.d"])
+            .expect_ok("ls")
+            .stdout
+    };
+    coldspare(&lab, &["sync"]).expect_ok("first sync");
+    assert!(rc2("secondary").contains("S01redis-server"));
+
+    lab.primary()
+        .exec(&["update-rc.d", "redis-server", "disable"])
+        .expect_ok("disable redis on the primary");
+    let plan = coldspare(&lab, &["sync", "--dry-run"]).expect_ok("dry run");
+    plan.has("service disable redis-server");
+    assert!(
+        rc2("secondary").contains("S01redis-server"),
+        "a dry run changes nothing"
+    );
+    let out = coldspare(&lab, &["sync"]).expect_ok("sync");
+    out.has("service redis-server disabled");
+    out.has("services: ok");
+    let on_secondary = rc2("secondary");
+    assert!(!on_secondary.contains("S01redis-server"), "{on_secondary}");
+    assert!(on_secondary.contains("K01redis-server"), "{on_secondary}");
+
+    lab.primary()
+        .exec(&["update-rc.d", "redis-server", "enable"])
+        .expect_ok("enable it again");
+    coldspare(&lab, &["sync"])
+        .expect_ok("sync")
+        .has("service enable redis-server");
+    assert!(rc2("secondary").contains("S01redis-server"));
+    let history = coldspare(&lab, &["history"]).expect_ok("history");
+    history.has("service redis-server enabled");
+    history.has("service redis-server disabled");
+}
