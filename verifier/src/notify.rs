@@ -101,7 +101,6 @@ pub struct Queued {
     pub created: DateTime<Utc>,
     pub from: Option<String>,
     pub to: Vec<String>,
-    pub url: Option<String>,
     pub attempts: u32,
     pub last_error: String,
 }
@@ -260,20 +259,25 @@ fn send_mail(e: &EmailSettings, from: &str, to: &[String], raw: &[u8]) -> Result
 }
 
 fn send_webhook(url: &str, timeout: Duration, body: &[u8]) -> Result<(), String> {
+    // A webhook URL often carries its token in the path: messages name only
+    // the scheme, host and port.
+    let origin = reqwest::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|e| format!("the webhook URL is not valid: {e}"))?;
     let client = reqwest::blocking::Client::builder()
         .timeout(timeout)
         .build()
-        .map_err(|e| with_causes(&e))?;
+        .map_err(|e| with_causes(&e.without_url()))?;
     let resp = client
         .post(url)
         .header("content-type", "application/json")
         .body(body.to_vec())
         .send()
-        .map_err(|e| with_causes(&e))?;
+        .map_err(|e| format!("{origin}: {}", with_causes(&e.without_url())))?;
     if resp.status().is_success() {
         Ok(())
     } else {
-        Err(format!("{url} answered HTTP {}", resp.status()))
+        Err(format!("{origin} answered HTTP {}", resp.status()))
     }
 }
 
@@ -378,7 +382,6 @@ pub fn after_run(config: &Config, report: &Report, digest: bool) -> Outcome {
                         created: Utc::now(),
                         from: Some(e.from.clone()),
                         to: e.to.clone(),
-                        url: None,
                         attempts: 1,
                         last_error: String::new(),
                     };
@@ -404,7 +407,6 @@ pub fn after_run(config: &Config, report: &Report, digest: bool) -> Outcome {
                 created: Utc::now(),
                 from: None,
                 to: Vec::new(),
-                url: Some(w.url.clone()),
                 attempts: 1,
                 last_error: String::new(),
             };
