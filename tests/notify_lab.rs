@@ -188,6 +188,15 @@ fn the_webhook_gets_the_report_as_json_and_waits_in_the_outbox_while_it_fails() 
         !queued.contains("/status/"),
         "the URL's path (a token, often) is not shown"
     );
+    let outbox = lab.run_dir().join("client/state/outbox");
+    for f in std::fs::read_dir(&outbox).unwrap().flatten() {
+        let text = std::fs::read_to_string(f.path()).unwrap();
+        assert!(
+            !text.contains("/status/"),
+            "nor kept in {}",
+            f.path().display()
+        );
+    }
     assert!(lab.webhooks().is_empty());
 
     // Fixed: the waiting report goes to the configured URL; the problems are
