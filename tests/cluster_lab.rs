@@ -121,6 +121,10 @@ fn trust_pins_keys_and_unknown_or_changed_keys_are_refused() {
         text.contains(&format!("coldspare trust secondary --fingerprint {fp_new}")),
         "{text}"
     );
+    assert!(
+        text.contains("secondary (secondary, 198.51.100.12)  HOST KEY REFUSED"),
+        "{text}"
+    );
     // The primary is still reported.
     assert!(
         text.contains("primary (primary, 198.51.100.11)  up"),
