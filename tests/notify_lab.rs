@@ -28,6 +28,15 @@ fn with_notify(lab: &Lab, dir: &Path, notify: &str) -> String {
     .into_owned()
 }
 
+/// The settings that log in over TLS: the lab's CA and a credentials file.
+fn tls_login(ca: &Path, cred: &Path) -> String {
+    format!(
+        "ca_file: {}, credentials: {}, ",
+        ca.display(),
+        cred.display()
+    )
+}
+
 fn email(tls: &str, extra: &str) -> String {
     format!(
         "  email: {{ server: 198.51.100.50, tls: {tls}, {extra}from: coldspare@lab.test, to: [admin@lab.test] }}"
@@ -98,14 +107,7 @@ fn an_unknown_certificate_or_a_wrong_password_is_refused_and_the_message_waits()
     let cfg = with_notify(
         &lab,
         dir.path(),
-        &email(
-            "starttls",
-            &format!(
-                "ca_file: {}, credentials: {}, ",
-                ca.display(),
-                wrong.display()
-            ),
-        ),
+        &email("starttls", &tls_login(&ca, &wrong)),
     );
     let out = coldspare(&lab, &["--config", &cfg, "outbox", "--flush"]);
     assert_eq!(
@@ -117,18 +119,7 @@ fn an_unknown_certificate_or_a_wrong_password_is_refused_and_the_message_waits()
     assert!(lab.mail().is_empty(), "nothing was delivered");
 
     // Both right: the waiting message goes out, once.
-    let cfg = with_notify(
-        &lab,
-        dir.path(),
-        &email(
-            "starttls",
-            &format!(
-                "ca_file: {}, credentials: {}, ",
-                ca.display(),
-                cred.display()
-            ),
-        ),
-    );
+    let cfg = with_notify(&lab, dir.path(), &email("starttls", &tls_login(&ca, &cred)));
     let out = coldspare(&lab, &["--config", &cfg, "outbox", "--flush"]).expect_ok("flush");
     out.has("sent email (from the outbox): [coldspare] lab: all good");
     let mail = lab.wait_for_mail(1, Duration::from_secs(5));
