@@ -55,11 +55,7 @@ fn mail_goes_over_starttls_and_implicit_tls_with_the_login_from_the_credentials_
         .into_iter()
         .enumerate()
     {
-        let extra = format!(
-            "ca_file: {}, credentials: {}, ",
-            ca.display(),
-            cred.display()
-        );
+        let extra = tls_login(&ca, &cred);
         let cfg = with_notify(&lab, dir.path(), &email(tls, &extra));
         let out = coldspare(&lab, &["--config", &cfg, "verify", "--digest"]).expect_ok(tls);
         out.has("sent email: [coldspare] lab: all good");
