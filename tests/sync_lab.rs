@@ -424,7 +424,14 @@ fn an_earlier_capture_goes_back_to_the_secondary_and_to_the_primary() {
 #[test]
 fn two_syncs_at_once_are_refused() {
     let lab = lab!();
-    let held = lab.client().sh_with_input("flock /var/lib/coldspare/lock -c 'echo locked; sleep 5' & sleep 0.3; coldspare_bin=$(cat); $coldspare_bin sync; echo \"exit=$?\"", lab_binary(&lab).as_bytes());
+    // Another run holds the lock (flock, as coldspare takes it) until we are done.
+    let held = lab.client().sh_with_input(
+        "ready=$(mktemp -u); \
+         ( exec 9>/var/lib/coldspare/lock; flock 9; touch \"$ready\"; exec sleep 30 ) >/dev/null 2>&1 & \
+         holder=$!; for i in $(seq 200); do [ -e \"$ready\" ] && break; sleep 0.05; done; \
+         coldspare_bin=$(cat); $coldspare_bin sync; echo \"exit=$?\"; kill $holder; rm -f \"$ready\"",
+        lab_binary(&lab).as_bytes(),
+    );
     assert!(
         held.stdout.contains("exit=2"),
         "{}\n{}",

@@ -320,7 +320,15 @@ impl Node<'_> {
     #[track_caller]
     pub fn wait_no_process(&self, name: &str, deadline: Duration) {
         let start = Instant::now();
-        while self.exec(&["pgrep", "-x", name]).success() {
+        loop {
+            // pgrep: 0 found, 1 none; anything else means it could not look,
+            // which must not pass for "gone".
+            let out = self.exec(&["pgrep", "-x", name]);
+            match out.status {
+                1 => return,
+                0 => {}
+                _ => panic!("cannot look for {name} on {}: {out:?}", self.name),
+            }
             assert!(
                 start.elapsed() < deadline,
                 "{name} still runs on {} after {deadline:?}",
