@@ -85,7 +85,7 @@ fn an_unknown_top_level_key_lists_the_keys() {
     refused(
         &format!("{GOOD}colour: blue\n"),
         "error: {dir}/coldspare.yaml:8:1: colour: unknown key `colour`\n  \
-         help: the keys here are: cluster, nodes, ssh, agent, state_dir, sync, services, verify, notify, failover, vip",
+         help: the keys here are: cluster, nodes, ssh, agent, state_dir, sync, services, verify, notify",
     );
 }
 
@@ -132,7 +132,7 @@ fn the_same_address_twice_is_refused() {
     refused(
         &GOOD.replace("10.0.0.2", "10.0.0.1"),
         "error: {dir}/coldspare.yaml:4:21: nodes.beta.address: `alpha` and `beta` have the same address 10.0.0.1\n  \
-         help: each node needs its own address; a virtual IP belongs under `vip:`",
+         help: each node needs its own address (ssh reaches each node by its own address)",
     );
 }
 

@@ -1,0 +1,242 @@
+//! The `sync:` section: what the Synchronizer keeps identical on the
+//! secondary (paths, excludes, secrets, packages, boot services, hooks).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Checker, ser_duration};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    pub paths: Vec<PathBuf>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub secret: Vec<String>,
+    pub packages: Option<RawPackages>,
+    pub remove_extra: Option<bool>,
+    pub services: Option<bool>,
+    #[serde(default)]
+    pub on_change: Vec<RawHook>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawPackages {
+    Auto,
+    Dpkg,
+    Rpm,
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHook {
+    pub paths: Vec<PathBuf>,
+    pub run: String,
+    pub timeout: Option<String>,
+}
+
+/// What the Synchronizer keeps identical on the secondary.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncSettings {
+    /// Trees (or single files) captured from the primary.
+    pub paths: Vec<PathBuf>,
+    /// Patterns never synced, as configured (see [`SyncSettings::excludes`]).
+    pub exclude: Vec<String>,
+    /// Synced, but never shown: diffs, reports, logs and mail say only that
+    /// the content changed, and its digest.
+    pub secret: Vec<String>,
+    pub packages: PackageMode,
+    /// Remove packages the secondary has and the primary has not.
+    pub remove_extra: bool,
+    /// Keep the set of enabled services identical.
+    pub services: bool,
+    pub on_change: Vec<Hook>,
+}
+
+/// Files that describe one machine, not the service: never synced.
+pub const HOST_SPECIFIC: &[&str] = &[
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/machine-id",
+    "/var/lib/dbus/machine-id",
+    "/etc/ssh/ssh_host_*",
+    "/etc/fstab",
+    "/etc/mtab",
+    "/etc/adjtime",
+    "/etc/network/interfaces",
+    "/etc/network/interfaces.d",
+    "/etc/netplan",
+    "/etc/systemd/network",
+    "/etc/NetworkManager/system-connections",
+    "/etc/udev/rules.d/70-persistent-net.rules",
+    "/etc/coldspare",
+    "/var/lib/coldspare",
+];
+
+impl SyncSettings {
+    /// Everything excluded: the host-specific defaults, the state directory
+    /// and what the configuration adds.
+    pub fn excludes(&self, state_dir: &Path) -> Vec<String> {
+        let mut all: Vec<String> = HOST_SPECIFIC.iter().map(|s| s.to_string()).collect();
+        all.push(state_dir.to_string_lossy().into_owned());
+        all.extend(self.exclude.iter().cloned());
+        all
+    }
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            paths: Vec::new(),
+            exclude: Vec::new(),
+            secret: Vec::new(),
+            packages: PackageMode::Auto,
+            remove_extra: false,
+            services: true,
+            on_change: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageMode {
+    /// Whatever package manager the primary has.
+    Auto,
+    Dpkg,
+    Rpm,
+    None,
+}
+
+/// A command run on the secondary after files under `paths` changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hook {
+    pub paths: Vec<PathBuf>,
+    pub run: String,
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+}
+
+pub(super) fn validate(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    if raw.paths.is_empty() {
+        c.problem(
+            &["sync", "paths"],
+            "no paths to sync",
+            Some("list what the secondary needs, e.g. [/etc/nginx, /etc/redis]".into()),
+        );
+    }
+    for (i, p) in raw.paths.iter().enumerate() {
+        let idx = i.to_string();
+        let key = ["sync", "paths", idx.as_str()];
+        let text = p.to_string_lossy();
+        let clean = p.is_absolute()
+            && !p.components().any(|comp| {
+                matches!(
+                    comp,
+                    std::path::Component::ParentDir | std::path::Component::CurDir
+                )
+            })
+            && (text.len() == 1 || !text.ends_with('/'));
+        if !clean {
+            c.problem(
+                &key,
+                format!("`{text}` is not a clean absolute path"),
+                Some("write it like /etc/nginx (absolute, no `..`, no trailing `/`)".into()),
+            );
+        } else if p.as_os_str() == "/" {
+            c.problem(
+                &key,
+                "refusing to sync the whole file system",
+                Some("list the directories the services need, e.g. /etc/nginx".into()),
+            );
+        } else if let Some(outer) = paths.iter().find(|q| p.starts_with(q) || q.starts_with(p)) {
+            c.problem(
+                &key,
+                format!("`{text}` overlaps `{}`", outer.display()),
+                Some("list each tree once (the outer one covers what is inside)".into()),
+            );
+        } else {
+            paths.push(p.clone());
+        }
+    }
+    for (field, list) in [("exclude", &raw.exclude), ("secret", &raw.secret)] {
+        for (i, pattern) in list.iter().enumerate() {
+            let idx = i.to_string();
+            if let Err(e) = globset::GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+            {
+                c.problem(
+                    &["sync", field, &idx],
+                    format!("`{pattern}` is not a valid pattern: {}", e.kind()),
+                    Some("use *, ** and ? (e.g. \"*.swp\" or /etc/ssl/private/**)".into()),
+                );
+            }
+        }
+    }
+    let mut on_change = Vec::new();
+    for (i, hook) in raw.on_change.into_iter().enumerate() {
+        let idx = i.to_string();
+        if hook.run.trim().is_empty() {
+            c.problem(
+                &["sync", "on_change", &idx, "run"],
+                "an empty command",
+                Some("e.g. \"nginx -t && nginx -s reload\"".into()),
+            );
+        }
+        if hook.paths.is_empty() {
+            c.problem(
+                &["sync", "on_change", &idx, "paths"],
+                "no paths",
+                Some("list the synced paths whose change needs this command".into()),
+            );
+        }
+        for (j, p) in hook.paths.iter().enumerate() {
+            if !paths.iter().any(|root| p.starts_with(root)) && !paths.is_empty() {
+                let jdx = j.to_string();
+                c.problem(
+                    &["sync", "on_change", &idx, "paths", &jdx],
+                    format!("`{}` is not under any synced path", p.display()),
+                    Some(format!(
+                        "the synced paths are: {}",
+                        paths
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
+        }
+        let timeout = c.duration(
+            &["sync", "on_change", &idx, "timeout"],
+            hook.timeout.as_deref(),
+            Duration::from_secs(120),
+        );
+        on_change.push(Hook {
+            paths: hook.paths,
+            run: hook.run,
+            timeout,
+        });
+    }
+    SyncSettings {
+        paths,
+        exclude: raw.exclude,
+        secret: raw.secret,
+        packages: match raw.packages {
+            None | Some(RawPackages::Auto) => PackageMode::Auto,
+            Some(RawPackages::Dpkg) => PackageMode::Dpkg,
+            Some(RawPackages::Rpm) => PackageMode::Rpm,
+            Some(RawPackages::None) => PackageMode::None,
+        },
+        remove_extra: raw.remove_extra.unwrap_or(false),
+        services: raw.services.unwrap_or(true),
+        on_change,
+    }
+}
