@@ -7,6 +7,9 @@ pub mod config;
 mod error;
 pub mod exec;
 pub mod fsutil;
+pub mod progress;
+pub mod shell;
+pub mod stop;
 pub mod transport;
 
 pub use config::{Config, ConfigError, NodeSpec, Problem, Role};

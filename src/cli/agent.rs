@@ -8,9 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use cluster::agent::{AgentOptions, serve};
-use cluster::transport::{HostCheck, SshLink, shell_quote};
+use cluster::shell::quote;
+use cluster::transport::{HostCheck, SshLink};
 
-use super::Global;
+use super::{Global, exit};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -97,7 +98,7 @@ fn install(global: &Global, names: Vec<String>) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if failed {
-        ExitCode::from(1)
+        exit::from(exit::PROBLEM)
     } else {
         ExitCode::SUCCESS
     })
@@ -122,7 +123,7 @@ fn install_remote(
     let target = &config.agent.path;
     let dir = target.parent().context("the agent path has no directory")?;
     let tmp = target.with_file_name(format!(".coldspare.new-{}", std::process::id()));
-    let (code, _, err) = link.run(&format!("mkdir -p {}", shell_quote(&dir.to_string_lossy())))?;
+    let (code, _, err) = link.run(&format!("mkdir -p {}", quote(&dir.to_string_lossy())))?;
     if code != 0 {
         bail!(
             "cannot create {} on {}: {}",
@@ -148,11 +149,11 @@ fn install_remote(
     // until the new one is complete.
     let (code, _, err) = link.run(&format!(
         "chmod 755 {t} && mv -f {t} {p}",
-        t = shell_quote(&tmp.to_string_lossy()),
-        p = shell_quote(&target.to_string_lossy())
+        t = quote(&tmp.to_string_lossy()),
+        p = quote(&target.to_string_lossy())
     ))?;
     if code != 0 {
-        let _ = link.run(&format!("rm -f {}", shell_quote(&tmp.to_string_lossy())));
+        let _ = link.run(&format!("rm -f {}", quote(&tmp.to_string_lossy())));
         bail!(
             "cannot install {} on {}: {}",
             target.display(),

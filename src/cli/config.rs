@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::{Global, output};
+use super::{Global, exit, output};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
@@ -59,7 +59,7 @@ fn check(global: &Global) -> anyhow::Result<ExitCode> {
                 valid: false,
                 problems: &problems,
             })?;
-            Ok(ExitCode::from(2))
+            Ok(exit::from(exit::CANNOT_RUN))
         }
         Err(e) => Err(e.into()),
     }

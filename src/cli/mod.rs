@@ -4,6 +4,7 @@
 
 mod agent;
 mod config;
+mod exit;
 mod init;
 mod output;
 mod progress;
@@ -105,6 +106,7 @@ pub fn main() -> ExitCode {
         matches!(cli.command, Command::Agent(_)),
         matches!(cli.command, Command::Run(_)),
     );
+    let global_json = cli.json;
     let global = Global {
         config: cli.config,
         json: cli.json,
@@ -128,13 +130,15 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            output::report_error(&e);
-            ExitCode::from(2)
+            let code = exit::code(&e);
+            output::report_error(&e, global_json, code);
+            exit::from(code)
         }
     }
 }
 
 fn init_logging(verbose: u8, agent: bool, daemon: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = match (agent, verbose) {
         (true, _) => "error",
@@ -145,7 +149,11 @@ fn init_logging(verbose: u8, agent: bool, daemon: bool) {
     };
     let filter =
         EnvFilter::try_from_env("COLDSPARE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour only on a terminal, and never with NO_COLOR: a redirected
+    // log must not fill files with escape sequences.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
+        .with_ansi(ansi)
         .with_timer(tracing_subscriber::fmt::time::uptime())
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

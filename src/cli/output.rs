@@ -40,8 +40,24 @@ pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints an error, with each configuration problem on its own line.
-pub fn report_error(e: &anyhow::Error) {
+/// Prints an error on stderr, with each configuration problem on its own
+/// line; with `--json`, also a JSON object on stdout (`{"error": {...}}`)
+/// so a program reading stdout learns why there is nothing else.
+pub fn report_error(e: &anyhow::Error, json: bool, exit_code: u8) {
+    if json {
+        let problems = match find_config_error(e) {
+            Some(cluster::ConfigError::Invalid(p)) => p.clone(),
+            _ => Vec::new(),
+        };
+        let doc = serde_json::json!({
+            "error": {
+                "message": chain(e),
+                "exit_code": exit_code,
+                "problems": problems,
+            }
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
     if let Some(cluster::ConfigError::Invalid(problems)) = find_config_error(e) {
         for p in problems {
             eprintln!("error: {p}");

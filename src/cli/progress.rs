@@ -22,7 +22,7 @@ impl Bar {
     }
 }
 
-impl synchronizer::Progress for Bar {
+impl cluster::progress::Progress for Bar {
     fn stage(&self, what: &str) {
         if let Some(b) = &self.bar {
             b.set_style(ProgressStyle::default_spinner());

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use cluster::agent::protocol::Facts;
 use serde::Serialize;
 
-use super::{Global, output};
+use super::{Global, exit, output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}
@@ -112,7 +112,7 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        exit::from(exit::PROBLEM)
     })
 }
 

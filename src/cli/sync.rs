@@ -5,11 +5,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use synchronizer::plan::{Action, Plan};
+use synchronizer::plan::Plan;
 use synchronizer::{PathDiff, SyncOptions, SyncOutcome};
 
 use super::progress::Bar;
-use super::{Global, output};
+use super::{Global, exit, output};
 
 #[derive(Debug, clap::Args)]
 pub struct SnapshotArgs {}
@@ -112,7 +112,7 @@ pub fn restore(global: &Global, args: RestoreArgs) -> anyhow::Result<ExitCode> {
         std::io::stdin().lock().read_line(&mut answer)?;
         if answer.trim() != "yes" {
             println!("Nothing was changed.");
-            return Ok(ExitCode::from(1));
+            return Ok(exit::from(exit::PROBLEM));
         }
     }
     let out = synchronizer::restore(
@@ -134,7 +134,7 @@ fn finish(global: &Global, out: &SyncOutcome) -> anyhow::Result<ExitCode> {
     Ok(if out.ok() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        exit::from(exit::PROBLEM)
     })
 }
 
@@ -225,12 +225,7 @@ fn print_plan(plan: &Plan, diffs: &[PathDiff]) {
         plan.summary()
     );
     for f in &plan.files {
-        let verb = match f.action {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Attributes => "attrs ",
-            Action::Remove => "remove",
-        };
+        let verb = format!("{:<6}", f.action);
         let details = if f.details.is_empty() {
             String::new()
         } else {
@@ -323,7 +318,7 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
         return Ok(if out.plan.is_empty() {
             ExitCode::SUCCESS
         } else {
-            ExitCode::from(1)
+            exit::from(exit::PROBLEM)
         });
     }
     let d = synchronizer::diff_captures(&config, args.from.as_deref(), args.to.as_deref())?;
@@ -338,7 +333,7 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
                 format!("  ({})", f.details.join(", "))
             };
             println!(
-                "  {:?} {}{details}",
+                "  {:<6} {}{details}",
                 f.action,
                 synchronizer::meta::escape(&f.path)
             );

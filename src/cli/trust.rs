@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use cluster::transport::known_hosts::{self, Verdict};
 use cluster::transport::{HostCheck, SshLink};
 
-use super::{Global, output};
+use super::{Global, exit, output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -94,7 +94,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             std::io::stdin().lock().read_line(&mut answer)?;
             if answer.trim() != "yes" {
                 println!("Nothing was pinned.");
-                return Ok(ExitCode::from(1));
+                return Ok(exit::from(exit::PROBLEM));
             }
         }
     }

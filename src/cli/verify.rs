@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use verifier::report::Kind;
 
 use super::progress::Bar;
-use super::{Global, output};
+use super::{Global, exit, output};
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
@@ -64,32 +64,35 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         print!("{}", out.report.text(output::color()));
         println!("\nreport {} saved: {}", out.report.id, out.json.display());
         println!("HTML: {}", out.html.display());
-        for d in &out.notify.delivered {
+        for d in &out.notify.sent.delivered {
             println!("sent {d}");
         }
-        for q in &out.notify.queued {
+        for q in &out.notify.sent.queued {
             println!("{} {q}", output::red("NOT SENT, kept in the outbox:"));
         }
     }
     Ok(if out.report.green() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        exit::from(exit::PROBLEM)
     })
 }
 
 pub fn report(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
     if args.list {
-        let ids = verifier::report::list(&config.state_dir)?;
+        let ids = verifier::store::list(&config.state_dir)?.ids;
         if global.json {
             output::json(&ids)?;
         } else if ids.is_empty() {
             println!("no reports yet; `coldspare verify` makes one");
         }
+        // A damaged report is named and skipped; the others still show.
         for id in ids.iter().filter(|_| !global.json) {
-            let r = verifier::report::load(&config.state_dir, id)?;
-            println!("{id}  {}", r.subject());
+            match verifier::store::load(&config.state_dir, id) {
+                Ok(r) => println!("{id}  {}", r.subject()),
+                Err(e) => eprintln!("warning: {e}; skipped"),
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -108,8 +111,8 @@ pub fn report(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
 pub fn outbox(global: &Global, args: OutboxArgs) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
     if args.flush {
-        let mut out = verifier::notify::Outcome::default();
-        verifier::notify::flush(&config, &mut out);
+        let mut out = notify::Outcome::default();
+        notify::flush(&config.notify, &config.state_dir, &mut out);
         for d in &out.delivered {
             println!("sent {d}");
         }
@@ -117,7 +120,11 @@ pub fn outbox(global: &Global, args: OutboxArgs) -> anyhow::Result<ExitCode> {
             println!("still waiting: {q}");
         }
     }
-    let waiting = verifier::notify::outbox(&config.state_dir);
+    let listing = notify::outbox::list(&config.state_dir);
+    for problem in &listing.damaged {
+        eprintln!("warning: {problem}");
+    }
+    let waiting = listing.messages;
     if global.json {
         output::json(&waiting)?;
     } else if waiting.is_empty() {
@@ -133,14 +140,14 @@ pub fn outbox(global: &Global, args: OutboxArgs) -> anyhow::Result<ExitCode> {
     Ok(if waiting.is_empty() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        exit::from(exit::PROBLEM)
     })
 }
 
 pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     // Before any thread starts: signals go to the stop request, not to a kill.
-    let stop = verifier::schedule::stop_on_signals()?;
+    let stop = cluster::stop::on_signals("finishing the current run, then stopping")?;
     global.load()?;
-    verifier::schedule::run(&global.config, args.metrics, &stop).map_err(anyhow::Error::msg)?;
+    verifier::schedule::run(&global.config, args.metrics, &stop)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,9 @@ use crate::packages::{self, PackagePlan};
 use crate::plan::{Action, FileChange};
 use crate::services::{self, ServicePlan};
 use crate::state::StateRepo;
-use crate::{Progress, Source};
+use cluster::progress::Progress;
+
+use crate::Source;
 
 /// Bytes of file content sent in one write request.
 const BATCH_BYTES: u64 = 32 << 20;

@@ -18,6 +18,14 @@ use crate::packages::{self, Packages};
 use crate::services::{self, Services};
 use crate::state::{NewCapture, Snapshot};
 
+/// The configured secrets (`sync.secret`), as patterns to match paths with.
+pub fn secret_patterns(config: &Config) -> Result<Patterns> {
+    Patterns::new(&config.sync.secret).map_err(|message| Error::Capture {
+        node: "(configuration)".into(),
+        message: format!("sync.secret: {message}"),
+    })
+}
+
 /// The manifest request for the configured trees, answered against
 /// `digests` (the directory listing digests of what is expected).
 pub fn manifest_request(config: &Config, digests: &BTreeMap<WirePath, String>) -> ManifestRequest {
@@ -129,10 +137,7 @@ pub fn take(
 ) -> Result<NewCapture> {
     let empty = Meta::default();
     let expected = previous.map(|p| &p.meta).unwrap_or(&empty);
-    let secret = Patterns::new(&config.sync.secret).map_err(|m| Error::Capture {
-        node: node.name().into(),
-        message: m,
-    })?;
+    let secret = secret_patterns(config)?;
     let t = std::time::Instant::now();
     let manifest = node.agent.manifest(manifest_request(config, digests))?;
     tracing::info!(

@@ -5,6 +5,7 @@
 //! exact versions. Packages the secondary has beyond the primary's are only
 //! removed when `remove_extra` says so.
 
+use cluster::shell::quote;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -244,7 +245,7 @@ fn apt_name(key: &str, native: &str) -> String {
 /// architecture is `native`. Versions are exact; held packages may move
 /// (their hold stays), and marks and holds are set last.
 pub fn dpkg_script(plan: &PackagePlan, native: &str) -> String {
-    let name = |k: &str| shell_word(&apt_name(k, native));
+    let name = |k: &str| quote(&apt_name(k, native));
     let mut s = String::from(
         "set -e\nexport DEBIAN_FRONTEND=noninteractive\n\
          APT='apt-get -y -q --allow-downgrades --allow-change-held-packages --no-install-recommends \
@@ -260,7 +261,7 @@ pub fn dpkg_script(plan: &PackagePlan, native: &str) -> String {
         let specs: Vec<String> = changing
             .iter()
             .map(|a| {
-                shell_word(&format!(
+                quote(&format!(
                     "{}={}",
                     apt_name(&a.package.key(), native),
                     a.package.version
@@ -319,7 +320,7 @@ pub fn rpm_script(plan: &PackagePlan) -> String {
                     }
                 })
                 .unwrap_or_default();
-            shell_word(&format!("{}-{}.{}", a.package.name, v, a.package.arch))
+            quote(&format!("{}-{}.{}", a.package.name, v, a.package.arch))
         })
         .collect();
     if !specs.is_empty() {
@@ -332,17 +333,12 @@ pub fn rpm_script(plan: &PackagePlan) -> String {
         .actions
         .iter()
         .filter(|a| a.change == Change::Remove)
-        .map(|a| shell_word(&a.package.name))
+        .map(|a| quote(&a.package.name))
         .collect();
     if !removes.is_empty() {
         s.push_str(&format!("dnf -y remove {}\n", removes.join(" ")));
     }
     s
-}
-
-/// Single-quotes a word for the shell.
-pub fn shell_word(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]

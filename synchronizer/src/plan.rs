@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use cluster::agent::manifest::Patterns;
 use cluster::agent::protocol::{Entry, Kind, Manifest};
 use cluster::config::Config;
 use serde::Serialize;
@@ -23,6 +24,18 @@ pub enum Action {
     /// Same content; mode or owner differ.
     Attributes,
     Remove,
+}
+
+impl std::fmt::Display for Action {
+    /// One word per action, as every listing shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Attributes => "attrs",
+            Action::Remove => "remove",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,12 +141,22 @@ fn owner_of(user: &Option<String>, uid: u32, group: &Option<String>, gid: u32) -
 /// `expected` (`None`: all of them, `want` is `expected`). A directory that
 /// is the same in `want` and matched on the node holds no change: its
 /// children are not looked at, which keeps a no-op plan cheap.
+/// `secret` names the configured secrets: a change is secret when the path
+/// is secret in the capture wanted, in the capture expected, or by the
+/// patterns now — so a secret that exists only on the node (removed or
+/// renamed on the primary, or left behind) is masked like any other.
 pub fn files(
     want: &Meta,
     live: &Manifest,
     expected: &Meta,
     same: Option<&HashSet<PathBuf>>,
+    secret: &Patterns,
 ) -> (Vec<FileChange>, usize) {
+    let hidden = |path: &Path| {
+        want.get(path).is_some_and(|i| i.secret)
+            || expected.get(path).is_some_and(|i| i.secret)
+            || secret.matches(path)
+    };
     let matched: HashSet<&Path> = live.matched.iter().map(|w| w.0.as_path()).collect();
     let settled = |d: &Path| matched.contains(d) && same.is_none_or(|s| s.contains(d));
     let mut have: BTreeMap<&Path, std::borrow::Cow<'_, Entry>> = live
@@ -173,7 +196,7 @@ pub fn files(
                 path,
                 Action::Create,
                 w.kind,
-                w.secret,
+                hidden(path),
                 Vec::new(),
                 Some(w),
                 None,
@@ -188,7 +211,7 @@ pub fn files(
                     path,
                     Action::Remove,
                     h.kind,
-                    w.secret,
+                    hidden(path),
                     vec![format!("a {:?} becomes a {:?}", h.kind, w.kind).to_lowercase()],
                     None,
                     Some(h),
@@ -197,7 +220,7 @@ pub fn files(
                     path,
                     Action::Create,
                     w.kind,
-                    w.secret,
+                    hidden(path),
                     Vec::new(),
                     Some(w),
                     None,
@@ -208,7 +231,7 @@ pub fn files(
                     path,
                     Action::Update,
                     w.kind,
-                    w.secret,
+                    hidden(path),
                     details,
                     Some(w),
                     Some(h),
@@ -217,7 +240,7 @@ pub fn files(
             continue;
         }
         let content = match w.kind {
-            Kind::File if h.sha256 != w.sha256 && w.secret => {
+            Kind::File if h.sha256 != w.sha256 && hidden(path) => {
                 details.push("content changed (secret)".into());
                 true
             }
@@ -251,7 +274,7 @@ pub fn files(
                 path,
                 Action::Update,
                 w.kind,
-                w.secret,
+                hidden(path),
                 details,
                 Some(w),
                 Some(h),
@@ -261,7 +284,7 @@ pub fn files(
                 path,
                 Action::Attributes,
                 w.kind,
-                w.secret,
+                hidden(path),
                 details,
                 Some(w),
                 Some(h),
@@ -274,7 +297,7 @@ pub fn files(
                 path,
                 Action::Remove,
                 h.kind,
-                false,
+                hidden(path),
                 Vec::new(),
                 None,
                 Some(h),

@@ -97,7 +97,7 @@ pub fn plan(want: &Services, have: &Services) -> ServicePlan {
 
 /// The shell script that applies `plan` with the node's service manager.
 pub fn script(plan: &ServicePlan, manager: &str) -> String {
-    let q = crate::packages::shell_word;
+    let q = cluster::shell::quote;
     let mut s = String::from("set -e\n");
     for name in &plan.enable {
         s.push_str(&match manager {

@@ -14,6 +14,8 @@ use crate::services::Services;
 
 /// What changed between two captures, for the commit message.
 pub struct CaptureChanges {
+    /// Whether anything changed at all (the subject then says "no change").
+    pub changed: bool,
     pub subject: String,
     pub body: String,
 }
@@ -42,6 +44,7 @@ pub fn describe(
             .collect::<Vec<_>>()
             .join(", ");
         return CaptureChanges {
+            changed: true,
             subject: format!("first capture: {files} files in {where_}{pkgs}"),
             body: String::new(),
         };
@@ -166,12 +169,14 @@ pub fn describe(
             parts.push(format!("service {s} disabled"));
         }
     }
+    let changed = !parts.is_empty();
     let subject = if parts.is_empty() {
         "no change".to_string()
     } else {
         parts.join("; ")
     };
     CaptureChanges {
+        changed,
         subject,
         body: body.join("\n"),
     }

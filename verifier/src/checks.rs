@@ -3,6 +3,7 @@
 //! checks (`command`, `process`, `listening`, `unit`) become a small shell
 //! script the node's agent runs, and their result is judged here.
 
+use cluster::shell::quote as q;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -32,11 +33,6 @@ pub fn expand(template: &str, node: &NodeSpec) -> String {
     template
         .replace("{address}", &node.address)
         .replace("{node}", &node.name)
-}
-
-/// Quotes for the shell.
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// HTTP clients shared by all checks of a run. Each costs tens of

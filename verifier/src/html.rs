@@ -68,7 +68,7 @@ pub fn render(r: &Report) -> String {
     findings(&mut h, "Failures", Severity::Failure);
     h.push_str("<h2>Services</h2><table><tr><th></th>");
     for n in &r.nodes {
-        let _ = write!(h, "<th>{} ({})</th>", esc(&n.name), esc(&n.role));
+        let _ = write!(h, "<th>{} ({})</th>", esc(&n.name), n.role);
     }
     h.push_str("</tr>");
     for s in &r.services {
@@ -120,7 +120,7 @@ pub fn render(r: &Report) -> String {
             h,
             "<li><b>{}</b> ({}, {}): ",
             esc(&n.name),
-            esc(&n.role),
+            n.role,
             esc(&n.address)
         );
         match (&n.facts, &n.error) {

@@ -5,13 +5,15 @@
 //! the report, never a crash. Verifying changes nothing on the nodes, except
 //! what a configured `on_failure` restart does.
 
+pub mod alerts;
 pub mod checks;
+mod error;
 pub mod html;
 pub mod metrics;
-pub mod notify;
 pub mod report;
 pub mod runner;
 pub mod schedule;
+pub mod store;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,20 +26,7 @@ use report::{
 use runner::{CheckRun, Restart};
 use serde::Serialize;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Cluster(#[from] cluster::Error),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot set up HTTP checks: {0}")]
-    Http(String),
-    #[error("no report `{0}`\n  help: `coldspare report --list` shows the stored reports")]
-    NoReport(String),
-}
+pub use error::Error;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -53,14 +42,14 @@ pub struct Outcome {
     pub report: Report,
     pub json: PathBuf,
     pub html: PathBuf,
-    pub notify: notify::Outcome,
+    pub notify: alerts::Outcome,
 }
 
 /// One verify run: checks, comparison, stored report, notification.
 pub fn verify(
     config: &Config,
     opts: &Options,
-    progress: &dyn synchronizer::Progress,
+    progress: &dyn cluster::progress::Progress,
 ) -> Result<Outcome, Error> {
     let started = Utc::now();
     let t0 = Instant::now();
@@ -181,7 +170,7 @@ pub fn verify(
         .zip(last_syncs)
         .map(|((spec, node), last_sync)| NodeReport {
             name: spec.name.clone(),
-            role: spec.role.to_string(),
+            role: spec.role,
             address: spec.address.clone(),
             reachable: node.is_ok(),
             error: node.as_ref().err().map(|e| e.to_string()),
@@ -258,17 +247,17 @@ pub fn verify(
         }
     }
     let json =
-        report::store(&config.state_dir, &report, config.verify.keep_reports).map_err(|e| {
+        store::store(&config.state_dir, &report, config.verify.keep_reports).map_err(|e| {
             Error::Io {
-                path: report::dir(&config.state_dir),
+                path: store::dir(&config.state_dir),
                 source: e,
             }
         })?;
     let html = json.with_extension("html");
     let notify = if opts.notify {
-        notify::after_run(config, &report, opts.digest)
+        alerts::after_run(config, &report, opts.digest)
     } else {
-        notify::Outcome::default()
+        alerts::Outcome::default()
     };
     Ok(Outcome {
         report,
@@ -328,7 +317,7 @@ fn matrix(
                 } else {
                     format!("FAILS on {}", bn.name)
                 };
-                let risk = if bn.role == "secondary" {
+                let risk = if bn.role == Role::Secondary {
                     format!("after a failover {} would not work", svc.name)
                 } else {
                     format!(
@@ -427,24 +416,30 @@ fn fact_notices(nodes: &[NodeReport]) -> Vec<Finding> {
     out
 }
 
-/// A stored report: by id, or the newest.
+/// A stored report: by id (or a prefix of one), or the newest readable one.
 pub fn load_report(config: &Config, id: Option<&str>) -> Result<Report, Error> {
-    let ids = report::list(&config.state_dir).map_err(|e| Error::Io {
-        path: report::dir(&config.state_dir),
-        source: e,
-    })?;
-    let id = match id {
-        Some(i) => ids
-            .iter()
-            .find(|x| x.as_str() == i || x.starts_with(i))
-            .cloned()
-            .ok_or_else(|| Error::NoReport(i.into()))?,
-        None => ids.last().cloned().ok_or_else(|| {
-            Error::NoReport("(the newest: there are none yet; run `coldspare verify`)".into())
-        })?,
-    };
-    report::load(&config.state_dir, &id).map_err(|e| Error::Io {
-        path: report::dir(&config.state_dir),
-        source: e,
-    })
+    let listing = store::list(&config.state_dir)?;
+    match id {
+        Some(i) => {
+            let id = listing
+                .ids
+                .iter()
+                .find(|x| x.as_str() == i || x.starts_with(i))
+                .ok_or_else(|| Error::NoReport(i.into()))?;
+            store::load(&config.state_dir, id)
+        }
+        None => {
+            // The newest that can be read: one damaged file does not hide
+            // the reports before it (it is named in a warning).
+            for id in listing.ids.iter().rev() {
+                match store::load(&config.state_dir, id) {
+                    Ok(r) => return Ok(r),
+                    Err(e) => tracing::warn!("{e}; skipped"),
+                }
+            }
+            Err(Error::NoReport(
+                "(the newest: there are none yet; run `coldspare verify`)".into(),
+            ))
+        }
+    }
 }

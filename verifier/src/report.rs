@@ -5,9 +5,9 @@
 //! (with an HTML copy) and rendered as text for terminals and mail.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use cluster::Role;
 use cluster::agent::protocol::Facts;
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +25,7 @@ pub enum Kind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeReport {
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub address: String,
     pub reachable: bool,
     pub error: Option<String>,
@@ -380,55 +380,4 @@ pub fn age(secs: i64) -> String {
         s if s < 172_800 => format!("{} h", s / 3600),
         s => format!("{} days", s / 86400),
     }
-}
-
-/// The reports directory of a state directory.
-pub fn dir(state_dir: &Path) -> PathBuf {
-    state_dir.join("reports")
-}
-
-/// Stores `report` as JSON and HTML (atomically), keeping the newest `keep`.
-pub fn store(state_dir: &Path, report: &Report, keep: usize) -> std::io::Result<PathBuf> {
-    let dir = dir(state_dir);
-    let json = dir.join(format!("{}.json", report.id));
-    let bytes = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
-    cluster::fsutil::write_atomic(&json, &bytes, 0o600)?;
-    cluster::fsutil::write_atomic(
-        &dir.join(format!("{}.html", report.id)),
-        crate::html::render(report).as_bytes(),
-        0o600,
-    )?;
-    let mut ids = list(state_dir)?;
-    while ids.len() > keep {
-        let old = ids.remove(0);
-        let _ = std::fs::remove_file(dir.join(format!("{old}.json")));
-        let _ = std::fs::remove_file(dir.join(format!("{old}.html")));
-    }
-    Ok(json)
-}
-
-/// Report ids, oldest first.
-pub fn list(state_dir: &Path) -> std::io::Result<Vec<String>> {
-    let mut ids: Vec<String> = match std::fs::read_dir(dir(state_dir)) {
-        Ok(rd) => rd
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".json"))
-                    .map(String::from)
-            })
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    ids.sort();
-    Ok(ids)
-}
-
-pub fn load(state_dir: &Path, id: &str) -> std::io::Result<Report> {
-    let path = dir(state_dir).join(format!("{id}.json"));
-    let bytes = std::fs::read(&path)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
 }

@@ -6,80 +6,29 @@
 //! SIGTERM or SIGINT lets the current run finish, then the daemon exits.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
 
 use chrono::{DateTime, Local};
 use cluster::config::{Config, parse_cron};
-use nix::sys::signal::{SigSet, Signal};
+use cluster::stop::Stop;
 
+use crate::error::Error;
 use crate::report::Kind;
 use crate::{Options, verify};
 
-/// Set when the daemon should stop; wakes it from its sleep.
-#[derive(Clone, Default)]
-pub struct Stop(Arc<(Mutex<bool>, Condvar)>);
-
-impl Stop {
-    pub fn request(&self) {
-        let (flag, cv) = &*self.0;
-        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        cv.notify_all();
-    }
-
-    pub fn requested(&self) -> bool {
-        *self.0.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sleeps until `deadline`; true when a stop was requested meanwhile.
-    pub fn sleep_until(&self, deadline: DateTime<Local>) -> bool {
-        let (flag, cv) = &*self.0;
-        let mut stopped = flag.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if *stopped {
-                return true;
-            }
-            let left = (deadline - Local::now()).to_std().unwrap_or(Duration::ZERO);
-            if left.is_zero() {
-                return false;
-            }
-            stopped = cv
-                .wait_timeout(stopped, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-}
-
-/// Blocks SIGTERM and SIGINT in this thread (and the threads it starts
-/// later) and turns them into a [`Stop`] request. Call it first thing.
-pub fn stop_on_signals() -> nix::Result<Stop> {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGTERM);
-    set.add(Signal::SIGINT);
-    set.thread_block()?;
-    let stop = Stop::default();
-    let s = stop.clone();
-    std::thread::spawn(move || {
-        if let Ok(sig) = set.wait() {
-            tracing::info!("{sig} received: finishing the current run, then stopping");
-            s.request();
-        }
-    });
-    Ok(stop)
+/// The next occurrence of the schedule under `verify.KEY` after `now`.
+fn next(key: &'static str, expr: &str, now: &DateTime<Local>) -> Result<DateTime<Local>, Error> {
+    let failed = |message: String| Error::Schedule { key, message };
+    parse_cron(expr)
+        .map_err(failed)?
+        .find_next_occurrence(now, false)
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// The next run after `now`: when, and which kind.
-pub fn next_run(config: &Config, now: &DateTime<Local>) -> Result<(DateTime<Local>, Kind), String> {
-    let full = parse_cron(&config.verify.schedule)?
-        .find_next_occurrence(now, false)
-        .map_err(|e| e.to_string())?;
+pub fn next_run(config: &Config, now: &DateTime<Local>) -> Result<(DateTime<Local>, Kind), Error> {
+    let full = next("schedule", &config.verify.schedule, now)?;
     let quick = match &config.verify.quick {
-        Some(q) => Some(
-            parse_cron(q)?
-                .find_next_occurrence(now, false)
-                .map_err(|e| e.to_string())?,
-        ),
+        Some(q) => Some(next("quick", q, now)?),
         None => None,
     };
     Ok(match quick {
@@ -89,8 +38,8 @@ pub fn next_run(config: &Config, now: &DateTime<Local>) -> Result<(DateTime<Loca
 }
 
 /// Runs until stopped. Each full run sends the nightly digest.
-pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<u32, String> {
-    let mut config = cluster::config::load(config_path).map_err(|e| e.to_string())?;
+pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<u32, Error> {
+    let mut config = cluster::config::load(config_path)?;
     let mut runs = 0;
     tracing::info!(
         "coldspare run: cluster {}; full report \"{}\"{}",
@@ -114,7 +63,7 @@ pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<
             },
             when.format("%Y-%m-%d %H:%M:%S %Z")
         );
-        if stop.sleep_until(when) {
+        if stop.sleep((when - Local::now()).to_std().unwrap_or_default()) {
             break;
         }
         match cluster::config::load(config_path) {
@@ -128,7 +77,7 @@ pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<
             digest: kind == Kind::Full,
             notify: true,
         };
-        match verify(&config, &opts, &synchronizer::Quiet) {
+        match verify(&config, &opts, &cluster::progress::Quiet) {
             Ok(out) => {
                 runs += 1;
                 let r = &out.report;
@@ -138,10 +87,10 @@ pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<
                     r.millis,
                     out.json.display()
                 );
-                for d in &out.notify.delivered {
+                for d in &out.notify.sent.delivered {
                     tracing::info!("delivered {d}");
                 }
-                for q in &out.notify.queued {
+                for q in &out.notify.sent.queued {
                     tracing::warn!("kept in the outbox: {q}");
                 }
                 if let Some(m) = &metrics

@@ -16,7 +16,7 @@ use crate::agent::client::{AgentClient, Duplex};
 use crate::agent::server::{AgentOptions, serve};
 use crate::config::{Config, NodeSpec};
 use crate::error::{Error, Result};
-pub use ssh::{HostCheck, SshLink, shell_quote};
+pub use ssh::{HostCheck, SshLink};
 
 /// A connected node.
 pub struct Node {
@@ -71,8 +71,8 @@ pub fn connect_with(config: &Config, spec: &NodeSpec, max_protocol: Option<u32>)
     tracing::debug!("{}: ssh connected in {connect_time:?}", spec.name);
     let mut command = format!(
         "{} agent --state-dir {} --stall-timeout {}",
-        shell_quote(&config.agent.path.to_string_lossy()),
-        shell_quote(&config.state_dir.to_string_lossy()),
+        crate::shell::quote(&config.agent.path.to_string_lossy()),
+        crate::shell::quote(&config.state_dir.to_string_lossy()),
         config.ssh.timeout.as_secs().max(1)
     );
     if let Some(v) = max_protocol {

@@ -333,8 +333,3 @@ impl Duplex for SshDuplex {
         }
     }
 }
-
-/// Single-quotes `s` for a POSIX shell.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}

@@ -1,0 +1,103 @@
+//! Stopping on request: a flag that SIGTERM and SIGINT set, which long work
+//! checks between safe points (a file finished, a run finished) and which
+//! wakes a daemon from its sleep. The signal itself never interrupts work:
+//! the signals are blocked and read by one thread that sets the flag.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, Signal};
+
+/// Set when the work should stop at its next safe point.
+#[derive(Clone, Default)]
+pub struct Stop(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    signal: Mutex<Option<String>>,
+    requested: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Stop {
+    /// Asks the work to stop.
+    pub fn request(&self) {
+        *self.0.requested.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.0.cv.notify_all();
+    }
+
+    pub fn requested(&self) -> bool {
+        *self.0.requested.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The signal that asked for the stop ("SIGINT"), if one did.
+    pub fn signal(&self) -> Option<String> {
+        self.0
+            .signal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Sleeps for `d`; true when a stop was requested meanwhile.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let deadline = Instant::now() + d;
+        let mut stopped = self.0.requested.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if *stopped {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            stopped = self
+                .0
+                .cv
+                .wait_timeout(stopped, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+/// Blocks SIGTERM and SIGINT in this thread (and the threads it starts
+/// later) and turns them into a [`Stop`] request; `said` is logged when one
+/// arrives ("finishing the current run, then stopping"). Call it first
+/// thing, before any other thread starts.
+pub fn on_signals(said: &'static str) -> nix::Result<Stop> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    set.thread_block()?;
+    let stop = Stop::default();
+    let s = stop.clone();
+    std::thread::spawn(move || {
+        if let Ok(sig) = set.wait() {
+            tracing::info!("{sig} received: {said}");
+            *s.0.signal.lock().unwrap_or_else(|p| p.into_inner()) = Some(sig.to_string());
+            s.request();
+        }
+    });
+    Ok(stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_wakes_a_sleeper() {
+        let stop = Stop::default();
+        let s = stop.clone();
+        let t = std::thread::spawn(move || s.sleep(Duration::from_secs(30)));
+        stop.request();
+        assert!(t.join().expect("sleeper joins"));
+        assert!(stop.requested());
+    }
+
+    #[test]
+    fn a_sleep_without_request_ends_false() {
+        assert!(!Stop::default().sleep(Duration::from_millis(10)));
+    }
+}

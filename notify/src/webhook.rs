@@ -1,0 +1,35 @@
+//! The webhook: the message's JSON document POSTed to a URL. A webhook URL
+//! often carries its token in the path, so nothing here ever shows more of
+//! it than the scheme, host and port.
+
+use std::time::Duration;
+
+use crate::error::{Error, with_causes};
+
+pub fn send(url: &str, timeout: Duration, body: &[u8]) -> Result<(), Error> {
+    let origin = reqwest::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|e| Error::WebhookUrl(e.to_string()))?;
+    let failed = |e: reqwest::Error| Error::Webhook {
+        origin: origin.clone(),
+        detail: with_causes(&e.without_url()),
+    };
+    let client = reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(&failed)?;
+    let resp = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .map_err(&failed)?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(Error::WebhookStatus {
+            origin,
+            status: resp.status().to_string(),
+        })
+    }
+}

@@ -1,0 +1,415 @@
+//! `coldspare sync`: capture the primary (or take an earlier capture with
+//! `--to`), plan what differs on the secondary, show it, and apply it. The
+//! planning, diffing and applying here are shared with `restore` and the
+//! live drift.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use cluster::agent::protocol::{Kind, Manifest, WirePath};
+use cluster::config::Config;
+use cluster::progress::Progress;
+use cluster::transport::Node;
+use git2::Oid;
+use serde::Serialize;
+
+use crate::apply::{self, Applied};
+use crate::error::{Error, Result};
+use crate::meta::{self, Meta};
+use crate::plan::{self, Action, Plan};
+use crate::snapshot::{Last, SnapshotOutcome, capture_and_commit, replay_for};
+use crate::source::Source;
+use crate::state::StateRepo;
+use crate::{capture, connect, diff, open, packages, require_sync, services};
+
+/// What a node should hold: a capture's metadata, packages and services,
+/// and the directories known unchanged since the last capture.
+pub(crate) struct Wanted<'a> {
+    pub meta: &'a Meta,
+    pub packages: Option<&'a packages::Packages>,
+    pub services: Option<&'a services::Services>,
+    pub same: Option<&'a HashSet<PathBuf>>,
+}
+
+/// The capture being applied: its metadata, where its contents come from,
+/// and its id (recorded on the node once applied).
+pub(crate) struct Target<'a> {
+    pub want: &'a Meta,
+    pub source: &'a Source<'a>,
+    pub capture: Oid,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Plan and show; change nothing anywhere (no capture is committed).
+    pub dry_run: bool,
+    /// Show unified diffs of changed files (always on a dry run). Reading
+    /// the node's old versions costs their bytes on the wire.
+    pub diffs: bool,
+    /// Push this earlier capture instead of taking a new one.
+    pub to: Option<String>,
+}
+
+/// A path's change as shown to a person.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathDiff {
+    pub path: String,
+    pub action: Action,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncOutcome {
+    pub snapshot: Option<SnapshotOutcome>,
+    pub plan: Plan,
+    pub diffs: Vec<PathDiff>,
+    pub applied: Option<Applied>,
+    /// The node now records this capture as applied.
+    pub recorded: Option<String>,
+    /// Nodes whose copy of the history was brought up to date.
+    pub mirrored: Vec<String>,
+}
+
+impl SyncOutcome {
+    pub fn ok(&self) -> bool {
+        self.applied.as_ref().is_none_or(Applied::ok)
+    }
+}
+
+/// Plans everything that makes `node` match `want`, from the node's
+/// manifest (`live`, answered against the digests of `expected`).
+pub(crate) fn make_plan(
+    config: &Config,
+    node: &mut Node,
+    live: &Manifest,
+    expected: &Meta,
+    want: Wanted<'_>,
+    capture: &str,
+) -> Result<(Plan, String, String)> {
+    let (pkgs, svcs) = (want.packages, want.services);
+    let secret = capture::secret_patterns(config)?;
+    let (files, compared) = plan::files(want.meta, live, expected, want.same, &secret);
+    let (have_pkgs, have_svcs, arch) = capture::system_state(node, config)?;
+    let packages = match (pkgs, &have_pkgs) {
+        (Some(w), Some(h)) => packages::plan(w, h, config.sync.remove_extra),
+        _ => Default::default(),
+    };
+    let services = match (svcs, &have_svcs) {
+        (Some(w), Some(h)) if config.sync.services => services::plan(w, h),
+        _ => Default::default(),
+    };
+    let changed: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+    let hooks = plan::hooks(config, &changed)
+        .into_iter()
+        .map(|i| config.sync.on_change[i].run.clone())
+        .collect();
+    let manager = have_svcs.map(|s| s.manager).unwrap_or_default();
+    let pkg_manager = have_pkgs
+        .map(|p| p.manager)
+        .unwrap_or_else(|| "dpkg".into());
+    let plan = Plan {
+        node: node.name().to_string(),
+        capture: capture.to_string(),
+        files,
+        packages,
+        services,
+        hooks,
+        compared,
+    };
+    Ok((plan, format!("{pkg_manager}\t{arch}"), manager))
+}
+
+/// Diffs of the plan's file changes, secrets masked.
+pub(crate) fn diffs(plan: &Plan, node: &mut Node, source: &Source<'_>) -> Result<Vec<PathDiff>> {
+    let mut out = Vec::new();
+    let shown =
+        |c: &plan::FileChange| c.kind == Kind::File && !c.secret && c.action != Action::Attributes;
+    let old_paths: Vec<(WirePath, u64)> = plan
+        .files
+        .iter()
+        .filter(|c| shown(c) && c.action != Action::Create)
+        .filter_map(|c| {
+            c.have
+                .as_ref()
+                .filter(|h| h.kind == Kind::File && (h.size as usize) <= diff::MAX_DIFF_BYTES)
+        })
+        .map(|h| (h.path.clone(), h.size))
+        .collect();
+    let old: HashMap<PathBuf, Vec<u8>> = node
+        .agent
+        .read(&old_paths)?
+        .into_iter()
+        .filter(|(i, _)| i.error.is_none())
+        .map(|(i, b)| (i.path.0, b))
+        .collect();
+    let new_paths: Vec<&Path> = plan
+        .files
+        .iter()
+        .filter(|c| shown(c) && c.action != Action::Remove)
+        .filter(|c| {
+            c.want
+                .as_ref()
+                .is_some_and(|w| w.size as usize <= diff::MAX_DIFF_BYTES)
+        })
+        .map(|c| c.path.as_path())
+        .collect();
+    let new: HashMap<&Path, Vec<u8>> = new_paths
+        .iter()
+        .copied()
+        .zip(source.contents(&new_paths)?)
+        .collect();
+    for c in &plan.files {
+        let text = if c.secret && c.kind == Kind::File && c.action != Action::Attributes {
+            diff::secret_line(
+                c.have.as_ref().and_then(|h| h.sha256.as_deref()),
+                c.want.as_ref().and_then(|w| w.sha256.as_deref()),
+            )
+        } else if shown(c) {
+            let o = old.get(&c.path).map(Vec::as_slice);
+            let n = new.get(c.path.as_path()).map(Vec::as_slice);
+            if (c.action != Action::Create && o.is_none())
+                || (c.action != Action::Remove && n.is_none())
+            {
+                "(too large to show)\n".into()
+            } else {
+                diff::unified(
+                    &c.path,
+                    if c.action == Action::Create { None } else { o },
+                    if c.action == Action::Remove { None } else { n },
+                )
+            }
+        } else {
+            continue;
+        };
+        out.push(PathDiff {
+            path: meta::escape(&c.path),
+            action: c.action,
+            text,
+        });
+    }
+    Ok(out)
+}
+
+/// Applies `plan` to `node` (packages and services first, then files, then
+/// hooks), re-planning files when packages changed them.
+pub(crate) fn execute(
+    config: &Config,
+    node: &mut Node,
+    mut plan: Plan,
+    target: Target<'_>,
+    managers: (String, String),
+    progress: &dyn Progress,
+) -> Result<(Plan, Applied, Option<String>)> {
+    let Target {
+        want,
+        source,
+        capture,
+    } = target;
+    let backup = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        &capture.to_string()[..10]
+    );
+    let (pkg_line, svc_manager) = managers;
+    let (pkg_manager, arch) = pkg_line.split_once('\t').unwrap_or(("dpkg", ""));
+    let mut applied = Applied {
+        backup: backup.clone(),
+        ..Default::default()
+    };
+    if !plan.packages.is_empty() {
+        progress.stage(&format!("packages on {}", node.name()));
+        applied.packages = Some(apply::packages(node, &plan.packages, pkg_manager, arch)?);
+        // Packages may have brought their own files: plan the files again.
+        let digests = want.dir_digests();
+        let live = node
+            .agent
+            .manifest(capture::manifest_request(config, &digests))?;
+        let secret = capture::secret_patterns(config)?;
+        let (files, compared) = plan::files(want, &live, want, None, &secret);
+        plan.files = files;
+        plan.compared = compared;
+    }
+    if !plan.services.is_empty() {
+        applied.services = Some(apply::services(node, &plan.services, &svc_manager)?);
+    }
+    let files = apply::files(node, &plan.files, source, &backup, progress)?;
+    applied.written = files.written;
+    applied.removed = files.removed;
+    applied.bytes = files.bytes;
+    applied.failed = files.failed;
+    let changed = plan.changed_paths();
+    let which = plan::hooks(config, &changed);
+    applied.hooks = apply::hooks(node, config, &which, &changed, &backup)?;
+    let recorded = if applied.ok() {
+        apply::record(node, config, capture)?;
+        Some(capture.to_string())
+    } else {
+        None
+    };
+    Ok((plan, applied, recorded))
+}
+
+/// `coldspare sync`: snapshot the primary (or take capture `--to`), plan what
+/// differs on the secondary, and apply it (or show it, on a dry run). The
+/// secondary is walked against the last capture while the primary is being
+/// captured: both walks run at once.
+pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Result<SyncOutcome> {
+    require_sync(config)?;
+    let (repo, _lock) = open(config, !opts.dry_run)?;
+    let target_spec = config.secondary();
+    // Each side starts as soon as it can: the secondary connects and then
+    // walks against the last capture's digests (or those of `--to`), while
+    // the last capture is loaded and the primary is captured.
+    let (digests_tx, digests_rx) = std::sync::mpsc::channel::<BTreeMap<WirePath, String>>();
+    progress.stage(&format!(
+        "comparing {} while capturing the primary",
+        target_spec.name
+    ));
+    let (walked, primary, last, captured) = std::thread::scope(|s| {
+        let walker = s.spawn(move || -> Result<(Node, Manifest)> {
+            let mut node = connect(config, target_spec)?;
+            let Ok(digests) = digests_rx.recv() else {
+                return Err(Error::State {
+                    path: config.state_dir.clone(),
+                    message: "the last capture could not be loaded".into(),
+                });
+            };
+            let live = node
+                .agent
+                .manifest(capture::manifest_request(config, &digests))?;
+            Ok((node, live))
+        });
+        let mut primary = if opts.to.is_none() {
+            Some(connect(config, config.primary()))
+        } else {
+            None
+        };
+        let last = match &opts.to {
+            Some(rev) => repo
+                .resolve(rev)
+                .and_then(|id| repo.load(id))
+                .map(|snapshot| Last {
+                    digests: snapshot.meta.dir_digests(),
+                    snapshot: Some(snapshot),
+                }),
+            None => Last::load(&repo),
+        };
+        if let Ok(l) = &last {
+            let _ = digests_tx.send(l.digests.clone());
+        }
+        drop(digests_tx);
+        let captured = match (&mut primary, &last) {
+            (Some(Ok(p)), Ok(l)) => {
+                Some(capture_and_commit(config, &repo, p, l, !opts.dry_run, None))
+            }
+            _ => None,
+        };
+        (
+            walker.join().expect("walker thread"),
+            primary,
+            last,
+            captured,
+        )
+    });
+    let last = last?;
+    let mut primary = primary.transpose()?;
+    let (mut target, live) = walked?;
+    tracing::info!(
+        "{}: walked in {} ms on the node ({} entries back, {} directories matched)",
+        target.name(),
+        live.stats.millis,
+        live.entries.len(),
+        live.matched.len()
+    );
+    let (fresh, snapshot_outcome) = match captured.transpose()? {
+        Some((c, o)) => (Some(c), Some(o)),
+        None => (None, None),
+    };
+    let (want_meta, want_pkgs, want_svcs, capture_id) = match &fresh {
+        Some(c) => (
+            &c.meta,
+            c.packages.as_ref(),
+            c.services.as_ref(),
+            repo.head(),
+        ),
+        None => {
+            let s = last.snapshot.as_ref().expect("the capture asked for");
+            (
+                &s.meta,
+                s.packages.as_ref(),
+                s.services.as_ref(),
+                Some(s.id),
+            )
+        }
+    };
+    let changed_since_head = snapshot_outcome.as_ref().is_some_and(|s| s.uncommitted);
+    let label = match capture_id {
+        Some(id) if !(opts.dry_run && changed_since_head) => StateRepo::short(id),
+        _ => "the primary now, not committed".into(),
+    };
+    let (plan, pkg_line, svc_manager) = make_plan(
+        config,
+        &mut target,
+        &live,
+        last.meta(),
+        Wanted {
+            meta: want_meta,
+            packages: want_pkgs,
+            services: want_svcs,
+            same: fresh.as_ref().map(|c| &c.unchanged_dirs),
+        },
+        &label,
+    )?;
+    let source = Source {
+        fresh: fresh.as_ref().map(|c| &c.contents),
+        repo: &repo,
+        stored: capture_id.or(repo.head()),
+    };
+    tracing::info!("planned: {}", plan.summary());
+    let diffs = if opts.dry_run || opts.diffs {
+        diffs(&plan, &mut target, &source)?
+    } else {
+        Vec::new()
+    };
+    if opts.dry_run {
+        return Ok(SyncOutcome {
+            snapshot: snapshot_outcome,
+            plan,
+            diffs,
+            applied: None,
+            recorded: None,
+            mirrored: Vec::new(),
+        });
+    }
+    let capture = capture_id.expect("a committed capture on a real run");
+    let (plan, applied, recorded) = execute(
+        config,
+        &mut target,
+        plan,
+        Target {
+            want: want_meta,
+            source: &source,
+            capture,
+        },
+        (pkg_line, svc_manager),
+        progress,
+    )?;
+    let replay = match (&fresh, &snapshot_outcome) {
+        (Some(c), Some(o)) => replay_for(&repo, &last, c, o),
+        _ => None,
+    };
+    let mut mirrored = Vec::new();
+    for node in primary.iter_mut().chain(std::iter::once(&mut target)) {
+        if !node.local && apply::mirror(node, &repo, replay.as_ref())?.is_some() {
+            mirrored.push(node.name().to_string());
+        }
+    }
+    Ok(SyncOutcome {
+        snapshot: snapshot_outcome,
+        plan,
+        diffs,
+        applied: Some(applied),
+        recorded,
+        mirrored,
+    })
+}
