@@ -53,7 +53,13 @@ pub fn render(r: &Report) -> String {
         .as_ref()
         .filter(|d| d.count() > 0 || d.error.is_some())
     {
-        h.push_str("<h2 class=\"bad\">Drift — the secondary differs from the primary</h2><ul>");
+        let _ = write!(
+            h,
+            "<h2 class=\"bad\">Drift — the secondary differs from the primary</h2>{}<ul>",
+            d.as_of
+                .map(|t| format!("<p>{}</p>", esc(crate::report::as_of(t).trim())))
+                .unwrap_or_default()
+        );
         if let Some(e) = &d.error {
             let _ = write!(h, "<li>could not compare: {}</li>", esc(e));
         }

@@ -93,7 +93,7 @@ pub fn verify(
                         .files
                         .iter()
                         .map(|f| {
-                            let verb = format!("{:?}", f.action).to_lowercase();
+                            let verb = f.action;
                             let path = synchronizer::meta::escape(&f.path);
                             if f.details.is_empty() {
                                 format!("{verb} {path}")
@@ -123,6 +123,7 @@ pub fn verify(
                         }))
                         .collect(),
                     error: None,
+                    as_of: None,
                 },
                 Err(e) => DriftReport {
                     files: vec![],
@@ -130,6 +131,7 @@ pub fn verify(
                     packages: vec![],
                     services: vec![],
                     error: Some(e.to_string()),
+                    as_of: None,
                 },
             });
         }
@@ -162,6 +164,27 @@ pub fn verify(
                 }),
                 Err(e) => tracing::warn!("{}: cannot read its sync record: {e}", spec.name),
             }
+        }
+    }
+    if opts.kind == Kind::Quick
+        && let Some(last) = store::last_full(&config.state_dir)
+    {
+        // What this run did not look at keeps its last known state.
+        drift = last.drift.map(|mut d| {
+            d.as_of.get_or_insert(last.started);
+            d
+        });
+        sync_findings = last
+            .findings
+            .into_iter()
+            .filter(|f| f.key.starts_with("stale-sync:") || f.key.starts_with("never-synced:"))
+            .collect();
+        for (slot, (spec, _)) in last_syncs.iter_mut().zip(&connected) {
+            *slot = last
+                .nodes
+                .iter()
+                .find(|n| n.name == spec.name)
+                .and_then(|n| n.last_sync.clone());
         }
     }
 

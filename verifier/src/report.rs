@@ -69,6 +69,11 @@ pub struct DriftReport {
     pub services: Vec<String>,
     /// The drift could not be computed.
     pub error: Option<String>,
+    /// When the nodes were last compared, if not in this run: a quick run
+    /// does not compare them and carries the last full run's findings, so
+    /// a lasting drift never looks "recovered" between full runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 impl DriftReport {
@@ -253,8 +258,9 @@ impl Report {
         {
             let _ = writeln!(
                 t,
-                "\n{}",
-                paint("DRIFT — the secondary differs from the primary", "1")
+                "\n{}{}",
+                paint("DRIFT — the secondary differs from the primary", "1"),
+                d.as_of.map(as_of).unwrap_or_default()
             );
             if let Some(e) = &d.error {
                 let _ = writeln!(t, "  could not compare: {e}");
@@ -373,6 +379,14 @@ impl Report {
 }
 
 /// `3 h`, `2 days`, `5 min`.
+/// " (as of the full run 2 h ago: quick runs do not compare the nodes)".
+pub fn as_of(at: DateTime<Utc>) -> String {
+    format!(
+        " (as of the full run {} ago: quick runs do not compare the nodes)",
+        age((Utc::now() - at).num_seconds())
+    )
+}
+
 pub fn age(secs: i64) -> String {
     match secs {
         s if s < 120 => format!("{s} s"),

@@ -13,12 +13,29 @@ pub fn dir(state_dir: &Path) -> PathBuf {
     state_dir.join("reports")
 }
 
+/// Where the newest full report is kept apart from the rotation, so quick
+/// runs can carry what they do not examine.
+fn last_full_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("last-full-report.json")
+}
+
+/// The newest full report, if one was stored (whatever the rotation).
+pub fn last_full(state_dir: &Path) -> Option<Report> {
+    let bytes = std::fs::read(last_full_path(state_dir)).ok()?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| tracing::warn!("{}: {e}; ignored", last_full_path(state_dir).display()))
+        .ok()
+}
+
 /// Stores `report` as JSON and HTML (atomically), keeping the newest `keep`.
 pub fn store(state_dir: &Path, report: &Report, keep: usize) -> std::io::Result<PathBuf> {
     let dir = dir(state_dir);
     let json = dir.join(format!("{}.json", report.id));
     let bytes = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     cluster::fsutil::write_atomic(&json, &bytes, 0o600)?;
+    if report.kind == crate::report::Kind::Full {
+        cluster::fsutil::write_atomic(&last_full_path(state_dir), &bytes, 0o600)?;
+    }
     cluster::fsutil::write_atomic(
         &dir.join(format!("{}.html", report.id)),
         crate::html::render(report).as_bytes(),
