@@ -487,3 +487,34 @@ fn the_services_that_start_at_boot_follow_the_primary() {
     history.has("service redis-server enabled");
     history.has("service redis-server disabled");
 }
+
+#[test]
+fn a_failing_hook_shows_the_head_and_the_tail_of_its_output() {
+    let lab = lab!();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lab.config_variant(dir.path(), |t| {
+        t.replace(
+            "  on_change:\n",
+            "  on_change:\n    - { paths: [/srv/app], run: \"echo starting; head -c 600000 /dev/zero | tr '\\\\0' x; echo; echo 'the real error is here'; exit 1\" }\n",
+        )
+    });
+    lab.primary()
+        .sh("echo changed > /srv/app/config/app.conf")
+        .expect_ok("change");
+    let out = coldspare(&lab, &["--config", &cfg.to_string_lossy(), "sync"]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    out.has("| starting");
+    out.has("| the real error is here");
+    let left_out = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("bytes of output left out here"))
+        .unwrap_or_else(|| panic!("no marker in {} bytes of output", out.stdout.len()));
+    let n: u64 = left_out
+        .split("[… ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a byte count");
+    assert_eq!(n, 9 + 600_001 + 23 - (256 << 10), "{left_out}");
+}
