@@ -25,6 +25,10 @@ pub struct SyncArgs {
     /// Also show unified diffs on a real run (a dry run always shows them).
     #[arg(long)]
     diff: bool,
+    /// Apply a plan even when apt would remove packages it does not name
+    /// (shown by `--dry-run`); see also sync.allow_dependent_removals.
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,8 +84,15 @@ pub fn snapshot(global: &Global, _args: SnapshotArgs) -> anyhow::Result<ExitCode
                 println!("  {line}");
             }
         }
+        for u in &out.unsettled {
+            println!("  {} package {u}", output::red("PROBLEM:"));
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if out.unsettled.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 pub fn sync(global: &Global, args: SyncArgs) -> anyhow::Result<ExitCode> {
@@ -90,6 +101,7 @@ pub fn sync(global: &Global, args: SyncArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         to: args.to,
         diffs: args.diff,
+        yes: args.yes,
     };
     let out = synchronizer::sync(&config, &opts, &Bar::new(global.json))?;
     finish(global, &out)
@@ -146,6 +158,10 @@ fn print_outcome(out: &SyncOutcome) {
         }
     }
     print_plan(&out.plan, &out.diffs);
+    if let Some(why) = &out.refused {
+        println!();
+        println!("{} {why}", output::red("REFUSED:"));
+    }
     let Some(a) = &out.applied else { return };
     println!();
     if out.plan.is_empty() && a.hooks.is_empty() {
@@ -263,11 +279,43 @@ fn print_plan(plan: &Plan, diffs: &[PathDiff]) {
             plan.node
         );
     }
+    if let Some(sim) = &plan.packages.simulation {
+        for p in &sim.also_remove {
+            println!(
+                "  package remove {p}  {}",
+                output::red("(apt removes it too: it depends on or conflicts with the plan)")
+            );
+        }
+        for p in &sim.also_install {
+            println!("  package install {p}  (apt installs it too: a dependency)");
+        }
+        if let Some(e) = &sim.error {
+            println!(
+                "  {} apt could not simulate the package changes, so it may do more than listed: {e}",
+                output::yellow("warning:")
+            );
+        }
+    }
+    for u in &plan.packages.unsettled {
+        println!("  {} package {u}", output::red("PROBLEM:"));
+    }
     for s in &plan.services.enable {
         println!("  service enable {s}");
     }
     for s in &plan.services.disable {
         println!("  service disable {s}");
+    }
+    if !plan.services.extra_kept.is_empty() {
+        println!(
+            "  ({} service{} enabled only on {} kept, which the primary does not have: remove_extra is off)",
+            plan.services.extra_kept.len(),
+            if plan.services.extra_kept.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            plan.node
+        );
     }
     for h in &plan.hooks {
         println!("  then run `{h}`");
@@ -308,6 +356,7 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
             dry_run: true,
             to: None,
             diffs: true,
+            yes: false,
         };
         let out = synchronizer::sync(&config, &opts, &Bar::new(global.json))?;
         if global.json {

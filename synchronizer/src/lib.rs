@@ -121,6 +121,8 @@ pub struct SnapshotOutcome {
     pub body: String,
     pub files: usize,
     pub packages: usize,
+    /// Packages caught half-way on the primary: fix them there.
+    pub unsettled: Vec<packages::Unsettled>,
 }
 
 /// Asks the captured node whether each package change was an upgrade.
@@ -133,7 +135,7 @@ fn directions(
     else {
         return HashMap::new();
     };
-    if new_p.manager != "dpkg" {
+    if new_p.manager != packages::Manager::Dpkg {
         return HashMap::new();
     }
     let pairs: Vec<(String, String)> = new_p
@@ -262,6 +264,11 @@ fn capture_and_commit(
             .filter(|i| i.kind != Kind::Dir)
             .count(),
         packages: capture.packages.as_ref().map(|p| p.list.len()).unwrap_or(0),
+        unsettled: capture
+            .packages
+            .as_ref()
+            .map(|p| p.unsettled.values().cloned().collect())
+            .unwrap_or_default(),
     };
     Ok((capture, outcome))
 }
@@ -304,6 +311,8 @@ pub struct SyncOptions {
     pub diffs: bool,
     /// Push this earlier capture instead of taking a new one.
     pub to: Option<String>,
+    /// The admin confirmed removals apt adds beyond the plan (`--yes`).
+    pub yes: bool,
 }
 
 /// A path's change as shown to a person.
@@ -324,11 +333,17 @@ pub struct SyncOutcome {
     pub recorded: Option<String>,
     /// Nodes whose copy of the history was brought up to date.
     pub mirrored: Vec<String>,
+    /// Why nothing was applied, when the plan needed a confirmation.
+    pub refused: Option<String>,
 }
 
 impl SyncOutcome {
+    /// Everything applied, nothing refused, and no package half-way on the
+    /// primary.
     pub fn ok(&self) -> bool {
         self.applied.as_ref().is_none_or(Applied::ok)
+            && self.refused.is_none()
+            && self.plan.packages.unsettled.is_empty()
     }
 }
 
@@ -345,15 +360,18 @@ fn make_plan(
     pkgs: Option<&packages::Packages>,
     svcs: Option<&services::Services>,
     capture: &str,
-) -> Result<(Plan, String, String)> {
+) -> Result<(Plan, packages::Platform, services::Manager)> {
     let (files, compared) = plan::files(want, live, expected, same);
-    let (have_pkgs, have_svcs, arch) = capture::system_state(node, config)?;
-    let packages = match (pkgs, &have_pkgs) {
+    let (have_pkgs, have_svcs, platform) = capture::system_state(node, config)?;
+    let mut packages = match (pkgs, &have_pkgs) {
         (Some(w), Some(h)) => packages::plan(w, h, config.sync.remove_extra),
         _ => Default::default(),
     };
+    packages.simulation = apply::simulate(node, &packages, &platform, false)?;
     let services = match (svcs, &have_svcs) {
-        (Some(w), Some(h)) if config.sync.services => services::plan(w, h),
+        (Some(w), Some(h)) if config.sync.services => {
+            services::plan(w, h, config.sync.remove_extra)
+        }
         _ => Default::default(),
     };
     let changed: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
@@ -362,9 +380,6 @@ fn make_plan(
         .map(|i| config.sync.on_change[i].run.clone())
         .collect();
     let manager = have_svcs.map(|s| s.manager).unwrap_or_default();
-    let pkg_manager = have_pkgs
-        .map(|p| p.manager)
-        .unwrap_or_else(|| "dpkg".into());
     let plan = Plan {
         node: node.name().to_string(),
         capture: capture.to_string(),
@@ -374,7 +389,7 @@ fn make_plan(
         hooks,
         compared,
     };
-    Ok((plan, format!("{pkg_manager}\t{arch}"), manager))
+    Ok((plan, platform, manager))
 }
 
 /// Diffs of the plan's file changes, secrets masked.
@@ -461,7 +476,7 @@ fn execute(
     want: &Meta,
     source: &Source<'_>,
     capture: Oid,
-    managers: (String, String),
+    managers: (packages::Platform, services::Manager),
     progress: &dyn Progress,
 ) -> Result<(Plan, Applied, Option<String>)> {
     let backup = format!(
@@ -469,15 +484,25 @@ fn execute(
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
         &capture.to_string()[..10]
     );
-    let (pkg_line, svc_manager) = managers;
-    let (pkg_manager, arch) = pkg_line.split_once('\t').unwrap_or(("dpkg", ""));
+    let (platform, svc_manager) = managers;
+    // Removals apt adds were shown and confirmed, or the caller refused.
+    let removals_confirmed = plan
+        .packages
+        .simulation
+        .as_ref()
+        .is_some_and(|s| !s.also_remove.is_empty());
     let mut applied = Applied {
         backup: backup.clone(),
         ..Default::default()
     };
     if !plan.packages.is_empty() {
         progress.stage(&format!("packages on {}", node.name()));
-        applied.packages = Some(apply::packages(node, &plan.packages, pkg_manager, arch)?);
+        applied.packages = Some(apply::packages(
+            node,
+            &plan.packages,
+            &platform,
+            removals_confirmed,
+        )?);
         // Packages may have brought their own files: plan the files again.
         let digests = want.dir_digests();
         let live = node
@@ -488,7 +513,7 @@ fn execute(
         plan.compared = compared;
     }
     if !plan.services.is_empty() {
-        applied.services = Some(apply::services(node, &plan.services, &svc_manager)?);
+        applied.services = Some(apply::services(node, &plan.services, svc_manager)?);
     }
     let files = apply::files(node, &plan.files, source, &backup, progress)?;
     applied.written = files.written;
@@ -607,7 +632,7 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
         Some(id) if !(opts.dry_run && changed_since_head) => StateRepo::short(id),
         _ => "the primary now, not committed".into(),
     };
-    let (plan, pkg_line, svc_manager) = make_plan(
+    let (mut plan, platform, svc_manager) = make_plan(
         config,
         &mut target,
         &live,
@@ -637,19 +662,27 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
             applied: None,
             recorded: None,
             mirrored: Vec::new(),
+            refused: None,
         });
     }
     let capture = capture_id.expect("a committed capture on a real run");
-    let (plan, applied, recorded) = execute(
-        config,
-        &mut target,
-        plan,
-        want_meta,
-        &source,
-        capture,
-        (pkg_line, svc_manager),
-        progress,
-    )?;
+    let confirmed = opts.yes || config.sync.allow_dependent_removals;
+    let refused = apply::confirm_packages(&mut target, &mut plan.packages, &platform, confirmed)?;
+    let (plan, applied, recorded) = if refused.is_some() {
+        (plan, None, None)
+    } else {
+        let (plan, applied, recorded) = execute(
+            config,
+            &mut target,
+            plan,
+            want_meta,
+            &source,
+            capture,
+            (platform, svc_manager),
+            progress,
+        )?;
+        (plan, Some(applied), recorded)
+    };
     let replay = match (&fresh, &snapshot_outcome) {
         (Some(c), Some(o)) => replay_for(&repo, &last, c, o),
         _ => None,
@@ -664,9 +697,10 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
         snapshot: snapshot_outcome,
         plan,
         diffs,
-        applied: Some(applied),
+        applied,
         recorded,
         mirrored,
+        refused,
     })
 }
 
@@ -689,7 +723,7 @@ pub fn restore(
     let live = node
         .agent
         .manifest(capture::manifest_request(config, &want.meta.dir_digests()))?;
-    let (plan, pkg_line, svc_manager) = make_plan(
+    let (mut plan, platform, svc_manager) = make_plan(
         config,
         &mut node,
         &live,
@@ -718,8 +752,12 @@ pub fn restore(
             applied: None,
             recorded: None,
             mirrored: Vec::new(),
+            refused: None,
         });
     }
+    // Restoring was confirmed (`--yes`), after its dry run showed the plan;
+    // the simulation is still redone with fresh lists when it failed.
+    apply::confirm_packages(&mut node, &mut plan.packages, &platform, true)?;
     let (plan, applied, recorded) = execute(
         config,
         &mut node,
@@ -727,7 +765,7 @@ pub fn restore(
         &want.meta,
         &source,
         id,
-        (pkg_line, svc_manager),
+        (platform, svc_manager),
         progress,
     )?;
     // The primary's state changed: that is history too.
@@ -750,6 +788,7 @@ pub fn restore(
         applied: Some(applied),
         recorded,
         mirrored,
+        refused: None,
     })
 }
 
@@ -827,7 +866,7 @@ pub fn diff_captures(config: &Config, a: Option<&str>, b: Option<&str>) -> Resul
     };
     let services = match (&old.services, &new.services) {
         (Some(o), Some(n)) => {
-            let p = services::plan(n, o);
+            let p = services::plan(n, o, true);
             p.enable
                 .iter()
                 .map(|s| format!("enabled {s}"))

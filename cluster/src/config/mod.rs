@@ -235,8 +235,12 @@ pub struct SyncSettings {
     /// the content changed, and its digest.
     pub secret: Vec<String>,
     pub packages: PackageMode,
-    /// Remove packages the secondary has and the primary has not.
+    /// Remove packages the secondary has and the primary has not (and
+    /// disable the boot services that only those packages brought).
     pub remove_extra: bool,
+    /// Let apt remove packages a sync plan does not name (dependents of a
+    /// removal, conflicts of an installation) without `sync --yes`.
+    pub allow_dependent_removals: bool,
     /// Keep the set of enabled services identical.
     pub services: bool,
     pub on_change: Vec<Hook>,
@@ -281,6 +285,7 @@ impl Default for SyncSettings {
             secret: Vec::new(),
             packages: PackageMode::Auto,
             remove_extra: false,
+            allow_dependent_removals: false,
             services: true,
             on_change: Vec::new(),
         }

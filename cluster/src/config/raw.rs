@@ -71,6 +71,7 @@ pub struct RawSync {
     pub secret: Vec<String>,
     pub packages: Option<RawPackages>,
     pub remove_extra: Option<bool>,
+    pub allow_dependent_removals: Option<bool>,
     pub services: Option<bool>,
     #[serde(default)]
     pub on_change: Vec<RawHook>,

@@ -420,6 +420,7 @@ fn sync_settings(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
             Some(RawPackages::None) => PackageMode::None,
         },
         remove_extra: raw.remove_extra.unwrap_or(false),
+        allow_dependent_removals: raw.allow_dependent_removals.unwrap_or(false),
         services: raw.services.unwrap_or(true),
         on_change,
     }
