@@ -518,3 +518,30 @@ fn a_failing_hook_shows_the_head_and_the_tail_of_its_output() {
         .expect("a byte count");
     assert_eq!(n, 9 + 600_001 + 23 - (256 << 10), "{left_out}");
 }
+
+#[test]
+fn restore_with_the_secondary_unreachable_says_it_was_skipped() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("first sync");
+    let first = coldspare(&lab, &["--json", "history", "-n", "1"]).expect_ok("history");
+    let first: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    let first = first[0]["short"].as_str().unwrap().to_string();
+    lab.primary()
+        .sh("echo later > /srv/app/config/app.conf")
+        .expect_ok("change");
+    coldspare(&lab, &["sync"]).expect_ok("second sync");
+    lab.secondary().cut();
+    let out = coldspare(&lab, &["restore", "--to", &first, "--yes"]);
+    lab.secondary().heal();
+    assert_eq!(out.status, 1, "{}\n{}", out.stdout, out.stderr);
+    out.has("history mirrored to primary");
+    out.has("history NOT mirrored to secondary");
+    out.has("(skipped)");
+    assert_eq!(
+        lab.primary()
+            .exec(&["cat", "/srv/app/config/app.conf"])
+            .stdout,
+        "listen = 0.0.0.0:8080\nworkers = 4\n",
+        "the primary was restored all the same"
+    );
+}

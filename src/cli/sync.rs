@@ -223,6 +223,12 @@ fn print_outcome(out: &SyncOutcome) {
     if !out.mirrored.is_empty() {
         println!("history mirrored to {}", out.mirrored.join(", "));
     }
+    for skipped in &out.mirror_skipped {
+        println!(
+            "{}",
+            output::red(&format!("history NOT mirrored to {skipped} (skipped)"))
+        );
+    }
 }
 
 fn indent(text: &str) -> String {

@@ -335,6 +335,9 @@ pub struct SyncOutcome {
     pub mirrored: Vec<String>,
     /// Why nothing was applied, when the plan needed a confirmation.
     pub refused: Option<String>,
+    /// Nodes whose copy of the history could not be brought up to date,
+    /// with why (`restore` with a node unreachable).
+    pub mirror_skipped: Vec<String>,
 }
 
 impl SyncOutcome {
@@ -344,6 +347,7 @@ impl SyncOutcome {
         self.applied.as_ref().is_none_or(Applied::ok)
             && self.refused.is_none()
             && self.plan.packages.unsettled.is_empty()
+            && self.mirror_skipped.is_empty()
     }
 }
 
@@ -663,6 +667,7 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
             recorded: None,
             mirrored: Vec::new(),
             refused: None,
+            mirror_skipped: Vec::new(),
         });
     }
     let capture = capture_id.expect("a committed capture on a real run");
@@ -701,6 +706,7 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
         recorded,
         mirrored,
         refused,
+        mirror_skipped: Vec::new(),
     })
 }
 
@@ -753,6 +759,7 @@ pub fn restore(
             recorded: None,
             mirrored: Vec::new(),
             refused: None,
+            mirror_skipped: Vec::new(),
         });
     }
     // Restoring was confirmed (`--yes`), after its dry run showed the plan;
@@ -781,6 +788,21 @@ pub fn restore(
     if !node.local && apply::mirror(&mut node, &repo, None)?.is_some() {
         mirrored.push(node.name().to_string());
     }
+    node.agent.bye();
+    // The other nodes keep a copy of the history too; one that cannot be
+    // reached is said, not passed over.
+    let mut mirror_skipped = Vec::new();
+    for other in config.nodes.iter().filter(|n| n.name != spec.name) {
+        match connect(config, other).and_then(|mut n| {
+            let sent = !n.local && apply::mirror(&mut n, &repo, None)?.is_some();
+            n.agent.bye();
+            Ok(sent)
+        }) {
+            Ok(true) => mirrored.push(other.name.clone()),
+            Ok(false) => {}
+            Err(e) => mirror_skipped.push(format!("{}: {e}", other.name)),
+        }
+    }
     Ok(SyncOutcome {
         snapshot,
         plan,
@@ -789,6 +811,7 @@ pub fn restore(
         recorded,
         mirrored,
         refused: None,
+        mirror_skipped,
     })
 }
 
