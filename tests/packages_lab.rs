@@ -178,14 +178,36 @@ fn a_plan_names_what_apt_removes_too_and_is_refused_without_yes() {
     let out = coldspare(&lab, &["sync", "--yes"]).expect_ok("sync --yes");
     out.has("packages: ok");
     assert_eq!(version_on(&lab, "secondary", "labalt"), "1.0-1 ii");
+    let gone = |pkg: &str| {
+        let v = version_on(&lab, "secondary", pkg);
+        assert!(v == "absent" || v.ends_with(" rc"), "{pkg}: {v}");
+    };
+    gone("labtool");
+    gone("labdep");
+
+    // Back to labtool on the primary: apt on the secondary removes labalt
+    // for it, which the configuration may allow once and for all.
+    apt_install(&lab.primary(), "labtool=2.0-1");
+    let on_primary = version_on(&lab, "primary", "labalt");
     assert!(
-        version_on(&lab, "secondary", "labtool").ends_with(" rc")
-            || version_on(&lab, "secondary", "labtool") == "absent"
+        !on_primary.ends_with(" ii"),
+        "apt replaced labalt: {on_primary}"
     );
-    assert!(
-        version_on(&lab, "secondary", "labdep").ends_with(" rc")
-            || version_on(&lab, "secondary", "labdep") == "absent"
-    );
+    let refused = coldspare(&lab, &["sync"]);
+    assert_eq!(refused.status, 1, "{}", refused.stdout);
+    refused.has("REFUSED: apt would also remove 1 package the plan does not name: labalt 1.0-1");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lab.config_variant(dir.path(), |t| {
+        t.replace(
+            "  paths: [/etc/nginx",
+            "  allow_dependent_removals: true\n  paths: [/etc/nginx",
+        )
+    });
+    coldspare(&lab, &["--config", &cfg.to_string_lossy(), "sync"])
+        .expect_ok("sync with allow_dependent_removals")
+        .has("package remove labalt 1.0-1  (apt removes it too");
+    assert_eq!(version_on(&lab, "secondary", "labtool"), "2.0-1 ii");
+    gone("labalt");
 }
 
 const LSB: &str = "#!/bin/sh\n### BEGIN INIT INFO\n# Provides: NAME\n# Required-Start: $remote_fs\n# Required-Stop: $remote_fs\n# Default-Start: 2 3 4 5\n# Default-Stop: 0 1 6\n# Short-Description: lab service\n### END INIT INFO\nexit 0\n";
