@@ -126,6 +126,11 @@ fn a_package_half_way_on_the_primary_is_a_finding_never_a_removal() {
     h.has("labsvc 1.1-1 half-way on the primary (last good 1.0-1 kept)");
     assert!(!h.stdout.contains("removed"), "{}", h.stdout);
 
+    // The nightly verify says it too.
+    let v = coldspare(&lab, &["verify"]);
+    assert_eq!(v.status, 1, "{}", v.stdout);
+    v.has("package: labsvc 1.1-1 is half-configured (its configuration script failed) on the primary: fix it there");
+
     // Fixed on the primary, the secondary follows.
     p.sh("dpkg --configure labtool && dpkg -i /tmp/debs/labsvc_1.0-1_all.deb")
         .expect_ok("fix the primary");
