@@ -659,3 +659,30 @@ fn without_a_key_file_the_ssh_agent_authenticates() {
     out.has("primary (primary, 198.51.100.11)  up");
     out.has("secondary (secondary, 198.51.100.12)  up");
 }
+
+#[test]
+fn agent_install_onto_a_full_filesystem_says_so_and_leaves_nothing_behind() {
+    let lab = lab!();
+    lab.secondary()
+        .sh("mkdir -p /opt/small && mount -t tmpfs -o size=4m tmpfs /opt/small")
+        .expect_ok("a small filesystem on the secondary");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lab.config_variant(dir.path(), |t| {
+        format!("{t}agent:\n  path: /opt/small/coldspare\n")
+    });
+    let out = lab.client().coldspare(&[
+        "--config",
+        &cfg.to_string_lossy(),
+        "agent",
+        "install",
+        "secondary",
+    ]);
+    assert_eq!(out.status, 1, "{}\n{}", out.stdout, out.stderr);
+    out.err_has("error: secondary: no space left on secondary: need ");
+    out.err_has(" MB in /opt/small (only 4 MB free there)");
+    let left = lab
+        .secondary()
+        .sh("ls -a /opt/small && df -Pk /opt/small | awk 'NR==2 {print $3}'")
+        .expect_ok("ls");
+    assert_eq!(left.stdout, ".\n..\n0\n", "no partial file, nothing used");
+}

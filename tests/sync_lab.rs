@@ -325,10 +325,10 @@ fn a_cut_mid_sync_leaves_no_partial_file_and_the_next_sync_converges() {
         lab.secondary().cut();
         sync.join().unwrap()
     });
-    assert_ne!(
-        out.status, 0,
-        "the sync must fail when the cable is cut\n{}",
-        out.stdout
+    assert_eq!(
+        out.status, 1,
+        "a connection lost mid-sync is a problem found (exit 1)\n{}\n{}",
+        out.stdout, out.stderr
     );
     out.err_has("secondary: lost the connection during write");
     lab.secondary().heal();
@@ -486,4 +486,62 @@ fn the_services_that_start_at_boot_follow_the_primary() {
     let history = coldspare(&lab, &["history"]).expect_ok("history");
     history.has("service redis-server enabled");
     history.has("service redis-server disabled");
+}
+
+#[test]
+fn a_failing_hook_shows_the_head_and_the_tail_of_its_output() {
+    let lab = lab!();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lab.config_variant(dir.path(), |t| {
+        t.replace(
+            "  on_change:\n",
+            "  on_change:\n    - { paths: [/srv/app], run: \"echo starting; head -c 600000 /dev/zero | tr '\\\\0' x; echo; echo 'the real error is here'; exit 1\" }\n",
+        )
+    });
+    lab.primary()
+        .sh("echo changed > /srv/app/config/app.conf")
+        .expect_ok("change");
+    let out = coldspare(&lab, &["--config", &cfg.to_string_lossy(), "sync"]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    out.has("| starting");
+    out.has("| the real error is here");
+    let left_out = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("bytes of output left out here"))
+        .unwrap_or_else(|| panic!("no marker in {} bytes of output", out.stdout.len()));
+    let n: u64 = left_out
+        .split("[… ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a byte count");
+    assert_eq!(n, 9 + 600_001 + 23 - (256 << 10), "{left_out}");
+}
+
+#[test]
+fn restore_with_the_secondary_unreachable_says_it_was_skipped() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("first sync");
+    let first = coldspare(&lab, &["--json", "history", "-n", "1"]).expect_ok("history");
+    let first: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    let first = first[0]["short"].as_str().unwrap().to_string();
+    lab.primary()
+        .sh("echo later > /srv/app/config/app.conf")
+        .expect_ok("change");
+    coldspare(&lab, &["sync"]).expect_ok("second sync");
+    lab.secondary().cut();
+    let out = coldspare(&lab, &["restore", "--to", &first, "--yes"]);
+    lab.secondary().heal();
+    assert_eq!(out.status, 1, "{}\n{}", out.stdout, out.stderr);
+    out.has("history mirrored to primary");
+    out.has("history NOT mirrored to secondary");
+    out.has("(skipped)");
+    assert_eq!(
+        lab.primary()
+            .exec(&["cat", "/srv/app/config/app.conf"])
+            .stdout,
+        "listen = 0.0.0.0:8080\nworkers = 4\n",
+        "the primary was restored all the same"
+    );
 }

@@ -101,16 +101,27 @@ fn ms(start: Instant) -> u64 {
     start.elapsed().as_millis() as u64
 }
 
+/// What a pipe said: its first half of the cap, its last half, and how
+/// many bytes in between were dropped (the end is where an error usually is).
+#[derive(Default)]
+struct Kept {
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    dropped: u64,
+}
+
 struct Capture {
-    buf: Arc<Mutex<(Vec<u8>, bool)>>,
+    buf: Arc<Mutex<Kept>>,
     done: mpsc::Receiver<()>,
 }
 
 impl Capture {
     fn start<R: Read + Send + 'static>(mut pipe: R, cap: u64) -> Capture {
-        let buf = Arc::new(Mutex::new((Vec::new(), false)));
+        let buf = Arc::new(Mutex::new(Kept::default()));
         let (tx, done) = mpsc::channel();
         let shared = Arc::clone(&buf);
+        let head_cap = (cap / 2) as usize;
+        let tail_cap = cap as usize - head_cap;
         std::thread::spawn(move || {
             let mut chunk = [0u8; 16 * 1024];
             loop {
@@ -118,11 +129,14 @@ impl Capture {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         let mut b = shared.lock().unwrap_or_else(|p| p.into_inner());
-                        let room = (cap as usize).saturating_sub(b.0.len());
+                        let room = head_cap.saturating_sub(b.head.len());
                         let keep = n.min(room);
-                        b.0.extend_from_slice(&chunk[..keep]);
-                        if keep < n {
-                            b.1 = true;
+                        b.head.extend_from_slice(&chunk[..keep]);
+                        b.tail.extend(&chunk[keep..n]);
+                        let over = b.tail.len().saturating_sub(tail_cap);
+                        if over > 0 {
+                            b.tail.drain(..over);
+                            b.dropped += over as u64;
                         }
                     }
                 }
@@ -132,11 +146,22 @@ impl Capture {
         Capture { buf, done }
     }
 
+    /// The output kept, with a line saying how much was left out of the
+    /// middle, if anything was.
     fn finish(self, deadline: Instant) -> (String, bool) {
         let wait = deadline.saturating_duration_since(Instant::now());
         let _ = self.done.recv_timeout(wait);
         let b = self.buf.lock().unwrap_or_else(|p| p.into_inner());
-        (String::from_utf8_lossy(&b.0).into_owned(), b.1)
+        let mut out = String::from_utf8_lossy(&b.head).into_owned();
+        if b.dropped > 0 {
+            out.push_str(&format!(
+                "\n[… {} bytes of output left out here …]\n",
+                b.dropped
+            ));
+        }
+        let tail: Vec<u8> = b.tail.iter().copied().collect();
+        out.push_str(&String::from_utf8_lossy(&tail));
+        (out, b.dropped > 0)
     }
 }
 
@@ -175,11 +200,21 @@ mod tests {
 
     #[test]
     fn output_is_capped_but_drained() {
-        let mut s = spec("head -c 5000000 /dev/zero | tr '\\0' x; echo done >&2");
+        let mut s = spec(
+            "echo first; head -c 5000000 /dev/zero | tr '\\0' x; echo; echo 'the error at the end'; echo done >&2",
+        );
         s.max_output = 1000;
         let r = run(&s);
-        assert_eq!(r.stdout.len(), 1000);
         assert!(r.truncated);
+        // The head and the tail are kept, and the gap is said.
+        assert!(r.stdout.starts_with("first\nxxx"), "{}", &r.stdout[..40]);
+        assert!(r.stdout.ends_with("xxx\nthe error at the end\n"));
+        let marker = format!(
+            "\n[… {} bytes of output left out here …]\n",
+            5_000_000 + 6 + 1 + 21 - 1000
+        );
+        assert!(r.stdout.contains(&marker), "{}", r.stdout.len());
+        assert_eq!(r.stdout.len(), 1000 + marker.len());
         assert_eq!(r.stderr, "done\n");
         assert_eq!(r.code, Some(0));
     }

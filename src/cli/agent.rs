@@ -142,9 +142,30 @@ fn install_remote(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message(format!("{}: uploading", spec.name));
+    // Room first: a full disk would take a partial binary and stay full.
+    let no_space = |free: u64| {
+        anyhow::anyhow!(
+            "no space left on {}: need {} MB in {} (only {} MB free there)",
+            spec.name,
+            size.div_ceil(1 << 20),
+            dir.display(),
+            free >> 20
+        )
+    };
+    if let Some(free) = free_bytes(&link, dir).filter(|f| *f < size) {
+        return Err(no_space(free));
+    }
     let mut file = std::fs::File::open(exe)?;
-    link.upload(&mut file, &tmp, &|n| bar.set_position(n))?;
+    let uploaded = link.upload(&mut file, &tmp, &|n| bar.set_position(n));
     bar.finish_and_clear();
+    if let Err(e) = uploaded {
+        // Never leave a partial binary behind; say why when it was room.
+        let _ = link.run(&format!("rm -f {}", quote(&tmp.to_string_lossy())));
+        if let Some(free) = free_bytes(&link, dir).filter(|f| *f < size) {
+            return Err(no_space(free));
+        }
+        return Err(e.into());
+    }
     // The rename is what makes the install atomic: the old binary serves
     // until the new one is complete.
     let (code, _, err) = link.run(&format!(
@@ -162,4 +183,18 @@ fn install_remote(
         );
     }
     Ok(())
+}
+
+/// Bytes free for root in `dir` on the node, when `df` says.
+fn free_bytes(link: &SshLink, dir: &std::path::Path) -> Option<u64> {
+    let (code, out, _) = link
+        .run(&format!(
+            "df -Pk {} | awk 'NR==2 {{print $4}}'",
+            quote(&dir.to_string_lossy())
+        ))
+        .ok()?;
+    (code == 0)
+        .then(|| out.trim().parse::<u64>().ok())
+        .flatten()
+        .map(|kib| kib * 1024)
 }

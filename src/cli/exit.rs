@@ -20,6 +20,7 @@ pub fn code(e: &anyhow::Error) -> u8 {
         if let Some(s) = cause.downcast_ref::<synchronizer::Error>() {
             return match s {
                 synchronizer::Error::Cluster(c) => cluster_code(c),
+                synchronizer::Error::NotApplied { source, .. } => cluster_code(source),
                 // A command on a node failed (apt, a hook): the node has a
                 // problem; coldspare itself ran.
                 synchronizer::Error::Command { .. } => PROBLEM,

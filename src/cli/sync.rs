@@ -25,6 +25,10 @@ pub struct SyncArgs {
     /// Also show unified diffs on a real run (a dry run always shows them).
     #[arg(long)]
     diff: bool,
+    /// Apply a plan even when apt would remove packages it does not name
+    /// (shown by `--dry-run`); see also sync.allow_dependent_removals.
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +52,11 @@ pub struct HistoryArgs {
     /// How many captures to show.
     #[arg(long, short = 'n', default_value_t = 20)]
     limit: usize,
+    /// Copy the history back from NODE's copy (every node keeps one), when
+    /// this machine lost its own or holds another: the copy is checked
+    /// whole and against the other node's; what was here is kept beside it.
+    #[arg(long, value_name = "NODE")]
+    rebuild_from: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,8 +89,15 @@ pub fn snapshot(global: &Global, _args: SnapshotArgs) -> anyhow::Result<ExitCode
                 println!("  {line}");
             }
         }
+        for u in &out.unsettled {
+            println!("  {} package {u}", output::red("PROBLEM:"));
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if out.unsettled.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 pub fn sync(global: &Global, args: SyncArgs) -> anyhow::Result<ExitCode> {
@@ -90,6 +106,7 @@ pub fn sync(global: &Global, args: SyncArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         to: args.to,
         diffs: args.diff,
+        yes: args.yes,
     };
     let out = synchronizer::sync(&config, &opts, &Bar::new(global.json))?;
     finish(global, &out)
@@ -146,6 +163,10 @@ fn print_outcome(out: &SyncOutcome) {
         }
     }
     print_plan(&out.plan, &out.diffs);
+    if let Some(why) = &out.refused {
+        println!();
+        println!("{} {why}", output::red("REFUSED:"));
+    }
     let Some(a) = &out.applied else { return };
     println!();
     if out.plan.is_empty() && a.hooks.is_empty() {
@@ -207,6 +228,12 @@ fn print_outcome(out: &SyncOutcome) {
     if !out.mirrored.is_empty() {
         println!("history mirrored to {}", out.mirrored.join(", "));
     }
+    for skipped in &out.mirror_skipped {
+        println!(
+            "{}",
+            output::red(&format!("history NOT mirrored to {skipped} (skipped)"))
+        );
+    }
 }
 
 fn indent(text: &str) -> String {
@@ -258,11 +285,43 @@ fn print_plan(plan: &Plan, diffs: &[PathDiff]) {
             plan.node
         );
     }
+    if let Some(sim) = &plan.packages.simulation {
+        for p in &sim.also_remove {
+            println!(
+                "  package remove {p}  {}",
+                output::red("(apt removes it too: it depends on or conflicts with the plan)")
+            );
+        }
+        for p in &sim.also_install {
+            println!("  package install {p}  (apt installs it too: a dependency)");
+        }
+        if let Some(e) = &sim.error {
+            println!(
+                "  {} apt could not simulate the package changes, so it may do more than listed: {e}",
+                output::yellow("warning:")
+            );
+        }
+    }
+    for u in &plan.packages.unsettled {
+        println!("  {} package {u}", output::red("PROBLEM:"));
+    }
     for s in &plan.services.enable {
         println!("  service enable {s}");
     }
     for s in &plan.services.disable {
         println!("  service disable {s}");
+    }
+    if !plan.services.extra_kept.is_empty() {
+        println!(
+            "  ({} service{} enabled only on {} kept, which the primary does not have: remove_extra is off)",
+            plan.services.extra_kept.len(),
+            if plan.services.extra_kept.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            plan.node
+        );
     }
     for h in &plan.hooks {
         println!("  then run `{h}`");
@@ -278,6 +337,23 @@ fn print_plan(plan: &Plan, diffs: &[PathDiff]) {
 
 pub fn history(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
+    if let Some(node) = &args.rebuild_from {
+        let r = synchronizer::rebuild(&config, node)?;
+        if global.json {
+            output::json(&r)?;
+        } else {
+            println!(
+                "rebuilt the history from {}: {} captures up to {} ({} bytes)",
+                r.from, r.captures, r.head, r.bytes
+            );
+            println!("  {}", r.checked);
+            if let Some(kept) = &r.kept {
+                println!("  the history that was here is kept in {}", kept.display());
+            }
+            println!("next: `coldspare sync --dry-run` shows what a sync would do now");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let list = synchronizer::history(&config, args.limit)?;
     if global.json {
         output::json(&list)?;
@@ -303,6 +379,7 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
             dry_run: true,
             to: None,
             diffs: true,
+            yes: false,
         };
         let out = synchronizer::sync(&config, &opts, &Bar::new(global.json))?;
         if global.json {

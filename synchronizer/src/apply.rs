@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::meta::Item;
-use crate::packages::{self, PackagePlan};
+use crate::packages::{self, Manager, PackagePlan, Platform, Simulation};
 use crate::plan::{Action, FileChange};
 use crate::services::{self, ServicePlan};
 use crate::state::StateRepo;
@@ -84,26 +84,132 @@ fn run_script(
 }
 
 /// Installs, changes and removes packages, then marks and holds.
+/// `removals_confirmed`: apt may remove what the plan does not name (the
+/// admin saw the simulation and said yes).
 pub fn packages(
     node: &mut Node,
     plan: &PackagePlan,
-    manager: &str,
-    arch: &str,
+    platform: &Platform,
+    removals_confirmed: bool,
 ) -> Result<CommandOutcome> {
-    let script = if manager == "rpm" {
-        packages::rpm_script(plan)
-    } else {
-        packages::dpkg_script(plan, arch)
+    let script = match platform.manager {
+        Manager::Rpm => packages::rpm_script(plan),
+        Manager::Dpkg => packages::dpkg_script(plan, &platform.arch, removals_confirmed),
     };
     run_script(node, script, std::time::Duration::from_secs(1800))
 }
 
-pub fn services(node: &mut Node, plan: &ServicePlan, manager: &str) -> Result<CommandOutcome> {
-    run_script(
+/// Asks apt on `node` what applying `plan` would really do (`apt-get -s`),
+/// so the plan names every removal and installation apt adds. With
+/// `refresh`, lists that lack a wanted version are updated first (not on a
+/// dry run, which changes nothing).
+pub fn simulate(
+    node: &mut Node,
+    plan: &PackagePlan,
+    platform: &Platform,
+    refresh: bool,
+) -> Result<Option<Simulation>> {
+    if platform.manager != Manager::Dpkg {
+        return Ok(None);
+    }
+    let Some(command) = packages::dpkg_simulation(plan, &platform.arch) else {
+        return Ok(None);
+    };
+    let command = if refresh {
+        format!("{command} || {{ apt-get -q update >/dev/null 2>&1; {command}; }}")
+    } else {
+        command
+    };
+    let r = node.agent.exec(ExecSpec::new(command))?;
+    if !r.success() {
+        let last: Vec<&str> = r.stdout.trim_end().lines().rev().take(3).collect();
+        return Ok(Some(Simulation {
+            error: Some(last.into_iter().rev().collect::<Vec<_>>().join(" / ")),
+            ..Default::default()
+        }));
+    }
+    Ok(Some(packages::read_simulation(
+        plan,
+        &platform.arch,
+        &r.stdout,
+    )))
+}
+
+/// Whether the packages of `plan` may be applied: `Some(why)` when apt
+/// would remove packages the plan does not name (or cannot say what it would
+/// remove) and nobody `confirmed` it. A simulation that failed is redone
+/// with fresh package lists first.
+pub fn confirm_packages(
+    node: &mut Node,
+    plan: &mut PackagePlan,
+    platform: &Platform,
+    confirmed: bool,
+) -> Result<Option<String>> {
+    if plan.simulation.as_ref().is_some_and(|s| s.error.is_some()) {
+        plan.simulation = simulate(node, plan, platform, true)?;
+    }
+    Ok(plan.needs_confirmation().filter(|_| !confirmed).map(|why| {
+        format!(
+            "{why}; nothing was applied. Check the plan (`coldspare sync --dry-run`), then \
+                 run `coldspare sync --yes`, or set sync.allow_dependent_removals: true"
+        )
+    }))
+}
+
+/// Enables and disables services, each change on its own, then reads the
+/// node's services again: a change is only `ok` when its command succeeded
+/// and the node now starts (or no longer starts) the service at boot.
+pub fn services(
+    node: &mut Node,
+    plan: &ServicePlan,
+    manager: services::Manager,
+) -> Result<CommandOutcome> {
+    let r = run_script(
         node,
         services::script(plan, manager),
         std::time::Duration::from_secs(300),
-    )
+    )?;
+    let mut results = services::read_results(plan, &r.output);
+    let now = node.agent.exec(ExecSpec::new(services::QUERY))?;
+    let now = services::Services::from_query(&now.stdout);
+    for c in results.iter_mut().filter(|c| c.ok) {
+        let enabled = now.enabled.contains(&c.name);
+        if enabled != (c.verb == "enable") {
+            c.ok = false;
+            c.output = format!(
+                "the command succeeded, but {} is {} at boot",
+                c.name,
+                if enabled {
+                    "still started"
+                } else {
+                    "not started"
+                }
+            );
+        }
+    }
+    let failed: Vec<&services::ChangeResult> = results.iter().filter(|c| !c.ok).collect();
+    let output = failed
+        .iter()
+        .map(|c| format!("{} {}: FAILED\n{}\n", c.verb, c.name, c.output))
+        .collect::<String>();
+    Ok(CommandOutcome {
+        ok: failed.is_empty(),
+        outcome: if failed.is_empty() {
+            r.outcome
+        } else {
+            format!(
+                "{} of {} service changes failed: {}",
+                failed.len(),
+                results.len(),
+                failed
+                    .iter()
+                    .map(|c| format!("{} {}", c.verb, c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        output,
+    })
 }
 
 fn write_item(item: &Item, change: &FileChange) -> WriteItem {

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::meta::{Item, Meta};
-use crate::packages::{self, Packages};
+use crate::packages::{self, Manager, Packages, Platform};
 use crate::services::{self, Services};
 use crate::state::{NewCapture, Snapshot};
 
@@ -65,30 +65,27 @@ pub fn full_meta(manifest: &Manifest, expected: &Meta, secret: &Patterns) -> Met
     meta
 }
 
-/// Reads packages and enabled services of a node in one round trip.
+/// Reads packages and enabled services of a node in one round trip, and
+/// what its package tools are.
 pub fn system_state(
     node: &mut Node,
     config: &Config,
-) -> Result<(Option<Packages>, Option<Services>, String)> {
+) -> Result<(Option<Packages>, Option<Services>, Platform)> {
     let manager = match config.sync.packages {
         PackageMode::None => None,
-        PackageMode::Dpkg => Some("dpkg"),
-        PackageMode::Rpm => Some("rpm"),
-        PackageMode::Auto => match node.agent.hello.facts.package_manager.as_str() {
-            "dpkg" => Some("dpkg"),
-            "rpm" => Some("rpm"),
-            _ => None,
-        },
+        PackageMode::Dpkg => Some(Manager::Dpkg),
+        PackageMode::Rpm => Some(Manager::Rpm),
+        PackageMode::Auto => Manager::from_name(&node.agent.hello.facts.package_manager),
     };
     if manager.is_none() && !config.sync.services {
-        return Ok((None, None, String::new()));
+        return Ok((None, None, Platform::default()));
     }
     let mut specs = vec![ExecSpec::new(match manager {
-        Some("dpkg") => format!(
+        Some(Manager::Dpkg) => format!(
             "{}; echo '#arch'; dpkg --print-architecture",
             packages::DPKG_QUERY
         ),
-        Some(_) => packages::RPM_QUERY.to_string(),
+        Some(Manager::Rpm) => packages::RPM_QUERY.to_string(),
         None => "true".to_string(),
     })];
     specs[0].max_output = 64 << 20;
@@ -113,17 +110,20 @@ pub fn system_state(
             Some(Packages::from_query(m, listing))
         }
     };
-    let arch = results[0]
-        .stdout
-        .split_once("#arch\n")
-        .map(|(_, a)| a.trim().to_string())
-        .unwrap_or_default();
+    let platform = Platform {
+        manager: manager.unwrap_or_default(),
+        arch: results[0]
+            .stdout
+            .split_once("#arch\n")
+            .map(|(_, a)| a.trim().to_string())
+            .unwrap_or_default(),
+    };
     let svcs = if config.sync.services {
         results.get(1).map(|r| Services::from_query(&r.stdout))
     } else {
         None
     };
-    Ok((pkgs, svcs, arch))
+    Ok((pkgs, svcs, platform))
 }
 
 /// Takes a capture of `node` (the primary). `previous` is the last capture
@@ -204,7 +204,11 @@ pub fn take(
         }
         contents.insert(item.path.0, bytes);
     }
-    let (packages, services, _) = system_state(node, config)?;
+    let (mut packages, services, _) = system_state(node, config)?;
+    // A package caught half-way keeps its last good state as the target.
+    if let Some(p) = &mut packages {
+        p.keep_last_good(previous.and_then(|s| s.packages.as_ref()));
+    }
     let unchanged_dirs = manifest.matched.into_iter().map(|w| w.0).collect();
     Ok(NewCapture {
         meta,

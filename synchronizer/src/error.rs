@@ -32,6 +32,33 @@ pub enum Error {
     #[error("{node}: cannot capture: {message}")]
     Capture { node: String, message: String },
 
+    #[error(
+        "{node} holds capture {capture}, which the history here ({}) does not have{}; \
+         nothing was changed\n  \
+         help: if this machine lost its history, copy it back from {node}: \
+         coldspare{again} history --rebuild-from {node}",
+        path.display(),
+        if *empty { " (it is empty: was it deleted?)" } else { " (it is another history, or an old copy)" }
+    )]
+    HistoryMissing {
+        node: String,
+        capture: String,
+        path: PathBuf,
+        empty: bool,
+        /// The flags that reach the same configuration (` -c FILE`).
+        again: String,
+    },
+
+    #[error(
+        "captured the primary as {capture} but did not apply it: {source}\n  \
+         help: the next `coldspare sync` applies it once {node} answers"
+    )]
+    NotApplied {
+        capture: String,
+        node: String,
+        source: Box<cluster::Error>,
+    },
+
     #[error("{node}: {what} failed ({outcome})\n{output}")]
     Command {
         node: String,
@@ -45,6 +72,7 @@ impl Error {
     /// True when the failure is a node being unreachable or lost.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Error::Cluster(e) if e.is_unreachable())
+            || matches!(self, Error::NotApplied { source: e, .. } if e.is_unreachable())
     }
 }
 

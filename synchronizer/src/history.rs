@@ -92,7 +92,7 @@ pub fn diff_captures(config: &Config, a: Option<&str>, b: Option<&str>) -> Resul
     };
     let services = match (&old.services, &new.services) {
         (Some(o), Some(n)) => {
-            let p = services::plan(n, o);
+            let p = services::plan(n, o, true);
             p.enable
                 .iter()
                 .map(|s| format!("enabled {s}"))

@@ -32,7 +32,7 @@ pub fn restore(
     let live = node
         .agent
         .manifest(capture::manifest_request(config, &want.meta.dir_digests()))?;
-    let (plan, pkg_line, svc_manager) = make_plan(
+    let (mut plan, platform, svc_manager) = make_plan(
         config,
         &mut node,
         &live,
@@ -63,8 +63,13 @@ pub fn restore(
             applied: None,
             recorded: None,
             mirrored: Vec::new(),
+            refused: None,
+            mirror_skipped: Vec::new(),
         });
     }
+    // Restoring was confirmed (`--yes`), after its dry run showed the plan;
+    // the simulation is still redone with fresh lists when it failed.
+    apply::confirm_packages(&mut node, &mut plan.packages, &platform, true)?;
     let (plan, applied, recorded) = execute(
         config,
         &mut node,
@@ -74,7 +79,7 @@ pub fn restore(
             source: &source,
             capture: id,
         },
-        (pkg_line, svc_manager),
+        (platform, svc_manager),
         progress,
     )?;
     // The primary's state changed: that is history too.
@@ -90,6 +95,21 @@ pub fn restore(
     if !node.local && apply::mirror(&mut node, &repo, None)?.is_some() {
         mirrored.push(node.name().to_string());
     }
+    node.agent.bye();
+    // The other nodes keep a copy of the history too; one that cannot be
+    // reached is said, not passed over.
+    let mut mirror_skipped = Vec::new();
+    for other in config.nodes.iter().filter(|n| n.name != spec.name) {
+        match connect(config, other).and_then(|mut n| {
+            let sent = !n.local && apply::mirror(&mut n, &repo, None)?.is_some();
+            n.agent.bye();
+            Ok(sent)
+        }) {
+            Ok(true) => mirrored.push(other.name.clone()),
+            Ok(false) => {}
+            Err(e) => mirror_skipped.push(format!("{}: {e}", other.name)),
+        }
+    }
     Ok(SyncOutcome {
         snapshot,
         plan,
@@ -97,5 +117,7 @@ pub fn restore(
         applied: Some(applied),
         recorded,
         mirrored,
+        refused: None,
+        mirror_skipped,
     })
 }

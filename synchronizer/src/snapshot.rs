@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::meta::Meta;
 use crate::state::{NewCapture, Snapshot, StateRepo};
-use crate::{apply, capture, connect, open, require_sync, summary};
+use crate::{apply, capture, connect, open, packages, require_sync, summary};
 
 /// The result of a snapshot.
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +30,8 @@ pub struct SnapshotOutcome {
     pub uncommitted: bool,
     pub files: usize,
     pub packages: usize,
+    /// Packages caught half-way on the primary: fix them there.
+    pub unsettled: Vec<packages::Unsettled>,
 }
 
 /// Asks the captured node whether each package change was an upgrade.
@@ -42,7 +44,7 @@ fn directions(
     else {
         return HashMap::new();
     };
-    if new_p.manager != "dpkg" {
+    if new_p.manager != packages::Manager::Dpkg {
         return HashMap::new();
     }
     let pairs: Vec<(String, String)> = new_p
@@ -172,6 +174,11 @@ pub(crate) fn capture_and_commit(
             .filter(|i| i.kind != Kind::Dir)
             .count(),
         packages: capture.packages.as_ref().map(|p| p.list.len()).unwrap_or(0),
+        unsettled: capture
+            .packages
+            .as_ref()
+            .map(|p| p.unsettled.values().cloned().collect())
+            .unwrap_or_default(),
     };
     Ok((capture, outcome))
 }
@@ -182,6 +189,7 @@ pub fn snapshot(config: &Config, progress: &dyn Progress) -> Result<SnapshotOutc
     let (repo, _lock) = open(config, true)?;
     progress.stage(&format!("capturing {}", config.primary().name));
     let mut node = connect(config, config.primary())?;
+    crate::rebuild::check(config, &repo, &mut node)?;
     let last = Last::load(&repo)?;
     let (capture, outcome) = capture_and_commit(config, &repo, &mut node, &last, true, None)?;
     if !node.local {

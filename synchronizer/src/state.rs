@@ -81,6 +81,15 @@ impl StateRepo {
         Ok(StateRepo { repo, path })
     }
 
+    /// Whether capture `id` is in this history (the newest or before it).
+    pub fn holds_in_main(&self, id: Oid) -> bool {
+        self.head().is_some_and(|h| {
+            h == id
+                || (self.repo.find_commit(id).is_ok()
+                    && self.repo.graph_descendant_of(h, id).unwrap_or(false))
+        })
+    }
+
     pub fn head(&self) -> Option<Oid> {
         self.repo.refname_to_id(BRANCH).ok()
     }

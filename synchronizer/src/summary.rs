@@ -152,6 +152,24 @@ pub fn describe(
                 shown.join(", ")
             ));
         }
+        // Caught half-way on the primary: said, never taken as a change.
+        for (key, u) in &n.unsettled {
+            if o.unsettled.get(key) == Some(u) {
+                continue;
+            }
+            let kept = match &u.kept {
+                Some(v) => format!("last good {v} kept"),
+                None => "not taken".into(),
+            };
+            body.push(format!(
+                "package {key} {} is {} on the primary",
+                u.version, u.state
+            ));
+            parts.push(format!(
+                "{} {} half-way on the primary ({kept})",
+                u.name, u.version
+            ));
+        }
         let marks =
             plan.mark_auto.len() + plan.mark_manual.len() + plan.hold.len() + plan.unhold.len();
         if marks > 0 {

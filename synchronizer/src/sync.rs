@@ -48,6 +48,8 @@ pub struct SyncOptions {
     pub diffs: bool,
     /// Push this earlier capture instead of taking a new one.
     pub to: Option<String>,
+    /// The admin confirmed removals apt adds beyond the plan (`--yes`).
+    pub yes: bool,
 }
 
 /// A path's change as shown to a person.
@@ -68,11 +70,21 @@ pub struct SyncOutcome {
     pub recorded: Option<String>,
     /// Nodes whose copy of the history was brought up to date.
     pub mirrored: Vec<String>,
+    /// Why nothing was applied, when the plan needed a confirmation.
+    pub refused: Option<String>,
+    /// Nodes whose copy of the history could not be brought up to date,
+    /// with why (`restore` with a node unreachable).
+    pub mirror_skipped: Vec<String>,
 }
 
 impl SyncOutcome {
+    /// Everything applied, nothing refused, and no package half-way on the
+    /// primary.
     pub fn ok(&self) -> bool {
         self.applied.as_ref().is_none_or(Applied::ok)
+            && self.refused.is_none()
+            && self.plan.packages.unsettled.is_empty()
+            && self.mirror_skipped.is_empty()
     }
 }
 
@@ -85,17 +97,20 @@ pub(crate) fn make_plan(
     expected: &Meta,
     want: Wanted<'_>,
     capture: &str,
-) -> Result<(Plan, String, String)> {
+) -> Result<(Plan, packages::Platform, services::Manager)> {
     let (pkgs, svcs) = (want.packages, want.services);
     let secret = capture::secret_patterns(config)?;
     let (files, compared) = plan::files(want.meta, live, expected, want.same, &secret);
-    let (have_pkgs, have_svcs, arch) = capture::system_state(node, config)?;
-    let packages = match (pkgs, &have_pkgs) {
+    let (have_pkgs, have_svcs, platform) = capture::system_state(node, config)?;
+    let mut packages = match (pkgs, &have_pkgs) {
         (Some(w), Some(h)) => packages::plan(w, h, config.sync.remove_extra),
         _ => Default::default(),
     };
+    packages.simulation = apply::simulate(node, &packages, &platform, false)?;
     let services = match (svcs, &have_svcs) {
-        (Some(w), Some(h)) if config.sync.services => services::plan(w, h),
+        (Some(w), Some(h)) if config.sync.services => {
+            services::plan(w, h, config.sync.remove_extra)
+        }
         _ => Default::default(),
     };
     let changed: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
@@ -104,9 +119,6 @@ pub(crate) fn make_plan(
         .map(|i| config.sync.on_change[i].run.clone())
         .collect();
     let manager = have_svcs.map(|s| s.manager).unwrap_or_default();
-    let pkg_manager = have_pkgs
-        .map(|p| p.manager)
-        .unwrap_or_else(|| "dpkg".into());
     let plan = Plan {
         node: node.name().to_string(),
         capture: capture.to_string(),
@@ -116,7 +128,7 @@ pub(crate) fn make_plan(
         hooks,
         compared,
     };
-    Ok((plan, format!("{pkg_manager}\t{arch}"), manager))
+    Ok((plan, platform, manager))
 }
 
 /// Diffs of the plan's file changes, secrets masked.
@@ -197,7 +209,7 @@ pub(crate) fn execute(
     node: &mut Node,
     mut plan: Plan,
     target: Target<'_>,
-    managers: (String, String),
+    managers: (packages::Platform, services::Manager),
     progress: &dyn Progress,
 ) -> Result<(Plan, Applied, Option<String>)> {
     let Target {
@@ -210,15 +222,25 @@ pub(crate) fn execute(
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
         &capture.to_string()[..10]
     );
-    let (pkg_line, svc_manager) = managers;
-    let (pkg_manager, arch) = pkg_line.split_once('\t').unwrap_or(("dpkg", ""));
+    let (platform, svc_manager) = managers;
+    // Removals apt adds were shown and confirmed, or the caller refused.
+    let removals_confirmed = plan
+        .packages
+        .simulation
+        .as_ref()
+        .is_some_and(|s| !s.also_remove.is_empty());
     let mut applied = Applied {
         backup: backup.clone(),
         ..Default::default()
     };
     if !plan.packages.is_empty() {
         progress.stage(&format!("packages on {}", node.name()));
-        applied.packages = Some(apply::packages(node, &plan.packages, pkg_manager, arch)?);
+        applied.packages = Some(apply::packages(
+            node,
+            &plan.packages,
+            &platform,
+            removals_confirmed,
+        )?);
         // Packages may have brought their own files: plan the files again.
         let digests = want.dir_digests();
         let live = node
@@ -230,7 +252,7 @@ pub(crate) fn execute(
         plan.compared = compared;
     }
     if !plan.services.is_empty() {
-        applied.services = Some(apply::services(node, &plan.services, &svc_manager)?);
+        applied.services = Some(apply::services(node, &plan.services, svc_manager)?);
     }
     let files = apply::files(node, &plan.files, source, &backup, progress)?;
     applied.written = files.written;
@@ -298,10 +320,13 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
             let _ = digests_tx.send(l.digests.clone());
         }
         drop(digests_tx);
+        // Nothing is committed while the primary holds a capture this
+        // history lacks (a controller that lost its history).
         let captured = match (&mut primary, &last) {
-            (Some(Ok(p)), Ok(l)) => {
-                Some(capture_and_commit(config, &repo, p, l, !opts.dry_run, None))
-            }
+            (Some(Ok(p)), Ok(l)) => Some(
+                crate::rebuild::check(config, &repo, p)
+                    .and_then(|()| capture_and_commit(config, &repo, p, l, !opts.dry_run, None)),
+            ),
             _ => None,
         };
         (
@@ -313,7 +338,30 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
     });
     let last = last?;
     let mut primary = primary.transpose()?;
-    let (mut target, live) = walked?;
+    let captured = match captured {
+        Some(Err(e @ Error::HistoryMissing { .. })) => return Err(e),
+        other => other,
+    };
+    let (mut target, live) = match walked {
+        Ok(w) => w,
+        // The capture is in the history; say so, and that it waits.
+        Err(Error::Cluster(source)) if !opts.dry_run && opts.to.is_none() => {
+            return Err(match captured {
+                Some(Ok((_, o))) => Error::NotApplied {
+                    capture: o
+                        .created
+                        .or(o.head)
+                        .map(|id| id[..10.min(id.len())].to_string())
+                        .unwrap_or_default(),
+                    node: target_spec.name.clone(),
+                    source: Box::new(source),
+                },
+                _ => Error::Cluster(source),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    crate::rebuild::check(config, &repo, &mut target)?;
     tracing::info!(
         "{}: walked in {} ms on the node ({} entries back, {} directories matched)",
         target.name(),
@@ -347,7 +395,7 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
         Some(id) if !(opts.dry_run && changed_since_head) => StateRepo::short(id),
         _ => "the primary now, not committed".into(),
     };
-    let (plan, pkg_line, svc_manager) = make_plan(
+    let (mut plan, platform, svc_manager) = make_plan(
         config,
         &mut target,
         &live,
@@ -379,21 +427,30 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
             applied: None,
             recorded: None,
             mirrored: Vec::new(),
+            refused: None,
+            mirror_skipped: Vec::new(),
         });
     }
     let capture = capture_id.expect("a committed capture on a real run");
-    let (plan, applied, recorded) = execute(
-        config,
-        &mut target,
-        plan,
-        Target {
-            want: want_meta,
-            source: &source,
-            capture,
-        },
-        (pkg_line, svc_manager),
-        progress,
-    )?;
+    let confirmed = opts.yes || config.sync.allow_dependent_removals;
+    let refused = apply::confirm_packages(&mut target, &mut plan.packages, &platform, confirmed)?;
+    let (plan, applied, recorded) = if refused.is_some() {
+        (plan, None, None)
+    } else {
+        let (plan, applied, recorded) = execute(
+            config,
+            &mut target,
+            plan,
+            Target {
+                want: want_meta,
+                source: &source,
+                capture,
+            },
+            (platform, svc_manager),
+            progress,
+        )?;
+        (plan, Some(applied), recorded)
+    };
     let replay = match (&fresh, &snapshot_outcome) {
         (Some(c), Some(o)) => replay_for(&repo, &last, c, o),
         _ => None,
@@ -408,8 +465,10 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
         snapshot: snapshot_outcome,
         plan,
         diffs,
-        applied: Some(applied),
+        applied,
         recorded,
         mirrored,
+        refused,
+        mirror_skipped: Vec::new(),
     })
 }

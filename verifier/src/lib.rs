@@ -109,6 +109,18 @@ pub fn verify(
                         .actions
                         .iter()
                         .map(|a| format!("package: {a}"))
+                        .chain(d.plan.packages.simulation.iter().flat_map(|sim| {
+                            sim.also_remove
+                                .iter()
+                                .map(|p| format!("package: remove {p} (apt removes it too)"))
+                        }))
+                        .chain(
+                            d.plan
+                                .packages
+                                .unsettled
+                                .iter()
+                                .map(|u| format!("package: {u}")),
+                        )
                         .collect(),
                     services: d
                         .plan

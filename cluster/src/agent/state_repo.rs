@@ -67,7 +67,7 @@ pub fn receive(
         if !forward && !force {
             return Err(format!(
                 "this node's history has captures the controller lacks (its main is {current}, not an ancestor of {new}); \
-                 it was probably the primary for a while. Nothing was changed."
+                 it was probably the primary for a while; this node's history was left as it was"
             ));
         }
     }

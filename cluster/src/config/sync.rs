@@ -18,6 +18,7 @@ pub struct RawSync {
     pub secret: Vec<String>,
     pub packages: Option<RawPackages>,
     pub remove_extra: Option<bool>,
+    pub allow_dependent_removals: Option<bool>,
     pub services: Option<bool>,
     #[serde(default)]
     pub on_change: Vec<RawHook>,
@@ -51,8 +52,12 @@ pub struct SyncSettings {
     /// the content changed, and its digest.
     pub secret: Vec<String>,
     pub packages: PackageMode,
-    /// Remove packages the secondary has and the primary has not.
+    /// Remove packages the secondary has and the primary has not (and
+    /// disable the boot services that only those packages brought).
     pub remove_extra: bool,
+    /// Let apt remove packages a sync plan does not name (dependents of a
+    /// removal, conflicts of an installation) without `sync --yes`.
+    pub allow_dependent_removals: bool,
     /// Keep the set of enabled services identical.
     pub services: bool,
     pub on_change: Vec<Hook>,
@@ -97,6 +102,7 @@ impl Default for SyncSettings {
             secret: Vec::new(),
             packages: PackageMode::Auto,
             remove_extra: false,
+            allow_dependent_removals: false,
             services: true,
             on_change: Vec::new(),
         }
@@ -236,6 +242,7 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
             Some(RawPackages::None) => PackageMode::None,
         },
         remove_extra: raw.remove_extra.unwrap_or(false),
+        allow_dependent_removals: raw.allow_dependent_removals.unwrap_or(false),
         services: raw.services.unwrap_or(true),
         on_change,
     }

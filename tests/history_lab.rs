@@ -1,0 +1,66 @@
+//! A controller that lost its history: nothing is committed or applied,
+//! the message says what happened and how to rebuild, and the rebuild from
+//! a node's copy (checked against the other node's) restores every capture.
+
+use coldspare_lab::{Lab, Output};
+
+use crate::lab;
+
+fn coldspare(lab: &Lab, args: &[&str]) -> Output {
+    lab.client().coldspare(args)
+}
+
+#[test]
+fn a_lost_controller_history_is_refused_then_rebuilt_from_a_node() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("first sync");
+    lab.primary()
+        .sh("echo '# second' >> /etc/nginx/nginx.conf")
+        .expect_ok("change");
+    coldspare(&lab, &["sync"]).expect_ok("second sync");
+    let before = coldspare(&lab, &["--json", "history"])
+        .expect_ok("history")
+        .stdout;
+    let state = lab.run_dir().join("client/state/state.git");
+    std::fs::remove_dir_all(&state).expect("the controller loses its history");
+
+    lab.primary()
+        .sh("echo '# third' >> /etc/nginx/nginx.conf")
+        .expect_ok("change");
+    let secondary_conf = || {
+        lab.secondary()
+            .exec(&["cat", "/etc/nginx/nginx.conf"])
+            .expect_ok("cat")
+            .stdout
+    };
+    let conf = secondary_conf();
+    let out = coldspare(&lab, &["sync"]);
+    assert_eq!(out.status, 2, "{}\n{}", out.stdout, out.stderr);
+    out.err_has("primary holds capture ");
+    out.err_has("does not have (it is empty: was it deleted?); nothing was changed");
+    out.err_has(
+        "help: if this machine lost its history, copy it back from primary: \
+         coldspare history --rebuild-from primary",
+    );
+    assert!(!out.stdout.contains("Nothing was changed") || out.stdout.is_empty());
+    assert_eq!(secondary_conf(), conf, "nothing was applied");
+    let empty = coldspare(&lab, &["history"]).expect_ok("history");
+    empty.has("no captures yet");
+
+    let rebuilt = coldspare(&lab, &["history", "--rebuild-from", "primary"]).expect_ok("rebuild");
+    rebuilt.has("rebuilt the history from primary: 2 captures up to ");
+    rebuilt.has("secondary holds capture ");
+    rebuilt.has(", part of this history");
+    rebuilt.has("the history that was here is kept in ");
+    let after = coldspare(&lab, &["--json", "history"])
+        .expect_ok("history")
+        .stdout;
+    assert_eq!(after, before, "every capture is back");
+
+    coldspare(&lab, &["sync"]).expect_ok("sync after the rebuild");
+    assert!(secondary_conf().contains("# third"));
+    let again = coldspare(&lab, &["--json", "sync"]).expect_ok("a second sync");
+    let doc: serde_json::Value = serde_json::from_str(&again.stdout).expect("json");
+    assert_eq!(doc["snapshot"]["created"], serde_json::Value::Null, "{doc}");
+    assert_eq!(doc["applied"]["written"], 0, "{doc}");
+}
