@@ -205,8 +205,21 @@ fn a_relative_path_is_refused() {
 fn a_duplicate_key_is_refused() {
     refused(
         &format!("{GOOD}cluster: other\n"),
-        "error: {dir}/coldspare.yaml:1:1: cluster: `cluster` appears more than once\n  \
-         help: each key may appear once here; remove the extra one",
+        "error: {dir}/coldspare.yaml:8:10: cluster: `cluster` appears a second time (first at line 1)\n  \
+         help: each key may appear once here; remove one (only the last would count)",
+    );
+}
+
+#[test]
+fn a_node_named_twice_is_refused_at_the_second() {
+    // serde keeps only the last of two entries: the first `alpha` would vanish.
+    refused(
+        &GOOD.replace(
+            "ssh:",
+            "  alpha: { address: 10.0.0.3, role: secondary }\nssh:",
+        ),
+        "error: {dir}/coldspare.yaml:5:10: nodes.alpha: `alpha` appears a second time (first at line 3)\n  \
+         help: each key may appear once here; remove one (only the last would count)",
     );
 }
 

@@ -8,6 +8,137 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use std::fmt;
 
 const FOUND: &str = "\u{0}coldspare-locate-found";
+const DUPLICATE: &str = "\u{0}coldspare-duplicate-key\u{0}";
+
+/// The first key that appears twice in one mapping: its key path and the
+/// line and column of its second appearance. serde keeps only the last of
+/// two map entries with the same key (two `alpha:` nodes become one), so
+/// the file is checked for this before it is read.
+pub fn duplicate(text: &str) -> Option<(Vec<String>, (usize, usize))> {
+    let doc = serde_yaml::Deserializer::from_str(text).next()?;
+    let err = Walk { path: Vec::new() }.deserialize(doc).err()?;
+    let msg = err.to_string();
+    let (_, rest) = msg.split_once(DUPLICATE)?;
+    let rest = rest.split(" at line ").next().unwrap_or(rest);
+    let path = rest.split('\u{0}').map(str::to_string).collect();
+    err.location().map(|l| (path, (l.line(), l.column())))
+}
+
+/// Fails at the value it is given, naming `0` (a key path): the YAML
+/// deserializer stamps the failure with that value's position.
+struct Fail(String);
+
+impl<'de> DeserializeSeed<'de> for Fail {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Fail {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(de::Error::custom(self.0))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(de::Error::custom(self.0))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+}
+
+/// Walks a whole document, failing at the first repeated key.
+struct Walk {
+    path: Vec<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Walk {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<KeyText>()? {
+            let mut path = self.path.clone();
+            path.push(key.0.clone());
+            if !seen.insert(key.0) {
+                let named = format!("{DUPLICATE}{}", path.join("\u{0}"));
+                return map.next_value_seed(Fail(named));
+            }
+            map.next_value_seed(Walk { path })?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        loop {
+            let mut path = self.path.clone();
+            path.push(i.to_string());
+            if seq.next_element_seed(Walk { path })?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
 
 /// Line and column (both from 1) of the value at `path`, or of the deepest
 /// part of the path that exists. `None` only when the text does not parse.
@@ -151,6 +282,23 @@ mod tests {
     use super::locate;
 
     const DOC: &str = "cluster: office\nnodes:\n  alpha: { address: 10.0.0.1, role: primary }\n  beta:\n    address: 10.0.0.2\n    role: primary\nlist: [a, b]\n";
+
+    #[test]
+    fn a_repeated_key_is_found_at_its_second_appearance() {
+        let text =
+            "cluster: x\nverify:\n  parallel: 2\n  parallel: 3\nnodes:\n  a: { address: b }\n";
+        assert_eq!(
+            super::duplicate(text),
+            Some((vec!["verify".into(), "parallel".into()], (4, 13)))
+        );
+        let flow =
+            "nodes:\n  alpha: { address: 1 }\n  beta: { address: 2 }\n  alpha: { address: 3 }\n";
+        assert_eq!(
+            super::duplicate(flow).map(|(p, (l, _))| (p, l)),
+            Some((vec!["nodes".into(), "alpha".into()], 4))
+        );
+        assert_eq!(super::duplicate("a: 1\nb: [1, 1]\n"), None);
+    }
 
     #[test]
     fn finds_block_and_flow_values() {

@@ -170,8 +170,29 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(path, &text)
 }
 
+/// A key that appears twice in one mapping, at its second appearance (serde
+/// would keep only one of the two, silently). Every YAML file coldspare
+/// reads goes through this before it is read.
+pub fn duplicate_key(path: &Path, text: &str) -> Option<Problem> {
+    let (keys, (line, column)) = locate::duplicate(text)?;
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let first = locate::locate(text, &refs).map(|(l, _)| l).unwrap_or(1);
+    let name = keys.last().cloned().unwrap_or_default();
+    Some(Problem {
+        file: path.to_path_buf(),
+        line,
+        column,
+        key: key_path(&refs),
+        message: format!("`{name}` appears a second time (first at line {first})"),
+        help: Some("each key may appear once here; remove one (only the last would count)".into()),
+    })
+}
+
 /// Validates `text` as the configuration file `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    if let Some(p) = duplicate_key(path, text) {
+        return Err(ConfigError::Invalid(vec![p]));
+    }
     let raw: raw::RawConfig = serde_yaml::from_str(text)
         .map_err(|e| ConfigError::Invalid(vec![from_yaml_error(path, text, &e)]))?;
     validate::validate(path, text, raw).map_err(ConfigError::Invalid)
