@@ -9,6 +9,7 @@ mod config_check;
 mod exit_codes;
 mod harness;
 mod history_lab;
+mod interrupt_lab;
 mod lab_verbs;
 mod notify_lab;
 mod packages_lab;

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, Signal};
 
 /// Set when the work should stop at its next safe point.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Stop(Arc<Inner>);
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Inner {
     signal: Mutex<Option<String>>,
     requested: Mutex<bool>,

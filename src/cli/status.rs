@@ -39,6 +39,9 @@ struct NodeStatus {
     facts: Option<Facts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// A sync to this node was interrupted: the capture it holds only partly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partial_sync: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -65,9 +68,10 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
             agent: None,
             facts: None,
             error: None,
+            partial_sync: None,
         };
         match result {
-            Ok(node) => {
+            Ok(mut node) => {
                 st.reachable = true;
                 st.state = "up";
                 st.local = Some(node.local);
@@ -79,6 +83,15 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
                     capabilities: node.agent.hello.capabilities.clone(),
                 });
                 st.facts = Some(node.agent.hello.facts.clone());
+                if let Ok(Some(p)) = synchronizer::apply::partial(&mut node, &config) {
+                    all_ok = false;
+                    st.partial_sync = Some(format!(
+                        "capture {} only partly applied (a sync was interrupted at {}): \
+                         `coldspare sync` completes it",
+                        &p.capture[..10.min(p.capture.len())],
+                        p.at.format("%Y-%m-%d %H:%M:%S UTC")
+                    ));
+                }
                 node.agent.bye();
             }
             Err(e) => {
@@ -175,6 +188,9 @@ fn print_human(r: &Report) {
                 "  managers  packages: {}, services: {}",
                 f.package_manager, f.service_manager
             );
+        }
+        if let Some(p) = &n.partial_sync {
+            println!("  {} {p}", output::red("PARTLY SYNCED:"));
         }
     }
 }

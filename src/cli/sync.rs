@@ -102,14 +102,28 @@ pub fn snapshot(global: &Global, _args: SnapshotArgs) -> anyhow::Result<ExitCode
 
 pub fn sync(global: &Global, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
+    // Before any thread starts: SIGINT and SIGTERM finish the files in
+    // flight and stop, instead of killing the sync half-way.
+    let stop = cluster::stop::on_signals("finishing the files in flight, then stopping")?;
     let opts = SyncOptions {
         dry_run: args.dry_run,
         to: args.to,
         diffs: args.diff,
         yes: args.yes,
+        stop,
     };
-    let out = synchronizer::sync(&config, &opts, &Bar::new(global.json))?;
-    finish(global, &out)
+    // The plan is printed before it is applied: an interrupted sync has
+    // already said what it was doing.
+    let shown = std::cell::Cell::new(false);
+    let show = |planned: &SyncOutcome| {
+        if !global.json {
+            print_head(planned);
+            let _ = std::io::stdout().flush();
+            shown.set(true);
+        }
+    };
+    let out = synchronizer::sync(&config, &opts, &Bar::new(global.json), &show)?;
+    finish(global, &out, shown.get())
 }
 
 pub fn restore(global: &Global, args: RestoreArgs) -> anyhow::Result<ExitCode> {
@@ -132,20 +146,25 @@ pub fn restore(global: &Global, args: RestoreArgs) -> anyhow::Result<ExitCode> {
             return Ok(exit::from(exit::PROBLEM));
         }
     }
+    let stop = cluster::stop::on_signals("finishing the files in flight, then stopping")?;
     let out = synchronizer::restore(
         &config,
         &args.to,
         &node,
         args.dry_run,
         &Bar::new(global.json),
+        &stop,
     )?;
-    finish(global, &out)
+    finish(global, &out, false)
 }
 
-fn finish(global: &Global, out: &SyncOutcome) -> anyhow::Result<ExitCode> {
+fn finish(global: &Global, out: &SyncOutcome, plan_shown: bool) -> anyhow::Result<ExitCode> {
     if global.json {
         output::json(out)?;
     } else {
+        if !plan_shown {
+            print_head(out);
+        }
         print_outcome(out);
     }
     Ok(if out.ok() {
@@ -155,7 +174,8 @@ fn finish(global: &Global, out: &SyncOutcome) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_outcome(out: &SyncOutcome) {
+/// The capture taken and the plan: what the sync is about to do.
+fn print_head(out: &SyncOutcome) {
     if let Some(s) = &out.snapshot {
         match &s.created {
             Some(id) => println!("capture {}: {}", &id[..10], s.subject),
@@ -163,6 +183,10 @@ fn print_outcome(out: &SyncOutcome) {
         }
     }
     print_plan(&out.plan, &out.diffs);
+}
+
+/// What was applied, refused, or left undone.
+fn print_outcome(out: &SyncOutcome) {
     if let Some(why) = &out.refused {
         println!();
         println!("{} {why}", output::red("REFUSED:"));
@@ -182,6 +206,36 @@ fn print_outcome(out: &SyncOutcome) {
     }
     for (path, why) in &a.failed {
         println!("  {} {path}: {why}", output::red("FAILED"));
+    }
+    if let Some(i) = &a.interrupted {
+        println!(
+            "{} by {}: the files in flight were finished; {} path{} not written yet ({}{})",
+            output::red("INTERRUPTED"),
+            i.signal,
+            i.left.len(),
+            if i.left.len() == 1 { "" } else { "s" },
+            i.left
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if i.left.len() > 3 { ", …" } else { "" }
+        );
+        if !i.hooks_owed.is_empty() {
+            println!(
+                "  hooks not run yet: {}",
+                i.hooks_owed
+                    .iter()
+                    .map(|h| format!("`{h}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        println!(
+            "  {} records the capture as partly applied; the next `coldspare sync` completes it and runs the hooks owed",
+            out.plan.node
+        );
     }
     for (name, c) in [("packages", &a.packages), ("services", &a.services)] {
         if let Some(c) = c {
@@ -217,6 +271,7 @@ fn print_outcome(out: &SyncOutcome) {
     }
     match &out.recorded {
         Some(c) => println!("{} now records capture {}", out.plan.node, &c[..10]),
+        None if a.interrupted.is_some() => {}
         None => println!(
             "{}",
             output::red(&format!(
@@ -377,11 +432,10 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
     if args.live {
         let opts = SyncOptions {
             dry_run: true,
-            to: None,
             diffs: true,
-            yes: false,
+            ..Default::default()
         };
-        let out = synchronizer::sync(&config, &opts, &Bar::new(global.json))?;
+        let out = synchronizer::sync(&config, &opts, &Bar::new(global.json), &|_| {})?;
         if global.json {
             output::json(&out.plan)?;
         } else {

@@ -4,7 +4,7 @@
 //! everything replaced kept in one backup set, then the `on_change` hooks.
 //! A hook that fails has its group of files restored from that backup set.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cluster::agent::protocol::{Content, ExecSpec, Kind, WirePath, WriteItem};
 use cluster::config::Config;
@@ -19,6 +19,7 @@ use crate::plan::{Action, FileChange};
 use crate::services::{self, ServicePlan};
 use crate::state::StateRepo;
 use cluster::progress::Progress;
+use cluster::stop::Stop;
 
 use crate::Source;
 
@@ -38,11 +39,27 @@ pub struct Applied {
     pub packages: Option<CommandOutcome>,
     pub services: Option<CommandOutcome>,
     pub hooks: Vec<HookOutcome>,
+    /// Set when a stop was asked for (SIGINT, SIGTERM) before every path
+    /// was written: the files in flight were finished, the rest left.
+    pub interrupted: Option<Interrupted>,
+}
+
+/// What an interrupted sync left undone.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Interrupted {
+    /// The signal that asked for the stop.
+    pub signal: String,
+    /// Paths not written (the next sync writes them).
+    pub left: Vec<String>,
+    /// Hooks not run because their files were not all written yet; the next
+    /// sync runs them.
+    pub hooks_owed: Vec<String>,
 }
 
 impl Applied {
     pub fn ok(&self) -> bool {
-        self.failed.is_empty()
+        self.interrupted.is_none()
+            && self.failed.is_empty()
             && self.packages.as_ref().is_none_or(|p| p.ok)
             && self.services.as_ref().is_none_or(|s| s.ok)
             && self.hooks.iter().all(|h| h.ok)
@@ -237,13 +254,15 @@ fn write_item(item: &Item, change: &FileChange) -> WriteItem {
 }
 
 /// Removes and writes files as `changes` say, keeping what they replace in
-/// the backup set `backup`.
+/// the backup set `backup`. A stop asked for meanwhile ends the work after
+/// the batch in flight (each file in it whole); the paths left are named.
 pub fn files(
     node: &mut Node,
     changes: &[FileChange],
     source: &Source<'_>,
     backup: &str,
     progress: &dyn Progress,
+    stop: &Stop,
 ) -> Result<Applied> {
     let mut out = Applied {
         backup: backup.to_string(),
@@ -280,6 +299,17 @@ pub fn files(
     );
     let mut start = 0;
     while start < writes.len() {
+        if stop.requested() {
+            out.interrupted = Some(Interrupted {
+                signal: stop.signal().unwrap_or_else(|| "a stop request".into()),
+                left: writes[start..]
+                    .iter()
+                    .map(|c| crate::meta::escape(&c.path))
+                    .collect(),
+                hooks_owed: Vec::new(),
+            });
+            break;
+        }
         let mut end = start;
         let mut bytes = 0u64;
         while end < writes.len()
@@ -389,21 +419,29 @@ pub struct AppliedRecord {
 /// changes nothing must not push a real backup set out of rotation.
 const RECORD_SET: &str = "applied-records";
 
-/// Writes `<state_dir>/applied` on the node (atomically, like any write).
-pub fn record(node: &mut Node, config: &Config, capture: Oid) -> Result<()> {
-    let host = nix::unistd::gethostname()
+/// What the node records while a capture is only partly applied
+/// (`<state_dir>/applying`): the sync was interrupted. The next sync
+/// completes the capture and runs the hooks of the paths already written.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PartialRecord {
+    pub capture: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub by: String,
+    /// Paths written by the interrupted sync whose hooks have not run.
+    pub written: Vec<PathBuf>,
+}
+
+fn host() -> String {
+    nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
-    let rec = AppliedRecord {
-        capture: capture.to_string(),
-        at: chrono::Utc::now(),
-        by: host,
-    };
-    let mut bytes = serde_json::to_vec_pretty(&rec).unwrap_or_default();
-    bytes.push(b'\n');
-    let sha = cluster::agent::manifest::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-    let path = config.state_dir.join("applied");
+        .unwrap_or_default()
+}
+
+/// Writes the record file `name` under the node's state directory.
+fn write_record(node: &mut Node, config: &Config, name: &str, bytes: &[u8]) -> Result<()> {
+    let sha = cluster::agent::manifest::hex(&<sha2::Sha256 as sha2::Digest>::digest(bytes));
+    let path = config.state_dir.join(name);
     let item = WriteItem {
         path: WirePath(path.clone()),
         content: Content::File {
@@ -417,7 +455,7 @@ pub fn record(node: &mut Node, config: &Config, capture: Oid) -> Result<()> {
         gid: 0,
         mtime_ns: None,
     };
-    let res = node.agent.write(RECORD_SET, vec![item], &[&bytes])?;
+    let res = node.agent.write(RECORD_SET, vec![item], &[bytes])?;
     if let Some(f) = res.failures().next() {
         return Err(Error::Capture {
             node: node.name().into(),
@@ -429,6 +467,53 @@ pub fn record(node: &mut Node, config: &Config, capture: Oid) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Writes `<state_dir>/applied` on the node (atomically, like any write),
+/// and clears a partial record: the capture is whole there now.
+pub fn record(node: &mut Node, config: &Config, capture: Oid) -> Result<()> {
+    let rec = AppliedRecord {
+        capture: capture.to_string(),
+        at: chrono::Utc::now(),
+        by: host(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&rec).unwrap_or_default();
+    bytes.push(b'\n');
+    write_record(node, config, "applied", &bytes)?;
+    let partial = config.state_dir.join(PARTIAL);
+    // Gone already is fine: most syncs were never interrupted.
+    let _ = node.agent.remove(RECORD_SET, vec![WirePath(partial)]);
+    Ok(())
+}
+
+const PARTIAL: &str = "applying";
+
+/// Records on the node that `capture` is only partly applied.
+pub fn record_partial(
+    node: &mut Node,
+    config: &Config,
+    capture: Oid,
+    written: Vec<PathBuf>,
+) -> Result<()> {
+    let rec = PartialRecord {
+        capture: capture.to_string(),
+        at: chrono::Utc::now(),
+        by: host(),
+        written,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&rec).unwrap_or_default();
+    bytes.push(b'\n');
+    write_record(node, config, PARTIAL, &bytes)
+}
+
+/// The node's partial record, if a sync to it was interrupted.
+pub fn partial(node: &mut Node, config: &Config) -> Result<Option<PartialRecord>> {
+    let path = config.state_dir.join(PARTIAL);
+    let got = node.agent.read(&[(WirePath(path), 64 << 20)])?;
+    Ok(got
+        .into_iter()
+        .find(|(i, _)| i.error.is_none())
+        .and_then(|(_, bytes)| serde_json::from_slice(&bytes).ok()))
 }
 
 /// Brings the node's copy of the state repository up to the controller's.

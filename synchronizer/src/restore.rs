@@ -5,6 +5,7 @@
 use cluster::Role;
 use cluster::config::Config;
 use cluster::progress::Progress;
+use cluster::stop::Stop;
 
 use crate::error::Result;
 use crate::snapshot::{Last, capture_and_commit};
@@ -22,6 +23,7 @@ pub fn restore(
     node_name: &str,
     dry_run: bool,
     progress: &dyn Progress,
+    stop: &Stop,
 ) -> Result<SyncOutcome> {
     require_sync(config)?;
     let (repo, _lock) = open(config, !dry_run)?;
@@ -78,6 +80,7 @@ pub fn restore(
             want: &want.meta,
             source: &source,
             capture: id,
+            stop,
         },
         (platform, svc_manager),
         progress,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use cluster::agent::protocol::{Kind, Manifest, WirePath};
 use cluster::config::Config;
 use cluster::progress::Progress;
+use cluster::stop::Stop;
 use cluster::transport::Node;
 use git2::Oid;
 use serde::Serialize;
@@ -37,6 +38,8 @@ pub(crate) struct Target<'a> {
     pub want: &'a Meta,
     pub source: &'a Source<'a>,
     pub capture: Oid,
+    /// Asked to stop (SIGINT, SIGTERM): finish the files in flight, then stop.
+    pub stop: &'a Stop,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -50,6 +53,8 @@ pub struct SyncOptions {
     pub to: Option<String>,
     /// The admin confirmed removals apt adds beyond the plan (`--yes`).
     pub yes: bool,
+    /// Set by SIGINT or SIGTERM: finish the files in flight, then stop.
+    pub stop: Stop,
 }
 
 /// A path's change as shown to a person.
@@ -216,7 +221,13 @@ pub(crate) fn execute(
         want,
         source,
         capture,
+        stop,
     } = target;
+    // A sync interrupted before this one: its written paths still owe their
+    // hooks, which run once the capture is whole.
+    let owed = apply::partial(node, config)?
+        .map(|p| p.written)
+        .unwrap_or_default();
     let backup = format!(
         "{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
@@ -254,13 +265,35 @@ pub(crate) fn execute(
     if !plan.services.is_empty() {
         applied.services = Some(apply::services(node, &plan.services, svc_manager)?);
     }
-    let files = apply::files(node, &plan.files, source, &backup, progress)?;
+    let files = apply::files(node, &plan.files, source, &backup, progress, stop)?;
     applied.written = files.written;
     applied.removed = files.removed;
     applied.bytes = files.bytes;
     applied.failed = files.failed;
-    let changed = plan.changed_paths();
+    let mut changed = plan.changed_paths();
+    for p in &owed {
+        if !changed.contains(&p.as_path()) {
+            changed.push(p.as_path());
+        }
+    }
     let which = plan::hooks(config, &changed);
+    if let Some(mut stopped) = files.interrupted {
+        // Hooks wait for whole groups: they run when the next sync completes
+        // the capture. The node records what was written.
+        let left: HashSet<&str> = stopped.left.iter().map(String::as_str).collect();
+        let written: Vec<PathBuf> = changed
+            .iter()
+            .filter(|p| !left.contains(meta::escape(p).as_str()))
+            .map(|p| p.to_path_buf())
+            .collect();
+        stopped.hooks_owed = which
+            .iter()
+            .map(|&i| config.sync.on_change[i].run.clone())
+            .collect();
+        apply::record_partial(node, config, capture, written)?;
+        applied.interrupted = Some(stopped);
+        return Ok((plan, applied, None));
+    }
     applied.hooks = apply::hooks(node, config, &which, &changed, &backup)?;
     let recorded = if applied.ok() {
         apply::record(node, config, capture)?;
@@ -275,7 +308,15 @@ pub(crate) fn execute(
 /// differs on the secondary, and apply it (or show it, on a dry run). The
 /// secondary is walked against the last capture while the primary is being
 /// captured: both walks run at once.
-pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Result<SyncOutcome> {
+///
+/// `planned` sees the plan before anything is applied (the command prints it
+/// then, so an interruption never loses it).
+pub fn sync(
+    config: &Config,
+    opts: &SyncOptions,
+    progress: &dyn Progress,
+    planned: &dyn Fn(&SyncOutcome),
+) -> Result<SyncOutcome> {
     require_sync(config)?;
     let (repo, _lock) = open(config, !opts.dry_run)?;
     let target_spec = config.secondary();
@@ -437,6 +478,16 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
     let (plan, applied, recorded) = if refused.is_some() {
         (plan, None, None)
     } else {
+        planned(&SyncOutcome {
+            snapshot: snapshot_outcome.clone(),
+            plan: plan.clone(),
+            diffs: diffs.clone(),
+            applied: None,
+            recorded: None,
+            mirrored: Vec::new(),
+            refused: None,
+            mirror_skipped: Vec::new(),
+        });
         let (plan, applied, recorded) = execute(
             config,
             &mut target,
@@ -445,6 +496,7 @@ pub fn sync(config: &Config, opts: &SyncOptions, progress: &dyn Progress) -> Res
                 want: want_meta,
                 source: &source,
                 capture,
+                stop: &opts.stop,
             },
             (platform, svc_manager),
             progress,

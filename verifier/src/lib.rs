@@ -176,6 +176,19 @@ pub fn verify(
                 }),
                 Err(e) => tracing::warn!("{}: cannot read its sync record: {e}", spec.name),
             }
+            if let Ok(Some(p)) = synchronizer::apply::partial(node, config) {
+                sync_findings.push(Finding {
+                    severity: Severity::Failure,
+                    key: format!("partial-sync:{}", spec.name),
+                    text: format!(
+                        "{} holds capture {} only partly: a sync was interrupted {} ago; \
+                         run `coldspare sync` to complete it (and run the hooks it owes)",
+                        spec.name,
+                        &p.capture[..10.min(p.capture.len())],
+                        report::age((Utc::now() - p.at).num_seconds())
+                    ),
+                });
+            }
         }
     }
     if opts.kind == Kind::Quick
@@ -189,7 +202,11 @@ pub fn verify(
         sync_findings = last
             .findings
             .into_iter()
-            .filter(|f| f.key.starts_with("stale-sync:") || f.key.starts_with("never-synced:"))
+            .filter(|f| {
+                ["stale-sync:", "never-synced:", "partial-sync:"]
+                    .iter()
+                    .any(|k| f.key.starts_with(k))
+            })
             .collect();
         for (slot, (spec, _)) in last_syncs.iter_mut().zip(&connected) {
             *slot = last
