@@ -139,7 +139,10 @@ fn the_same_address_twice_is_refused() {
 #[test]
 fn one_node_is_not_a_cluster() {
     refused(
-        "cluster: office\nnodes:\n  alpha: { address: 10.0.0.1, role: primary }\n",
+        // Its own ssh paths: the defaults under /etc/coldspare exist only
+        // while the lab is up, and this test must not depend on that.
+        "cluster: office\nnodes:\n  alpha: { address: 10.0.0.1, role: primary }\n\
+         ssh: { key: {dir}/key, known_hosts: {dir}/known_hosts }\n",
         "error: {dir}/coldspare.yaml:3:3: nodes: only 1 node; coldspare keeps exactly two\n  \
          help: list one primary and one secondary",
     );
