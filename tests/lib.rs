@@ -8,6 +8,7 @@ mod config_check;
 mod harness;
 mod lab_verbs;
 mod notify_lab;
+mod promises_lab;
 mod sync_lab;
 mod verify_lab;
 

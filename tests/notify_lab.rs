@@ -69,7 +69,7 @@ fn mail_goes_over_starttls_and_implicit_tls_with_the_login_from_the_credentials_
         // included.
         out.err_has("DEBUG");
         assert!(
-            !out.stdout.contains(&password) && !out.stderr.contains(&password),
+            !out.stdout.contains(password) && !out.stderr.contains(password),
             "{tls}: the password was printed"
         );
         let mail = lab.wait_for_mail(i + 1, Duration::from_secs(5));
