@@ -366,3 +366,42 @@ fn a_mail_ca_file_must_hold_a_certificate() {
          help: a PEM file starting with -----BEGIN CERTIFICATE-----",
     );
 }
+
+#[test]
+fn a_bad_configuration_leaves_no_state_history_or_lock_behind() {
+    // Two primaries, and a state directory of its own: no command that
+    // would record, lock or report may create anything once refused.
+    let text = format!(
+        "{}state_dir: {{dir}}/state\n",
+        GOOD.replace("role: secondary", "role: primary")
+    );
+    for args in [
+        &["sync"][..],
+        &["sync", "--dry-run"],
+        &["snapshot"],
+        &["history"],
+        &["verify"],
+        &["outbox", "--flush"],
+        &["status"],
+    ] {
+        let ran = Test::new()
+            .key()
+            .config(&text)
+            .args(args)
+            .run()
+            .code(2)
+            .stdout("")
+            .stderr_has("nodes.beta.role: a second primary")
+            .stderr_has("the configuration was refused (1 problem); nothing was changed");
+        let mut left: Vec<String> = std::fs::read_dir(ran.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["coldspare.yaml", "key"],
+            "{args:?} left files behind"
+        );
+    }
+}
