@@ -59,10 +59,41 @@ fn init_writes_a_starter_that_passes_check_once_the_key_exists() {
         .run()
         .code(0)
         .stdout_has("valid — cluster office: primary web1 (10.1.0.1), secondary web2 (10.1.0.2)");
-    // A second init does not overwrite it.
+    // A second init does not overwrite it: the admin's edits stay, byte for
+    // byte, and no backup is made.
+    let edited = format!(
+        "{}# the admin's own note\n",
+        std::fs::read_to_string(dir.join("c.yaml")).unwrap()
+    );
+    std::fs::write(dir.join("c.yaml"), &edited).unwrap();
     Test::new()
         .args(&["--config", &dir.join("c.yaml").to_string_lossy(), "init"])
         .run()
         .code(2)
+        .stdout("")
         .stderr_has("c.yaml already exists; `coldspare config check` validates it");
+    assert_eq!(std::fs::read_to_string(dir.join("c.yaml")).unwrap(), edited);
+    assert!(
+        !dir.join("c.yaml.bak").exists(),
+        "a refused init made a backup"
+    );
+    // --force replaces it and keeps the old file as c.yaml.bak.
+    Test::new()
+        .args(&[
+            "--config",
+            &dir.join("c.yaml").to_string_lossy(),
+            "init",
+            "--force",
+        ])
+        .run()
+        .code(0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("c.yaml.bak")).unwrap(),
+        edited
+    );
+    assert!(
+        !std::fs::read_to_string(dir.join("c.yaml"))
+            .unwrap()
+            .contains("the admin's own note")
+    );
 }

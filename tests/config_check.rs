@@ -139,7 +139,10 @@ fn the_same_address_twice_is_refused() {
 #[test]
 fn one_node_is_not_a_cluster() {
     refused(
-        "cluster: office\nnodes:\n  alpha: { address: 10.0.0.1, role: primary }\n",
+        // Its own ssh paths: the defaults under /etc/coldspare exist only
+        // while the lab is up, and this test must not depend on that.
+        "cluster: office\nnodes:\n  alpha: { address: 10.0.0.1, role: primary }\n\
+         ssh: { key: {dir}/key, known_hosts: {dir}/known_hosts }\n",
         "error: {dir}/coldspare.yaml:3:3: nodes: only 1 node; coldspare keeps exactly two\n  \
          help: list one primary and one secondary",
     );
@@ -375,4 +378,43 @@ fn a_mail_ca_file_must_hold_a_certificate() {
         "error: {dir}/coldspare.yaml:9:89: notify.email.ca_file: {dir}/key644 holds no PEM certificate\n  \
          help: a PEM file starting with -----BEGIN CERTIFICATE-----",
     );
+}
+
+#[test]
+fn a_bad_configuration_leaves_no_state_history_or_lock_behind() {
+    // Two primaries, and a state directory of its own: no command that
+    // would record, lock or report may create anything once refused.
+    let text = format!(
+        "{}state_dir: {{dir}}/state\n",
+        GOOD.replace("role: secondary", "role: primary")
+    );
+    for args in [
+        &["sync"][..],
+        &["sync", "--dry-run"],
+        &["snapshot"],
+        &["history"],
+        &["verify"],
+        &["outbox", "--flush"],
+        &["status"],
+    ] {
+        let ran = Test::new()
+            .key()
+            .config(&text)
+            .args(args)
+            .run()
+            .code(2)
+            .stdout("")
+            .stderr_has("nodes.beta.role: a second primary")
+            .stderr_has("the configuration was refused (1 problem); nothing was changed");
+        let mut left: Vec<String> = std::fs::read_dir(ran.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["coldspare.yaml", "key"],
+            "{args:?} left files behind"
+        );
+    }
 }

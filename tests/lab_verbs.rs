@@ -103,10 +103,18 @@ fn a_cut_cable_isolates_a_running_node_until_healed() {
         .expect_ok("start time");
 
     lab.secondary().cut();
-    assert_ne!(
-        lab.secondary().ssh("true").status,
-        0,
-        "ssh across a cut cable must fail"
+    // Nothing answers across a cut cable: ssh waits out its connect timeout
+    // (2 s in the lab) instead of being refused at once like a dead node.
+    let ssh = lab.secondary().ssh("true");
+    assert_eq!(ssh.status, 255, "ssh across a cut cable must fail: {ssh:?}");
+    assert!(
+        ssh.stderr.contains("timed out") || ssh.stderr.contains("No route to host"),
+        "{ssh:?}"
+    );
+    assert!(
+        ssh.elapsed >= Duration::from_millis(1900),
+        "ssh gave up after {:?}, before its timeout: {ssh:?}",
+        ssh.elapsed
     );
     // Still running: the same PID 1, started at the same time.
     let during = lab
@@ -159,10 +167,73 @@ fn mail_sent_from_a_node_reaches_the_labs_smtp_server() {
     assert!(mail[0].raw().contains("hello from the primary"));
 }
 
+/// The identities (inode numbers) of the lab's network namespaces.
+fn lab_namespaces() -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir("/run/netns")
+        .expect("/run/netns while the lab is up")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("lab-"))
+        .map(|e| std::fs::metadata(e.path()).expect("a namespace file").ino())
+        .collect()
+}
+
+/// Processes (by task) of this machine whose network namespace is one of `ids`.
+fn processes_in(ids: &[u64]) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut found = Vec::new();
+    for proc in std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok())
+    {
+        let Ok(tasks) = std::fs::read_dir(proc.path().join("task")) else {
+            continue;
+        };
+        for task in tasks.filter_map(|e| e.ok()) {
+            if let Ok(meta) = std::fs::metadata(task.path().join("ns/net"))
+                && ids.contains(&meta.ino())
+            {
+                let cmdline = std::fs::read(proc.path().join("cmdline")).unwrap_or_default();
+                found.push(format!(
+                    "{}: {}",
+                    task.path().display(),
+                    String::from_utf8_lossy(&cmdline).replace('\0', " ")
+                ));
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn down_leaves_nothing_behind() {
     let lab = lab!();
+    let namespaces = lab_namespaces();
+    // Everything below is looked at from this machine's own network
+    // namespace, not from inside the lab.
+    let here = |p: &str| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p)
+            .expect("this thread's network namespace")
+            .ino()
+    };
+    for own in ["/proc/self/ns/net", "/proc/thread-self/ns/net"] {
+        assert!(
+            !namespaces.contains(&here(own)),
+            "the test must look from the host's network namespace ({own} is the lab's)"
+        );
+    }
+    assert_eq!(namespaces.len(), 4, "lab-lan, lab-hw1, lab-hw2, lab-client");
+    assert!(
+        !processes_in(&namespaces).is_empty(),
+        "the lab runs processes in its namespaces while up"
+    );
     lab.verb(&["down"]).expect_ok("lab down");
+    let left = processes_in(&namespaces);
+    assert!(
+        left.is_empty(),
+        "processes still in the lab's namespaces: {left:?}"
+    );
 
     let netns = std::fs::read_dir("/run/netns")
         .map(|d| {
@@ -204,4 +275,146 @@ fn down_leaves_nothing_behind() {
 
     // Back up for the tests that follow.
     lab.verb(&["up"]).expect_ok("lab up again");
+}
+
+#[test]
+fn reset_ends_processes_left_running_on_the_client() {
+    let lab = lab!();
+    // What a failed test can leave behind: detached processes in the client's
+    // network, one of which even ignores SIGTERM.
+    let out = lab
+        .client()
+        .sh("setsid sleep 6001 </dev/null >/dev/null 2>&1 & echo $!; \
+             setsid sh -c 'trap \"\" TERM; exec sleep 6002' </dev/null >/dev/null 2>&1 & echo $!")
+        .expect_ok("start processes on the client");
+    let pids: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(pids.len(), 2, "{out:?}");
+    let in_client = || {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "pids", "lab-client"])
+            .output()
+            .expect("ip netns pids");
+        assert!(out.status.success(), "ip netns pids lab-client: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = in_client();
+    for pid in &pids {
+        assert!(
+            before.lines().any(|l| l == *pid),
+            "{pid} is not in the client's network: {before}"
+        );
+    }
+
+    lab.verb(&["reset"]).expect_ok("lab reset");
+    for pid in &pids {
+        // Gone, or at most a zombie waiting for a parent outside the lab.
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        assert!(
+            status.is_empty() || status.contains("State:\tZ"),
+            "process {pid} survived lab reset:\n{status}"
+        );
+    }
+    let after = in_client();
+    assert!(
+        pids.iter().all(|pid| !after.lines().any(|l| l == *pid)),
+        "left in the client's network: {after}"
+    );
+}
+
+/// `lab deps ARGS` against a dpkg database given in `status`: its exit code,
+/// what it said, and whether it ran apt (a fake first in PATH records that).
+fn deps(status: &str, args: &[&str]) -> (i32, String, bool) {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    std::fs::write(dir.path().join("status"), status).expect("write a dpkg status file");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let marker = dir.path().join("apt-get-was-run");
+    let fake = format!("#!/bin/sh\ntouch {}\nexit 0\n", marker.display());
+    for name in ["apt-get", "apt"] {
+        std::fs::write(bin.join(name), &fake).unwrap();
+        std::fs::set_permissions(
+            bin.join(name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(coldspare_lab::repo_root().join("tests/lab/lab"))
+        .arg("deps")
+        .args(args)
+        .env("LAB_DPKG_ADMINDIR", dir.path())
+        .env("PATH", path)
+        .output()
+        .expect("run tests/lab/lab deps");
+    assert!(out.stdout.is_empty(), "deps prints to stderr only");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        marker.exists(),
+    )
+}
+
+/// A dpkg status file in which `packages` are installed.
+fn installed(packages: &[&str]) -> String {
+    packages
+        .iter()
+        .map(|p| {
+            format!("Package: {p}\nStatus: install ok installed\nVersion: 1\nArchitecture: all\n\n")
+        })
+        .collect()
+}
+
+// Not a lab test: it runs anywhere, as any user, and installs nothing.
+#[test]
+fn deps_check_names_what_a_fresh_machine_lacks_and_installs_nothing() {
+    // Nothing installed: everything the lab and the build need is named.
+    let (code, said, ran_apt) = deps("", &["--check", "--build"]);
+    assert_eq!(code, 1, "{said}");
+    assert!(!ran_apt, "deps --check ran apt-get");
+    let listed = said
+        .trim()
+        .strip_prefix("lab: missing, would install: ")
+        .unwrap_or_else(|| panic!("unexpected: {said}"));
+    let listed: Vec<&str> = listed.split(' ').collect();
+    for p in [
+        "debootstrap",
+        "python3-aiosmtpd",
+        "iproute2",
+        "libssl-dev",
+        "pkg-config",
+    ] {
+        assert!(listed.contains(&p), "{p} not named: {said}");
+    }
+
+    // A package removed (config files left) or half-installed counts as missing.
+    let lab_only: Vec<&str> = listed
+        .iter()
+        .copied()
+        .filter(|p| !["build-essential", "pkg-config", "libssl-dev", "zlib1g-dev"].contains(p))
+        .collect();
+    let mut status = installed(&lab_only[1..]);
+    status.push_str(&format!(
+        "Package: {}\nStatus: deinstall ok config-files\nVersion: 1\nArchitecture: all\n\n",
+        lab_only[0]
+    ));
+    let (code, said, ran_apt) = deps(&status, &["--check"]);
+    assert_eq!(code, 1, "{said}");
+    assert!(!ran_apt);
+    assert_eq!(
+        said,
+        format!("lab: missing, would install: {}\n", lab_only[0])
+    );
+
+    // A machine that has them all pays nothing: the check says so, and the
+    // installing form (what `lab up` runs) neither calls apt nor says a word.
+    let (code, said, ran_apt) = deps(&installed(&listed), &["--check", "--build"]);
+    assert_eq!(code, 0, "{said}");
+    assert!(!ran_apt);
+    assert_eq!(said, "lab: every package the lab needs is installed\n");
+    let (code, said, ran_apt) = deps(&installed(&listed), &["--build"]);
+    assert_eq!((code, said.as_str(), ran_apt), (0, "", false));
 }

@@ -3,6 +3,7 @@
 //! taken through `coldspare_lab::Lab::acquire`.
 
 mod alerts_lab;
+mod backup_lab;
 mod cli;
 mod cluster_lab;
 mod config_check;
@@ -13,6 +14,7 @@ mod interrupt_lab;
 mod lab_verbs;
 mod notify_lab;
 mod packages_lab;
+mod promises_lab;
 mod secrets_lab;
 mod sync_lab;
 mod verify_lab;
@@ -24,8 +26,9 @@ pub fn coldspare_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_coldspare"))
 }
 
-/// Takes the lab for a test, or returns from the test when the lab cannot
-/// start here (after saying so loudly; a failure under CI=true).
+/// Takes the lab for a test. Where the lab cannot start here the test fails
+/// with one line saying why, or, with `COLDSPARE_LAB=skip` (not under
+/// `CI=true`), returns after printing and counting the skip.
 #[macro_export]
 macro_rules! lab {
     () => {

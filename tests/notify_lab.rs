@@ -49,6 +49,12 @@ fn mail_goes_over_starttls_and_implicit_tls_with_the_login_from_the_credentials_
     coldspare(&lab, &["sync"]).expect_ok("sync");
     let ca = lab.run_dir().join("tls/ca.pem");
     let cred = lab.run_dir().join("client/etc/smtp-credentials");
+    let password = std::fs::read_to_string(&cred).unwrap();
+    let password = password.lines().nth(1).expect("a password line");
+    assert!(
+        password.len() >= 16,
+        "the lab's password is random: {password:?}"
+    );
     let dir = tempfile::tempdir().unwrap();
     // No port given: starttls means 587 and implicit 465, as the defaults say.
     for (i, (tls, listener)) in [("starttls", "starttls"), ("implicit", "smtps")]
@@ -57,8 +63,15 @@ fn mail_goes_over_starttls_and_implicit_tls_with_the_login_from_the_credentials_
     {
         let extra = tls_login(&ca, &cred);
         let cfg = with_notify(&lab, dir.path(), &email(tls, &extra));
-        let out = coldspare(&lab, &["--config", &cfg, "verify", "--digest"]).expect_ok(tls);
+        let out = coldspare(&lab, &["--config", &cfg, "-vv", "verify", "--digest"]).expect_ok(tls);
         out.has("sent email: [coldspare] lab: all good");
+        // These runs log in with the password: it shows nowhere, debug log
+        // included.
+        out.err_has("DEBUG");
+        assert!(
+            !out.stdout.contains(password) && !out.stderr.contains(password),
+            "{tls}: the password was printed"
+        );
         let mail = lab.wait_for_mail(i + 1, Duration::from_secs(5));
         assert_eq!(mail.len(), i + 1, "{tls}: {mail:?}");
         let raw = mail[i].raw();
@@ -105,7 +118,11 @@ fn an_unknown_certificate_or_a_wrong_password_is_refused_and_the_message_waits()
         dir.path(),
         &email("starttls", &tls_login(&ca, &wrong)),
     );
-    let out = coldspare(&lab, &["--config", &cfg, "outbox", "--flush"]);
+    let out = coldspare(&lab, &["--config", &cfg, "-vv", "outbox", "--flush"]);
+    assert!(
+        !format!("{}{}", out.stdout, out.stderr).contains("not-the-password"),
+        "the wrong password is never printed either"
+    );
     assert_eq!(
         out.status, 1,
         "the message still waits:\n{}{}",
@@ -116,8 +133,18 @@ fn an_unknown_certificate_or_a_wrong_password_is_refused_and_the_message_waits()
 
     // Both right: the waiting message goes out, once.
     let cfg = with_notify(&lab, dir.path(), &email("starttls", &tls_login(&ca, &cred)));
-    let out = coldspare(&lab, &["--config", &cfg, "outbox", "--flush"]).expect_ok("flush");
+    // The run that logs in with the real password is the one scanned (with
+    // -vv, though the outbox logs nothing more today).
+    let out = coldspare(&lab, &["--config", &cfg, "-vv", "outbox", "--flush"]).expect_ok("flush");
     out.has("sent email (from the outbox): [coldspare] lab: all good");
+    assert!(
+        !format!("{}{}", out.stdout, out.stderr).contains(&password),
+        "the password is never printed"
+    );
+    // Nor by the configuration, which names the file it is in.
+    let shown = coldspare(&lab, &["--config", &cfg, "config", "show"]).expect_ok("config show");
+    shown.has(&cred.to_string_lossy());
+    assert!(!shown.stdout.contains(&password) && !shown.stderr.contains(&password));
     let mail = lab.wait_for_mail(1, Duration::from_secs(5));
     assert_eq!(mail.len(), 1, "{mail:?}");
     assert!(mail[0].raw().contains("X-Lab-Login: coldspare"));

@@ -200,17 +200,34 @@ fn a_secret_never_shows_in_plans_json_logs_or_history() {
             "echo 'token = {MARKER}' > /srv/app/secrets/api.key"
         ))
         .expect_ok("change the secret");
+    // Each run must succeed (diff --live says "they differ" with exit 1)
+    // and show the secret's masked line, so the scan looks at real output;
+    // the -vv runs must have logged.
+    const MASKED: &str = "secret: content changed (sha256:";
     let runs = [
-        coldspare(&lab, &["sync", "--dry-run"]),
-        coldspare(&lab, &["--json", "sync", "--dry-run"]),
-        coldspare(&lab, &["-vv", "sync", "--dry-run"]),
-        coldspare(&lab, &["diff", "--live"]),
-        coldspare(&lab, &["--json", "-vv", "sync"]),
-        coldspare(&lab, &["diff"]),
-        coldspare(&lab, &["--json", "diff"]),
-        coldspare(&lab, &["history"]),
+        (coldspare(&lab, &["sync", "--dry-run"]), 0, MASKED),
+        (coldspare(&lab, &["--json", "sync", "--dry-run"]), 0, MASKED),
+        (coldspare(&lab, &["-vv", "sync", "--dry-run"]), 0, MASKED),
+        (coldspare(&lab, &["diff", "--live"]), 1, MASKED),
+        (
+            coldspare(&lab, &["--json", "-vv", "sync"]),
+            0,
+            "\"secret\": true",
+        ),
+        (coldspare(&lab, &["diff"]), 0, MASKED),
+        (coldspare(&lab, &["--json", "diff"]), 0, MASKED),
+        (
+            coldspare(&lab, &["--json", "history"]),
+            0,
+            "secret changed /srv/app/secrets/api.key (sha256:",
+        ),
     ];
-    for out in &runs {
+    for (i, (out, status, masked)) in runs.iter().enumerate() {
+        assert_eq!(out.status, *status, "run {i}: {out:?}");
+        out.has(masked);
+        if [2, 4].contains(&i) {
+            out.err_has("DEBUG");
+        }
         assert!(
             !out.stdout.contains(MARKER) && !out.stderr.contains(MARKER),
             "the secret leaked:\n{}\n{}",
@@ -218,20 +235,17 @@ fn a_secret_never_shows_in_plans_json_logs_or_history() {
             out.stderr
         );
         assert!(
-            !out.stdout.contains("token ="),
-            "part of the secret leaked:\n{}",
-            out.stdout
+            !out.stdout.contains("token =") && !out.stderr.contains("token ="),
+            "part of the secret leaked:\n{}\n{}",
+            out.stdout,
+            out.stderr
         );
     }
+    let runs: Vec<Output> = runs.into_iter().map(|(out, _, _)| out).collect();
     assert!(
         runs[0]
             .stdout
             .contains("update /srv/app/secrets/api.key  (content changed (secret))"),
-        "{}",
-        runs[0].stdout
-    );
-    assert!(
-        runs[0].stdout.contains("secret: content changed (sha256:"),
         "{}",
         runs[0].stdout
     );
@@ -404,14 +418,35 @@ fn an_earlier_capture_goes_back_to_the_secondary_and_to_the_primary() {
     assert_eq!(n, 2, "pushing an old capture writes no history");
 
     // The day an upgrade goes wrong on the primary: put the old state back.
+    let on_primary = || {
+        lab.primary()
+            .exec(&["cat", "/etc/nginx/conf.d/hello.conf"])
+            .expect_ok("cat")
+            .stdout
+    };
+    let current = on_primary();
+    assert!(current.contains("\"new\\n\""), "{current}");
     let refused = coldspare(&lab, &["restore", "--to", &old]);
     assert_eq!(refused.status, 2, "no terminal, no --yes: nothing happens");
+    refused
+        .err_has("restoring changes primary; run it with --dry-run first, then confirm with --yes");
+    assert_eq!(
+        on_primary(),
+        current,
+        "a refused restore changed the primary"
+    );
+    // --dry-run shows the plan and changes nothing either.
+    let dry =
+        coldspare(&lab, &["restore", "--to", &old, "--dry-run"]).expect_ok("restore --dry-run");
+    dry.has(&format!("plan for primary (capture {old})"))
+        .has("update /etc/nginx/conf.d/hello.conf");
+    assert_eq!(
+        on_primary(),
+        current,
+        "restore --dry-run changed the primary"
+    );
     coldspare(&lab, &["restore", "--to", &old, "--yes"]).expect_ok("restore");
-    let text = lab
-        .primary()
-        .exec(&["cat", "/etc/nginx/conf.d/hello.conf"])
-        .expect_ok("cat")
-        .stdout;
+    let text = on_primary();
     assert!(text.contains("\"old\\n\""), "{text}");
     let h = coldspare(&lab, &["history", "-n", "1"]).expect_ok("history");
     h.has(&format!("restored {old}"));

@@ -213,12 +213,34 @@ fn a_powered_off_secondary_is_a_finding_and_the_primary_is_still_checked() {
             .contains("secondary (198.51.100.12:22) is unreachable: no answer within 2s")
     );
     let checks = v["report"]["checks"].as_array().unwrap();
+    // Exactly the primary's four checks ran, and all passed.
+    let mut primary: Vec<(&str, &str, bool)> = checks
+        .iter()
+        .filter(|c| c["node"] == "primary")
+        .map(|c| {
+            (
+                c["service"].as_str().unwrap(),
+                c["check"].as_str().unwrap(),
+                c["ok"] == true,
+            )
+        })
+        .collect();
+    primary.sort();
+    assert_eq!(
+        primary,
+        [
+            ("cache", "command `redis-cli ping`", true),
+            ("cache", "tcp {address}:6379", true),
+            ("web", "http GET http://{address}/", true),
+            ("web", "unit nginx", true),
+        ],
+        "the primary is checked: {checks:?}"
+    );
     assert!(
         checks
             .iter()
-            .filter(|c| c["node"] == "primary")
-            .all(|c| c["ok"] == true),
-        "the primary is checked: {checks:?}"
+            .all(|c| c["node"] == "primary" || c["ok"] == false),
+        "nothing passes on a powered-off node: {checks:?}"
     );
     assert_eq!(v["report"]["services"][0]["cells"][1], "unreachable");
     // The checks' own timeout is 5 s; nothing waits longer.
@@ -525,4 +547,95 @@ fn every_check_kind_judges_a_real_service_on_both_nodes() {
         "the primary's redis still runs"
     );
     assert!(detail("primary", "listening tcp/6379").0);
+}
+
+#[test]
+fn every_check_option_fails_with_its_reason_when_its_expectation_is_wrong() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    let dir = tempfile::tempdir().unwrap();
+    // Healthy services, each check expecting something they do not do.
+    let cfg = lab.config_variant(dir.path(), |t| {
+        let (head, rest) = t.split_at(t.find("services:\n").unwrap());
+        let tail = &rest[rest.find("verify:\n").unwrap()..];
+        format!(
+            "{head}services:
+  wrong:
+    checks:
+      - http: {{ url: \"http://{{address}}/\", regex: \"Welcome to Apache\" }}
+      - http: {{ url: \"http://{{address}}/\", headers: {{ Content-Type: application/json }} }}
+      - tcp: {{ port: 6379, send: \"PING\\r\\n\", expect: \"+NOPE\" }}
+      - process: {{ pidfile: /run/nosuch.pid }}
+      - command: {{ run: \"redis-cli ping\", stdout: PANG }}
+      - unit: {{ name: nosuchunit }}
+{tail}"
+        )
+    });
+    let cfg = cfg.to_string_lossy();
+    let out = coldspare(
+        &lab,
+        &[
+            "--config",
+            &cfg,
+            "--json",
+            "verify",
+            "--quick",
+            "--no-notify",
+        ],
+    );
+    assert_eq!(out.status, 1, "{out:?}");
+    let report = json(&out);
+    let results = report["report"]["checks"].as_array().expect("checks");
+    let mut got: Vec<(String, bool, String)> = results
+        .iter()
+        .map(|r| {
+            (
+                format!(
+                    "{} {}",
+                    r["node"].as_str().unwrap(),
+                    r["check"].as_str().unwrap()
+                ),
+                r["ok"].as_bool().unwrap(),
+                r["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want = Vec::new();
+    for (node, address) in [
+        ("primary", coldspare_lab::PRIMARY_ADDRESS),
+        ("secondary", coldspare_lab::SECONDARY_ADDRESS),
+    ] {
+        for (check, detail) in [
+            (
+                "http GET http://{address}/",
+                format!(
+                    "http://{address}/: HTTP 200, but the body does not match /Welcome to Apache/"
+                ),
+            ),
+            (
+                "http GET http://{address}/",
+                format!(
+                    "http://{address}/: header Content-Type is `text/html`, not `application/json`"
+                ),
+            ),
+            (
+                "tcp {address}:6379",
+                format!("{address}:6379: expected `+NOPE`, got `+PONG`"),
+            ),
+            (
+                "process from /run/nosuch.pid",
+                "cannot read /run/nosuch.pid".to_string(),
+            ),
+            (
+                "command `redis-cli ping`",
+                "output lacks `PANG` (it said `PONG`)".to_string(),
+            ),
+            ("unit nosuchunit", "nosuchunit is not running".to_string()),
+        ] {
+            want.push((format!("{node} {check}"), false, detail));
+        }
+    }
+    want.sort();
+    assert_eq!(got, want, "each check fails, saying why");
 }

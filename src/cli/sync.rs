@@ -129,24 +129,51 @@ pub fn sync(global: &Global, args: SyncArgs) -> anyhow::Result<ExitCode> {
 pub fn restore(global: &Global, args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
     let node = args.node.unwrap_or_else(|| config.primary().name.clone());
+    let stop = cluster::stop::on_signals("finishing the files in flight, then stopping")?;
     if !args.dry_run && !args.yes {
+        // Check the capture and the node first, and show what would change.
+        let preview = synchronizer::restore(
+            &config,
+            &args.to,
+            &node,
+            true,
+            &Bar::new(global.json),
+            &stop,
+        )?;
+        if !global.json {
+            print_head(&preview);
+        }
         if !std::io::stdin().is_terminal() {
             bail!("restoring changes {node}; run it with --dry-run first, then confirm with --yes");
         }
         println!(
-            "This puts capture {} back on {node}: its synced files, packages and services.",
-            args.to
+            "\nThis puts capture {} back on {node}: the changes above, to its synced files, packages and services.",
+            preview.plan.capture
         );
         print!("Type `yes` to go on: ");
         std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
+        // Read the answer aside, so Ctrl-C (caught for the restore itself)
+        // still ends the question at once.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut answer = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut answer);
+            let _ = tx.send(answer);
+        });
+        let answer = loop {
+            if let Ok(a) = rx.try_recv() {
+                break a;
+            }
+            if stop.sleep(std::time::Duration::from_millis(100)) {
+                println!();
+                break String::new();
+            }
+        };
         if answer.trim() != "yes" {
             println!("Nothing was changed.");
             return Ok(exit::from(exit::PROBLEM));
         }
     }
-    let stop = cluster::stop::on_signals("finishing the files in flight, then stopping")?;
     let out = synchronizer::restore(
         &config,
         &args.to,
@@ -155,7 +182,14 @@ pub fn restore(global: &Global, args: RestoreArgs) -> anyhow::Result<ExitCode> {
         &Bar::new(global.json),
         &stop,
     )?;
-    finish(global, &out, false)
+    let code = finish(global, &out, false)?;
+    if !args.dry_run && !global.json && node == config.primary().name && out.ok() {
+        println!(
+            "next: {} still holds what it had; `coldspare sync` brings it to this state too",
+            config.secondary().name
+        );
+    }
+    Ok(code)
 }
 
 fn finish(global: &Global, out: &SyncOutcome, plan_shown: bool) -> anyhow::Result<ExitCode> {
@@ -437,12 +471,15 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
         };
         let out = synchronizer::sync(&config, &opts, &Bar::new(global.json), &|_| {})?;
         if global.json {
-            output::json(&out.plan)?;
+            // The plan, and the diffs the text shows.
+            let mut doc = serde_json::to_value(&out.plan)?;
+            doc["diffs"] = serde_json::to_value(&out.diffs)?;
+            output::json(&doc)?;
         } else {
             println!(
-                "live difference: {} now → {} now",
-                config.primary().name,
-                config.secondary().name
+                "live difference: what a sync would change on {} to match {} now",
+                config.secondary().name,
+                config.primary().name
             );
             print_plan(&out.plan, &out.diffs);
         }
@@ -478,6 +515,9 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
         for x in &d.diffs {
             println!();
             print!("{}", x.text);
+            if !x.text.ends_with('\n') {
+                println!();
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -105,10 +105,13 @@ impl StateRepo {
                 "the history is empty; `coldspare snapshot` takes the first capture".into(),
             ));
         }
-        let obj = self
-            .repo
-            .revparse_single(rev)
-            .map_err(|e| unknown(e.message().to_string()))?;
+        let obj = self.repo.revparse_single(rev).map_err(|_| {
+            unknown(
+                "the history has no capture by that id or name (ids are the first \
+                     characters `coldspare history` shows; HEAD~1 is the one before the newest)"
+                    .into(),
+            )
+        })?;
         let commit = obj
             .peel_to_commit()
             .map_err(|_| unknown("it is not a capture".into()))?;

@@ -68,9 +68,12 @@ pub fn verify(
         let handles: Vec<_> = connected
             .iter_mut()
             .map(|(spec, node)| {
+                // Off the network (not a refused login or host key): its
+                // network checks would only wait out their timeouts.
+                let offline = node.as_ref().is_err_and(|e| e.is_unreachable());
                 let node = node.as_mut().ok();
                 let http = &http;
-                s.spawn(move || runner::run_node(config, spec, node, http))
+                s.spawn(move || runner::run_node(config, spec, node, http, offline))
             })
             .collect();
         handles

@@ -50,17 +50,31 @@ fn jobs<'a>(services: &'a [Service], node: &NodeSpec) -> Vec<(&'a Service, &'a C
 }
 
 /// Runs `list` once on `node`: network checks from here, node checks through
-/// the agent (when the node is reachable).
+/// the agent (when the node is reachable). On a node known to be off the
+/// network, network checks are reported as not run instead of each waiting
+/// for its own timeout.
 fn run_once(
     list: &[(&Service, &Check)],
     spec: &NodeSpec,
     node: Option<&mut Node>,
     http: &Http,
     parallel: usize,
+    offline: bool,
 ) -> Vec<Outcome> {
     let mut out: Vec<Option<Outcome>> = vec![None; list.len()];
+    if offline {
+        for (i, slot) in out.iter_mut().enumerate() {
+            if list[i].1.kind.is_network() {
+                *slot = Some(Outcome {
+                    ok: false,
+                    detail: format!("not run: {} is unreachable", spec.name),
+                    millis: 0,
+                });
+            }
+        }
+    }
     let network: Vec<usize> = (0..list.len())
-        .filter(|&i| list[i].1.kind.is_network())
+        .filter(|&i| list[i].1.kind.is_network() && !offline)
         .collect();
     let local: Vec<usize> = (0..list.len())
         .filter(|&i| !list[i].1.kind.is_network())
@@ -119,6 +133,7 @@ fn run_once(
     for (i, o) in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
         out[i] = Some(o);
     }
+
     out.into_iter()
         .map(|o| o.expect("every check has an outcome"))
         .collect()
@@ -131,25 +146,30 @@ pub fn run_node(
     spec: &NodeSpec,
     mut node: Option<&mut Node>,
     http: &Http,
+    offline: bool,
 ) -> (Vec<CheckRun>, Vec<Restart>) {
     let parallel = config.verify.parallel as usize;
     let list = jobs(&config.services, spec);
-    let mut outcomes = run_once(&list, spec, node.as_deref_mut(), http, parallel);
+    let mut outcomes = run_once(&list, spec, node.as_deref_mut(), http, parallel, offline);
     let mut tries = vec![1u32; list.len()];
     // Retries: only what failed and has tries left, a moment apart.
     loop {
         let again: Vec<usize> = (0..list.len())
-            .filter(|&i| !outcomes[i].ok && tries[i] <= list[i].1.retries)
+            .filter(|&i| !offline && !outcomes[i].ok && tries[i] <= list[i].1.retries)
             .collect();
         if again.is_empty() {
             break;
         }
         std::thread::sleep(Duration::from_millis(300));
         let sub: Vec<_> = again.iter().map(|&i| list[i]).collect();
-        for (&i, o) in again
-            .iter()
-            .zip(run_once(&sub, spec, node.as_deref_mut(), http, parallel))
-        {
+        for (&i, o) in again.iter().zip(run_once(
+            &sub,
+            spec,
+            node.as_deref_mut(),
+            http,
+            parallel,
+            offline,
+        )) {
             outcomes[i] = o;
             tries[i] += 1;
         }
@@ -197,7 +217,7 @@ pub fn run_node(
                 let deadline = std::time::Instant::now() + Duration::from_secs(10);
                 loop {
                     let sub: Vec<_> = idx.iter().map(|&i| list[i]).collect();
-                    let fresh = run_once(&sub, spec, Some(&mut *n), http, parallel);
+                    let fresh = run_once(&sub, spec, Some(&mut *n), http, parallel, false);
                     let all_ok = fresh.iter().all(|o| o.ok);
                     for (&i, o) in idx.iter().zip(fresh) {
                         outcomes[i] = o;

@@ -122,6 +122,17 @@ impl BackupSet {
     /// Keeps the current state of `path` (once per set: the first state is
     /// the one to go back to). Must be called before `path` changes.
     fn keep(&mut self, path: &Path) -> io::Result<()> {
+        self.keep_as(path, Then::Replaced)
+    }
+
+    /// Like [`keep`](Self::keep), for a file whose inode stays live (only its
+    /// owner or mode change): the backup is a copy, never a second name of
+    /// the live file, which anything appending in place would change too.
+    fn keep_copy(&mut self, path: &Path) -> io::Result<()> {
+        self.keep_as(path, Then::StaysLive)
+    }
+
+    fn keep_as(&mut self, path: &Path, then: Then) -> io::Result<()> {
         if self.seen.contains(path) {
             return Ok(());
         }
@@ -143,9 +154,10 @@ impl BackupSet {
                     let copy = self.copy_path(path);
                     fs::create_dir_all(copy.parent().expect("backup path has a parent"))?;
                     let _ = fs::remove_file(&copy);
-                    // The old inode itself when it can be (a rename then
-                    // leaves it untouched); a copy across file systems.
-                    if fs::hard_link(path, &copy).is_err() {
+                    // The old inode itself when the live path is about to
+                    // leave it (a rename over it, a removal); a copy when the
+                    // inode stays live, or across file systems.
+                    if then == Then::StaysLive || fs::hard_link(path, &copy).is_err() {
                         copy_entry(path, &meta, &copy)?;
                     }
                 }
@@ -172,6 +184,16 @@ impl BackupSet {
     fn copy_path(&self, path: &Path) -> PathBuf {
         copy_path(&self.root, path)
     }
+}
+
+/// What happens to a path after it is kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// A new inode takes the path, or the path goes: the old inode is free
+    /// to become the backup.
+    Replaced,
+    /// The same inode stays at the path (mode or owner change).
+    StaysLive,
 }
 
 /// Where a set rooted at `root` keeps its copy of `path`.
@@ -212,12 +234,21 @@ fn rotate(base: &Path, keep_name: &str) {
     }
 }
 
+/// A copy of a file or symlink with its owner, mode and time.
 fn copy_entry(from: &Path, meta: &fs::Metadata, to: &Path) -> io::Result<()> {
     if meta.file_type().is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(from)?, to)
-    } else {
-        fs::copy(from, to).map(|_| ())
+        return std::os::unix::fs::symlink(fs::read_link(from)?, to);
     }
+    fs::copy(from, to)?;
+    let f = File::open(to)?;
+    fchown(
+        &f,
+        Some(Uid::from_raw(meta.uid())),
+        Some(Gid::from_raw(meta.gid())),
+    )
+    .map_err(io::Error::from)?;
+    f.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    set_mtime(to, meta.mtime() * 1_000_000_000 + meta.mtime_nsec())
 }
 
 /// Applies a write batch, reading file contents from `blob` in order. Stops
@@ -443,7 +474,7 @@ fn set_meta_only(item: &WriteItem, backup: &mut BackupSet, names: &mut Names) ->
             "mode and owner of a symlink are not synced",
         ));
     }
-    backup.keep(path)?;
+    backup.keep_copy(path)?;
     let f = File::open(path)?;
     apply_meta(&f, path, item, names)
 }
@@ -557,9 +588,9 @@ fn put_back(r: &Record, root: &Path) -> io::Result<()> {
     let copy = copy_path(root, path);
     let meta = fs::symlink_metadata(&copy)?;
     let tmp = temp_name(path);
-    if fs::hard_link(&copy, &tmp).is_err() {
-        copy_entry(&copy, &meta, &tmp)?;
-    }
+    // A copy, never the backup's own inode: the restored file will be
+    // edited in place, and the backup must keep what it holds.
+    copy_entry(&copy, &meta, &tmp)?;
     fs::rename(&tmp, path).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })

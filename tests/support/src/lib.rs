@@ -4,8 +4,10 @@
 //! mutex inside the process, a file lock across processes) and hands out a
 //! freshly reset lab with the coldspare under test installed on both disks.
 //!
-//! Where the lab cannot start (not root) a test says so loudly and returns;
-//! under `CI=true` that is a failure, never a silent skip.
+//! Where the lab cannot start (not root) a lab test fails with one line
+//! saying why and how to run it. `COLDSPARE_LAB=skip` turns that into a skip
+//! that is printed as it happens and counted at the end of the run, never a
+//! quiet pass; under `CI=true` the opt-out is not honoured.
 
 // The harness drives the lab script and its own probes directly.
 #![allow(clippy::disallowed_methods, clippy::print_stdout)]
@@ -14,6 +16,7 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -25,6 +28,57 @@ pub const SECONDARY_ADDRESS: &str = "198.51.100.12";
 pub const CLIENT_ADDRESS: &str = "198.51.100.50";
 
 static IN_PROCESS: Mutex<()> = Mutex::new(());
+
+/// The environment variable that turns a lab test that cannot run into a
+/// counted skip: `COLDSPARE_LAB=skip` (ignored under `CI=true`).
+pub const OPT_OUT: &str = "COLDSPARE_LAB";
+
+/// Lab tests skipped in this process (printed at exit).
+static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// Why the lab cannot start on this machine, if it cannot.
+fn can_start() -> Result<(), String> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err("the lab needs root (network namespaces, mounts, overlays)".to_string())
+    }
+}
+
+/// Records and shows one skipped lab test. The line goes to the process's
+/// stderr directly (libtest captures only the print macros), and the first
+/// skip arranges the total to be printed when the test binary exits.
+fn skipped(test: &str, why: &str) {
+    let n = SKIPPED.fetch_add(1, Ordering::SeqCst) + 1;
+    if n == 1 {
+        at_exit_print_skips();
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "LAB TEST SKIPPED ({OPT_OUT}=skip): {test}: {why}"
+    );
+}
+
+// libtest has no end-of-run hook; the C library's atexit runs after its
+// summary, whether the run passed (main returns) or failed (exit(101)).
+#[allow(unsafe_code)]
+fn at_exit_print_skips() {
+    extern "C" fn print_skips() {
+        let n = SKIPPED.load(Ordering::SeqCst);
+        let bar = "=".repeat(72);
+        let _ = writeln!(
+            std::io::stderr(),
+            "{bar}\n{n} LAB TEST(S) SKIPPED ({OPT_OUT}=skip): not run, so they prove nothing here;\n\
+             run the tests as root without {OPT_OUT} to run them\n{bar}"
+        );
+    }
+    // SAFETY: print_skips is a plain function that touches only an atomic
+    // and stderr, and never unwinds (write errors are ignored).
+    let registered = unsafe { libc::atexit(print_skips) };
+    if registered != 0 {
+        let _ = writeln!(std::io::stderr(), "(cannot register the skip summary)");
+    }
+}
 
 /// Exclusive use of the running lab for the lifetime of the value.
 pub struct Lab {
@@ -103,17 +157,27 @@ impl Lab {
     /// Takes the lab for one test: brings it up if needed, resets it (fresh
     /// disks, cables in, mail cleared) and installs `binary` on both nodes.
     ///
-    /// Returns `None` (after saying so loudly) when the lab cannot start here
-    /// because this is not root; panics instead under `CI=true`.
+    /// Where the lab cannot start here (not root) this panics with one line
+    /// saying why and how to run the test, unless [`OPT_OUT`] is `skip` (and
+    /// `CI` is not `true`): then it prints the skip, counts it for the
+    /// summary at the end of the run, and returns `None`.
     pub fn acquire(test: &str, binary: &Path) -> Option<Lab> {
-        if !nix::unistd::geteuid().is_root() {
-            let why = "the lab needs root (network namespaces, mounts, overlays)";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{test}: {why}; under CI=true a lab test may not be skipped");
+        if let Err(why) = can_start() {
+            // libtest names each test's thread after the test.
+            let current = std::thread::current();
+            let test = current.name().filter(|n| *n != "main").unwrap_or(test);
+            let opted_out = std::env::var(OPT_OUT).is_ok_and(|v| v == "skip");
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+            if opted_out && !ci {
+                skipped(test, &why);
+                return None;
             }
-            let bar = "=".repeat(72);
-            eprintln!("\n{bar}\nLAB TEST NOT RUN: {test}\n  {why}; run the tests as root\n{bar}\n");
-            return None;
+            let how = if opted_out {
+                format!("{OPT_OUT}=skip is not honoured under CI=true")
+            } else {
+                format!("or set {OPT_OUT}=skip to skip the lab tests (counted, never passed)")
+            };
+            panic!("LAB TEST NOT RUN: {test}: {why}; run the tests as root, {how}");
         }
         let guard = IN_PROCESS
             .lock()
