@@ -2,6 +2,7 @@
 //! Tests marked as lab tests run against the two-node lab (tests/lab/lab),
 //! taken through `coldspare_lab::Lab::acquire`.
 
+mod checks_lab;
 mod cli;
 mod cluster_lab;
 mod config_check;
