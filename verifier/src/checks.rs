@@ -594,12 +594,35 @@ fn http_error(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
             cluster::config::duration::format(timeout)
         );
     }
-    // The innermost cause says it best ("Connection refused (os error 111)").
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
+    let chain: Vec<String> =
+        std::iter::successors(Some(e as &dyn std::error::Error), |c| c.source())
+            .map(|c| c.to_string())
+            .collect();
+    // TLS names why it refused a certificate in parentheses, at one level
+    // of the chain ("... certificate verify failed ... (Hostname mismatch)").
+    if let Some(t) = chain
+        .iter()
+        .find(|t| t.contains("certificate verify failed"))
+    {
+        let reason = t
+            .rsplit_once(" (")
+            .and_then(|(_, r)| r.strip_suffix(')'))
+            .unwrap_or("certificate verify failed");
+        let host = e.url().and_then(|u| u.host_str()).unwrap_or("the host");
+        let hint = if reason.contains("mismatch") {
+            format!(" — it is not valid for {host}")
+        } else if reason.contains("issuer")
+            || reason.contains("self-signed")
+            || reason.contains("self signed")
+        {
+            " — no authority this machine trusts signed it (`ca_file` adds a private one)".into()
+        } else {
+            String::new()
+        };
+        return format!("{url}: the certificate was refused: {reason}{hint}");
     }
-    let text = cause.to_string();
+    // Otherwise the innermost cause says it best ("Connection refused (os error 111)").
+    let text = chain.last().cloned().unwrap_or_default();
     if text.contains("Connection refused") {
         format!("{url}: connection refused (nothing listens there)")
     } else {
