@@ -323,6 +323,28 @@ fn a_check_that_one_fixed_host_would_answer_for_both_nodes_is_refused() {
 }
 
 #[test]
+fn a_command_that_asks_the_other_node_is_refused() {
+    refused(
+        &format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - command: {{ run: \"curl -sf http://10.0.0.1/\" }}\n"
+        ),
+        "error: {dir}/coldspare.yaml:11:25: services.web.checks[0].command.run: `10.0.0.1` is alpha's address: \
+         on beta this check would be answered by alpha\n  \
+         help: a command runs on the node itself: use 127.0.0.1 or localhost, or limit the check with \
+         `nodes: primary` or `nodes: secondary`",
+    );
+    // On the primary alone, its own address is its own.
+    Test::new()
+        .key()
+        .config(&format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - {{ command: {{ run: \"curl -sf http://10.0.0.1/\" }}, nodes: primary }}\n"
+        ))
+        .args(&["config", "check"])
+        .run()
+        .code(0);
+}
+
+#[test]
 fn a_private_certificate_authority_for_a_site_is_checked() {
     refused(
         &format!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Checker, Role, ser_duration};
+use super::{Checker, NodeSpec, Role, ser_duration};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -236,7 +236,12 @@ impl CheckKind {
     }
 }
 
-pub(super) fn validate(c: &mut Checker<'_>, name: String, raw: RawService) -> Service {
+pub(super) fn validate(
+    c: &mut Checker<'_>,
+    name: String,
+    raw: RawService,
+    nodes: &[NodeSpec],
+) -> Service {
     if raw.checks.is_empty() {
         c.problem(
             &["services", &name, "checks"],
@@ -249,7 +254,10 @@ pub(super) fn validate(c: &mut Checker<'_>, name: String, raw: RawService) -> Se
         .into_iter()
         .enumerate()
         .filter_map(|(i, rc)| check(c, &name, i, rc))
-        .collect();
+        .collect::<Vec<_>>();
+    for (i, check) in checks.iter().enumerate() {
+        answered_by_another_node(c, &name, i, check, nodes);
+    }
     let on_failure = raw.on_failure.map(|f| {
         if f.restart.trim().is_empty() {
             c.problem(
@@ -268,6 +276,64 @@ pub(super) fn validate(c: &mut Checker<'_>, name: String, raw: RawService) -> Se
         checks,
         on_failure,
     }
+}
+
+/// A command check runs on each node it names; a node's own address in it
+/// (`curl http://198.51.100.11/`) makes the other node's run be answered by
+/// that node. Refused, with what to write instead.
+fn answered_by_another_node(
+    c: &mut Checker<'_>,
+    service: &str,
+    i: usize,
+    check: &Check,
+    nodes: &[NodeSpec],
+) {
+    let CheckKind::Command { run, .. } = &check.kind else {
+        return;
+    };
+    for named in nodes {
+        let Some(runs_on) = nodes
+            .iter()
+            .find(|n| n.name != named.name && check.nodes.includes(n.role))
+        else {
+            continue;
+        };
+        if mentions(run, &named.address) {
+            let idx = i.to_string();
+            c.problem(
+                &["services", service, "checks", &idx, "command", "run"],
+                format!(
+                    "`{}` is {}'s address: on {} this check would be answered by {}",
+                    named.address, named.name, runs_on.name, named.name
+                ),
+                Some(
+                    "a command runs on the node itself: use 127.0.0.1 or localhost, \
+                     or limit the check with `nodes: primary` or `nodes: secondary`"
+                        .into(),
+                ),
+            );
+            return;
+        }
+    }
+}
+
+/// `word` in `text` as a whole address or name (not part of a longer one).
+fn mentions(text: &str, word: &str) -> bool {
+    let part = |ch: char| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-' || ch == ':';
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        // A trailing dot ends a sentence, not an address.
+        let after_ok = match after {
+            Some('.') => !text[at + word.len() + 1..]
+                .chars()
+                .next()
+                .is_some_and(|ch| ch.is_ascii_alphanumeric()),
+            Some(ch) => !part(ch),
+            None => true,
+        };
+        !before.is_some_and(part) && after_ok
+    })
 }
 
 fn check(c: &mut Checker<'_>, service: &str, i: usize, raw: RawCheck) -> Option<Check> {
@@ -525,5 +591,15 @@ mod tests {
         assert!(names_each_node("http://{address}/"));
         assert!(names_each_node("http://{node}.lan/"));
         assert!(!names_each_node("https://www.example.com/"));
+    }
+
+    #[test]
+    fn an_address_is_mentioned_only_as_a_whole() {
+        assert!(mentions("curl -sf http://198.51.100.11/", "198.51.100.11"));
+        assert!(mentions("redis-cli -h 198.51.100.11 ping", "198.51.100.11"));
+        assert!(mentions("ping -c1 198.51.100.11", "198.51.100.11"));
+        assert!(!mentions("ping -c1 198.51.100.111", "198.51.100.11"));
+        assert!(!mentions("ping -c1 10.198.51.100.11", "198.51.100.11"));
+        assert!(!mentions("redis-cli ping", "198.51.100.11"));
     }
 }
