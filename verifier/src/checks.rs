@@ -2,6 +2,11 @@
 //! controller against the node's address, as clients would reach it; node
 //! checks (`command`, `process`, `listening`, `unit`) become a small shell
 //! script the node's agent runs, and their result is judged here.
+//!
+//! A check must be answered by the node it names, never by the other one:
+//! an http check that names a site is sent to the node's address under that
+//! name, redirects are not followed unless the check asks (and then only on
+//! the same host), and a redirect to the other node fails the check.
 
 use cluster::shell::quote as q;
 use std::io::{Read, Write};
