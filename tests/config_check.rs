@@ -317,6 +317,76 @@ fn a_misspelled_check_setting_gets_did_you_mean() {
 }
 
 #[test]
+fn a_check_that_one_fixed_host_would_answer_for_both_nodes_is_refused() {
+    refused(
+        &format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - http: {{ url: \"http://10.0.0.1/\" }}\n"
+        ),
+        "error: {dir}/coldspare.yaml:11:22: services.web.checks[0].http.url: `http://10.0.0.1/` names one \
+         fixed address: every node's check would be answered there\n  \
+         help: write {address} for each node's address, or the site's name (https://www.example.com/) \
+         to reach each node under that name",
+    );
+    refused(
+        &format!(
+            "{GOOD}services:\n  db:\n    checks:\n      - tcp: {{ host: db.internal, port: 5432 }}\n"
+        ),
+        "error: {dir}/coldspare.yaml:11:22: services.db.checks[0].tcp.host: `db.internal` is one fixed host: \
+         the check would reach it for every node, so it could not tell the nodes apart\n  \
+         help: leave `host` out (each node's address), use `{node}` in a name, or test what the node \
+         itself reaches with a command check, e.g. `command: { run: \"nc -z db.internal 5432\" }`",
+    );
+}
+
+#[test]
+fn a_command_that_asks_the_other_node_is_refused() {
+    refused(
+        &format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - command: {{ run: \"curl -sf http://10.0.0.1/\" }}\n"
+        ),
+        "error: {dir}/coldspare.yaml:11:25: services.web.checks[0].command.run: `10.0.0.1` is alpha's address: \
+         on beta this check would be answered by alpha\n  \
+         help: a command runs on the node itself: use 127.0.0.1 or localhost, or limit the check with \
+         `nodes: primary` or `nodes: secondary`",
+    );
+    // On the primary alone, its own address is its own.
+    Test::new()
+        .key()
+        .config(&format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - {{ command: {{ run: \"curl -sf http://10.0.0.1/\" }}, nodes: primary }}\n"
+        ))
+        .args(&["config", "check"])
+        .run()
+        .code(0);
+}
+
+#[test]
+fn a_private_certificate_authority_for_a_site_is_checked() {
+    refused(
+        &format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - http: {{ url: \"https://www.example.com/\", ca_file: ca.pem }}\n"
+        ),
+        "error: {dir}/coldspare.yaml:11:59: services.web.checks[0].http.ca_file: `ca.pem` is a relative path\n  \
+         help: write an absolute path, so it means the same wherever coldspare runs",
+    );
+    refused(
+        &format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - http: {{ url: \"https://www.example.com/\", insecure: true, ca_file: /nonexistent/ca.pem }}\n"
+        ),
+        "error: {dir}/coldspare.yaml:11:75: services.web.checks[0].http.ca_file: a certificate authority means \
+         nothing with `insecure: true` (no certificate is checked)\n  \
+         help: drop `insecure` to check the certificate against this authority, or drop ca_file",
+    );
+    refused(
+        &format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - http: {{ url: \"https://www.example.com/\", ca_file: {{dir}}/key644 }}\n"
+        ),
+        "error: {dir}/coldspare.yaml:11:59: services.web.checks[0].http.ca_file: {dir}/key644 holds no PEM certificate\n  \
+         help: a PEM file starting with -----BEGIN CERTIFICATE-----",
+    );
+}
+
+#[test]
 fn a_cron_schedule_must_be_standard_unix_cron() {
     refused(
         &format!("{GOOD}verify:\n  schedule: \"0 0 2 * * *\"\n"),

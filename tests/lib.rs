@@ -4,6 +4,7 @@
 
 mod alerts_lab;
 mod backup_lab;
+mod checks_lab;
 mod cli;
 mod cluster_lab;
 mod config_check;

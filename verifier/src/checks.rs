@@ -2,6 +2,11 @@
 //! controller against the node's address, as clients would reach it; node
 //! checks (`command`, `process`, `listening`, `unit`) become a small shell
 //! script the node's agent runs, and their result is judged here.
+//!
+//! A check must be answered by the node it names, never by the other one:
+//! an http check that names a site is sent to the node's address under that
+//! name, redirects are not followed unless the check asks (and then only on
+//! the same host), and a redirect to the other node fails the check.
 
 use cluster::shell::quote as q;
 use std::io::{Read, Write};
@@ -9,7 +14,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use cluster::agent::protocol::{ExecResult, ExecSpec};
-use cluster::config::{Check, CheckKind, NodeSpec};
+use cluster::config::{Check, CheckKind, NodeSpec, names_each_node};
 
 /// How one run of a check went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,37 +40,208 @@ pub fn expand(template: &str, node: &NodeSpec) -> String {
         .replace("{node}", &node.name)
 }
 
+/// How many redirects a check with `follow_redirects` follows at most.
+const MAX_REDIRECTS: usize = 5;
+
+/// What makes two http checks need different clients: the certificate
+/// settings, the redirect policy, and for a check that names a site (no
+/// `{address}` in its URL) the node its name is pinned to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    /// The node a named site is sent to; None when the URL names the node.
+    pinned_to: Option<String>,
+    insecure: bool,
+    follow: bool,
+    ca_file: Option<std::path::PathBuf>,
+}
+
+impl ClientKey {
+    fn for_check(kind: &CheckKind, node: &NodeSpec) -> Option<ClientKey> {
+        let CheckKind::Http {
+            url,
+            insecure,
+            follow_redirects,
+            ca_file,
+            ..
+        } = kind
+        else {
+            return None;
+        };
+        Some(ClientKey {
+            pinned_to: (!names_each_node(url)).then(|| node.name.clone()),
+            insecure: *insecure,
+            follow: *follow_redirects,
+            ca_file: ca_file.clone(),
+        })
+    }
+}
+
 /// HTTP clients shared by all checks of a run. Each costs tens of
 /// milliseconds (the system's CA certificates are loaded), so only the ones
-/// the configured checks need are built.
+/// the configured checks need are built: one per combination of settings,
+/// and for checks that name a site, one per node, whose resolver sends
+/// every such name to that node's address (what `curl --resolve` does, so
+/// Host, TLS SNI and the certificate's name are the site's).
 pub struct Http {
-    strict: Option<reqwest::blocking::Client>,
-    insecure: Option<reqwest::blocking::Client>,
+    nodes: Vec<NodeSpec>,
+    clients: std::collections::HashMap<ClientKey, Result<reqwest::blocking::Client, String>>,
 }
 
 impl Http {
-    /// Clients for the http checks among `checks`.
-    pub fn for_checks<'a>(checks: impl Iterator<Item = &'a Check>) -> Result<Http, String> {
-        let (mut strict, mut insecure) = (false, false);
-        for c in checks {
-            if let CheckKind::Http { insecure: i, .. } = &c.kind {
-                if *i { insecure = true } else { strict = true }
+    /// Clients for the http checks among `checks`, run against `nodes`.
+    pub fn for_checks<'a>(
+        checks: impl Iterator<Item = &'a Check>,
+        nodes: &[NodeSpec],
+    ) -> Result<Http, String> {
+        let checks: Vec<&Check> = checks.collect();
+        let sites: Vec<String> = checks
+            .iter()
+            .filter_map(|c| match &c.kind {
+                CheckKind::Http { url, .. } if !names_each_node(url) => reqwest::Url::parse(url)
+                    .ok()?
+                    .host_str()
+                    .map(str::to_string),
+                _ => None,
+            })
+            .collect();
+        let mut clients = std::collections::HashMap::new();
+        for c in &checks {
+            for node in nodes {
+                let Some(key) = ClientKey::for_check(&c.kind, node) else {
+                    continue;
+                };
+                if clients.contains_key(&key) {
+                    continue;
+                }
+                let client = build_client(&key, node, &sites)?;
+                clients.insert(key, client);
             }
         }
-        let build = |insecure: bool| {
-            reqwest::blocking::Client::builder()
-                .tls_info(true)
-                .danger_accept_invalid_certs(insecure)
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .user_agent(concat!("coldspare/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| e.to_string())
-        };
         Ok(Http {
-            strict: strict.then(|| build(false)).transpose()?,
-            insecure: insecure.then(|| build(true)).transpose()?,
+            nodes: nodes.to_vec(),
+            clients,
         })
     }
+}
+
+/// One client; Err(why) for a problem that belongs to the checks using it
+/// (an unreadable CA file, a node address that does not resolve), so the
+/// run goes on and those checks say why they failed.
+fn build_client(
+    key: &ClientKey,
+    node: &NodeSpec,
+    sites: &[String],
+) -> Result<Result<reqwest::blocking::Client, String>, String> {
+    let mut b = reqwest::blocking::Client::builder()
+        .tls_info(true)
+        .danger_accept_invalid_certs(key.insecure)
+        .redirect(if key.follow {
+            same_node_redirects()
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+        .user_agent(concat!("coldspare/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &key.ca_file {
+        let cert = std::fs::read(ca)
+            .map_err(|e| format!("cannot read {}: {e}", ca.display()))
+            .and_then(|pem| {
+                reqwest::Certificate::from_pem(&pem)
+                    .map_err(|e| format!("{} is not a PEM certificate: {e}", ca.display()))
+            });
+        match cert {
+            Ok(cert) => b = b.add_root_certificate(cert),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    if key.pinned_to.is_some() {
+        // Port 0: the URL's own port (or its scheme's) is used.
+        let addr = match (node.address.as_str(), 0).to_socket_addrs() {
+            Ok(mut a) => a.next(),
+            Err(_) => None,
+        };
+        let Some(addr) = addr else {
+            return Ok(Err(format!(
+                "cannot resolve {}'s address {}",
+                node.name, node.address
+            )));
+        };
+        for site in sites {
+            b = b.resolve(site, addr);
+        }
+    }
+    b.build().map(Ok).map_err(|e| e.to_string())
+}
+
+/// Follows a redirect only while it stays on the host first asked (the
+/// node's address, or the site's name pinned to the node); any other
+/// redirect stops, and the check judges where it led.
+fn same_node_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.host() == attempt.url().host());
+        if same {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// Where a redirect leads, seen from the node being checked.
+#[derive(Debug, Clone)]
+enum Hop<'a> {
+    /// The host first asked: the same node answers.
+    SameNode,
+    /// The other node (by its address or name, or a name that resolves to
+    /// its address): after a failover nobody would answer there.
+    OtherNode(&'a NodeSpec),
+    /// Any other host.
+    Elsewhere,
+}
+
+/// Judges the redirect from `first` (the URL the check asked) to `next`.
+/// `resolve` gives a host's addresses (the system resolver in a run).
+fn hop<'a>(
+    first: &reqwest::Url,
+    next: &reqwest::Url,
+    others: &'a [&'a NodeSpec],
+    resolve: impl Fn(&str) -> Vec<std::net::IpAddr>,
+) -> Hop<'a> {
+    if first.host() == next.host() {
+        return Hop::SameNode;
+    }
+    let host = next
+        .host_str()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let host_ips = resolve(host);
+    for other in others {
+        if host.eq_ignore_ascii_case(&other.address) || host.eq_ignore_ascii_case(&other.name) {
+            return Hop::OtherNode(other);
+        }
+        let theirs = resolve(&other.address);
+        if host_ips.iter().any(|ip| theirs.contains(ip)) {
+            return Hop::OtherNode(other);
+        }
+    }
+    Hop::Elsewhere
+}
+
+/// A host's addresses: the address itself, or what the system resolver says.
+fn addresses(host: &str) -> Vec<std::net::IpAddr> {
+    if let Ok(ip) = host.parse() {
+        return vec![ip];
+    }
+    (host, 0)
+        .to_socket_addrs()
+        .map(|a| a.map(|s| s.ip()).collect())
+        .unwrap_or_default()
 }
 
 /// Runs a network check against `node`.
@@ -91,27 +267,44 @@ pub fn network(check: &Check, node: &NodeSpec, http: &Http) -> Outcome {
             regex,
             headers,
             cert_days,
-            insecure,
+            follow_redirects,
+            ..
         } => {
-            let Some(client) = (if *insecure {
-                &http.insecure
-            } else {
-                &http.strict
-            }) else {
-                return Outcome {
-                    ok: false,
-                    detail: "no HTTP client was prepared".into(),
-                    millis: 0,
-                };
+            let client = ClientKey::for_check(&check.kind, node).and_then(|k| http.clients.get(&k));
+            let client = match client {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => {
+                    return Outcome {
+                        ok: false,
+                        detail: format!("{url}: {e}"),
+                        millis: 0,
+                    };
+                }
+                None => {
+                    return Outcome {
+                        ok: false,
+                        detail: "no HTTP client was prepared".into(),
+                        millis: 0,
+                    };
+                }
             };
+            let others: Vec<&NodeSpec> =
+                http.nodes.iter().filter(|n| n.name != node.name).collect();
             let want = Want {
                 status: *status,
                 contains: contains.as_deref(),
                 regex: regex.as_deref(),
                 headers,
                 cert_days: *cert_days,
+                follow: *follow_redirects,
             };
-            http_check(client, method, &expand(url, node), &want, check.timeout)
+            let target = Target {
+                url: expand(url, node),
+                pinned: !names_each_node(url),
+                node,
+                others: &others,
+            };
+            http_check(client, method, &target, &want, check.timeout)
         }
         _ => Outcome {
             ok: false,
@@ -213,22 +406,102 @@ struct Want<'a> {
     regex: Option<&'a str>,
     headers: &'a std::collections::BTreeMap<String, String>,
     cert_days: u32,
+    follow: bool,
+}
+
+/// The request of one http check on one node.
+struct Target<'a> {
+    /// With `{address}` and `{node}` expanded.
+    url: String,
+    /// The URL names a site, sent to the node's address under that name.
+    pinned: bool,
+    node: &'a NodeSpec,
+    others: &'a [&'a NodeSpec],
+}
+
+impl Target<'_> {
+    /// The URL as shown, with the node's address when the URL names a site.
+    fn shown(&self) -> String {
+        if self.pinned {
+            format!("{} at {}", self.url, self.node.address)
+        } else {
+            self.url.clone()
+        }
+    }
 }
 
 fn http_check(
     client: &reqwest::blocking::Client,
     method: &str,
-    url: &str,
+    target: &Target<'_>,
     want: &Want<'_>,
     timeout: Duration,
 ) -> Outcome {
     let start = Instant::now();
+    let url = target.shown();
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let resp = match client.request(method, url).timeout(timeout).send() {
+    let resp = match client.request(method, &target.url).timeout(timeout).send() {
         Ok(r) => r,
-        Err(e) => return outcome(false, http_error(&e, url, timeout), start),
+        Err(e) => return outcome(false, http_error(&e, &url, timeout), start),
     };
     let status = resp.status().as_u16();
+    // Where the answer came from when redirects on the node were followed.
+    let via = reqwest::Url::parse(&target.url)
+        .ok()
+        .filter(|asked| asked != resp.url())
+        .map(|_| format!(" (after redirects, from {})", resp.url()))
+        .unwrap_or_default();
+    // A redirect that was not followed: where it leads.
+    let location = resp
+        .status()
+        .is_redirection()
+        .then(|| resp.headers().get(reqwest::header::LOCATION))
+        .flatten()
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| resp.url().join(l).ok());
+    if let (Some(loc), Ok(asked)) = (&location, reqwest::Url::parse(&target.url)) {
+        match hop(&asked, loc, target.others, addresses) {
+            Hop::OtherNode(other) => {
+                return outcome(
+                    false,
+                    format!(
+                        "{url}: HTTP {status}, redirects to {loc} — the other node ({o}): \
+                         this check would be answered by {o}, not {n}",
+                        o = other.name,
+                        n = target.node.name
+                    ),
+                    start,
+                );
+            }
+            Hop::Elsewhere if want.follow => {
+                return outcome(
+                    false,
+                    format!(
+                        "{url}: HTTP {status}, redirects to {loc} — another host: \
+                         follow_redirects follows redirects on {} itself only",
+                        target.node.name
+                    ),
+                    start,
+                );
+            }
+            Hop::SameNode if status != want.status && !want.follow => {
+                return outcome(
+                    false,
+                    format!(
+                        "{url}: HTTP {status}, redirects to {loc} (expected {}; \
+                         `follow_redirects: true` follows redirects on the node itself)",
+                        want.status
+                    ),
+                    start,
+                );
+            }
+            _ => {}
+        }
+    }
+    let to = location
+        .as_ref()
+        .map(|l| format!(", redirects to {l}"))
+        .unwrap_or_default();
     let cert = resp
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
@@ -249,12 +522,12 @@ fn http_check(
     if status != want.status {
         return outcome(
             false,
-            format!("{url}: HTTP {status} (expected {})", want.status),
+            format!("{url}: HTTP {status}{to}{via} (expected {})", want.status),
             start,
         );
     }
     if let Some(p) = header_problem {
-        return outcome(false, format!("{url}: {p}"), start);
+        return outcome(false, format!("{url}: {p}{via}"), start);
     }
     let text = String::from_utf8_lossy(&body);
     if let Some(c) = want.contains
@@ -262,7 +535,7 @@ fn http_check(
     {
         return outcome(
             false,
-            format!("{url}: HTTP {status}, but the body lacks `{c}`"),
+            format!("{url}: HTTP {status}{via}, but the body lacks `{c}`"),
             start,
         );
     }
@@ -271,7 +544,7 @@ fn http_check(
     {
         return outcome(
             false,
-            format!("{url}: HTTP {status}, but the body does not match /{r}/"),
+            format!("{url}: HTTP {status}{via}, but the body does not match /{r}/"),
             start,
         );
     }
@@ -294,7 +567,7 @@ fn http_check(
                 return outcome(
                     true,
                     format!(
-                        "{url}: HTTP {status} in {took} ms; certificate valid {days} more days"
+                        "{url}: HTTP {status}{to} in {took} ms{via}; certificate valid {days} more days"
                     ),
                     start,
                 );
@@ -302,7 +575,11 @@ fn http_check(
             None => {}
         }
     }
-    outcome(true, format!("{url}: HTTP {status} in {took} ms"), start)
+    outcome(
+        true,
+        format!("{url}: HTTP {status}{to} in {took} ms{via}"),
+        start,
+    )
 }
 
 /// Whole days until a DER certificate expires (negative once expired).
@@ -322,12 +599,35 @@ fn http_error(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
             cluster::config::duration::format(timeout)
         );
     }
-    // The innermost cause says it best ("Connection refused (os error 111)").
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
+    let chain: Vec<String> =
+        std::iter::successors(Some(e as &dyn std::error::Error), |c| c.source())
+            .map(|c| c.to_string())
+            .collect();
+    // TLS names why it refused a certificate in parentheses, at one level
+    // of the chain ("... certificate verify failed ... (Hostname mismatch)").
+    if let Some(t) = chain
+        .iter()
+        .find(|t| t.contains("certificate verify failed"))
+    {
+        let reason = t
+            .rsplit_once(" (")
+            .and_then(|(_, r)| r.strip_suffix(')'))
+            .unwrap_or("certificate verify failed");
+        let host = e.url().and_then(|u| u.host_str()).unwrap_or("the host");
+        let hint = if reason.contains("mismatch") {
+            format!(" — it is not valid for {host}")
+        } else if reason.contains("issuer")
+            || reason.contains("self-signed")
+            || reason.contains("self signed")
+        {
+            " — no authority this machine trusts signed it (`ca_file` adds a private one)".into()
+        } else {
+            String::new()
+        };
+        return format!("{url}: the certificate was refused: {reason}{hint}");
     }
-    let text = cause.to_string();
+    // Otherwise the innermost cause says it best ("Connection refused (os error 111)").
+    let text = chain.last().cloned().unwrap_or_default();
     if text.contains("Connection refused") {
         format!("{url}: connection refused (nothing listens there)")
     } else {
@@ -519,6 +819,73 @@ mod tests {
         b.sign(&key, openssl::hash::MessageDigest::sha256())
             .unwrap();
         b.build().to_der().unwrap()
+    }
+
+    fn node(name: &str, address: &str, role: cluster::config::Role) -> NodeSpec {
+        NodeSpec {
+            name: name.into(),
+            address: address.into(),
+            port: 22,
+            role,
+        }
+    }
+
+    #[test]
+    fn a_redirect_is_judged_by_the_host_it_leads_to() {
+        use cluster::config::Role;
+        let alpha = node("alpha", "198.51.100.11", Role::Primary);
+        let others = [&alpha];
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let seen = |h: Hop<'_>| match h {
+            Hop::SameNode => "same".to_string(),
+            Hop::OtherNode(n) => n.name.clone(),
+            Hop::Elsewhere => "elsewhere".to_string(),
+        };
+        // A fake resolver: www.example.com is where the primary is.
+        let dns = |h: &str| match h {
+            "www.example.com" => vec!["198.51.100.11".parse().unwrap()],
+            h => h.parse().into_iter().collect(),
+        };
+        let asked = url("http://198.51.100.12/");
+        assert_eq!(
+            seen(hop(
+                &asked,
+                &url("https://198.51.100.12:8443/app/"),
+                &others,
+                dns
+            )),
+            "same",
+            "another port or scheme on the same address is the same node"
+        );
+        assert_eq!(
+            seen(hop(&asked, &url("http://198.51.100.11/"), &others, dns)),
+            "alpha"
+        );
+        assert_eq!(
+            seen(hop(&asked, &url("http://ALPHA/"), &others, dns)),
+            "alpha",
+            "by the other node's name"
+        );
+        assert_eq!(
+            seen(hop(&asked, &url("https://www.example.com/"), &others, dns)),
+            "alpha",
+            "by a name that resolves to the other node"
+        );
+        assert_eq!(
+            seen(hop(&asked, &url("https://cdn.example.net/"), &others, dns)),
+            "elsewhere"
+        );
+        let named = url("https://www.example.com/");
+        assert_eq!(
+            seen(hop(
+                &named,
+                &url("https://www.example.com/app/"),
+                &others,
+                dns
+            )),
+            "same",
+            "a named site is pinned to the node being checked"
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ pub fn verify(
     // HTTP clients are prepared while the nodes are being connected.
     let (http, mut connected) = std::thread::scope(|s| {
         let http = s.spawn(|| {
-            checks::Http::for_checks(config.services.iter().flat_map(|svc| svc.checks.iter()))
+            checks::Http::for_checks(
+                config.services.iter().flat_map(|svc| svc.checks.iter()),
+                &config.nodes,
+            )
         });
         let connected = cluster::connect_all(config);
         (http.join().expect("http setup thread"), connected)

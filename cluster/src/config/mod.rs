@@ -28,7 +28,7 @@ use serde::Serialize;
 pub use checker::{Checker, closest, did_you_mean, key_path};
 pub use nodes::{NodeSpec, Role};
 pub use notify::{EmailSettings, NotifySettings, Tls, WebhookSettings, When};
-pub use services::{Check, CheckKind, Nodes, OnFailure, Service};
+pub use services::{Check, CheckKind, Nodes, OnFailure, Service, names_each_node};
 pub use ssh::{AgentSettings, SshSettings};
 pub use starter::{StarterNode, starter};
 pub use sync::{HOST_SPECIFIC, Hook, PackageMode, SyncSettings};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Checker, Role, ser_duration};
+use super::{Checker, NodeSpec, Role, ser_duration};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +69,8 @@ pub struct RawHttp {
     pub headers: BTreeMap<String, String>,
     pub cert_days: Option<u32>,
     pub insecure: Option<bool>,
+    pub follow_redirects: Option<bool>,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,7 +169,10 @@ pub enum CheckKind {
         send: Option<String>,
         expect: Option<String>,
     },
-    /// A request from the controller; `{address}` stands for the node.
+    /// A request from the controller; `{address}` stands for the node. A
+    /// URL that names a site instead (`https://www.example.com/`) is sent
+    /// to each node's address under that name (Host and TLS SNI), as
+    /// `curl --resolve` does: see [`names_each_node`].
     Http {
         url: String,
         method: String,
@@ -178,6 +183,11 @@ pub enum CheckKind {
         /// For https: fail when the certificate expires in fewer days.
         cert_days: u32,
         insecure: bool,
+        /// Follow redirects that stay on the node (same host); a redirect
+        /// elsewhere fails the check. Off: a redirect is the answer.
+        follow_redirects: bool,
+        /// A PEM file with a private certificate authority to trust too.
+        ca_file: Option<PathBuf>,
     },
     /// Run on the node through the agent.
     Command {
@@ -198,6 +208,27 @@ pub enum CheckKind {
     Unit { name: String, enabled: bool },
 }
 
+/// The placeholders that stand for each node in a check's URL or host.
+pub const NODE_PLACEHOLDERS: [&str; 2] = ["{address}", "{node}"];
+
+/// True when `template` (a URL or host) names each node in turn, through
+/// `{address}` or `{node}`; false when it names one fixed host, which every
+/// node's check would reach alike.
+pub fn names_each_node(template: &str) -> bool {
+    NODE_PLACEHOLDERS.iter().any(|p| template.contains(p))
+}
+
+/// The host of an `http://` or `https://` URL, without brackets or port.
+fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    }
+}
+
 impl CheckKind {
     /// Runs from the controller over the network (not through the agent).
     pub fn is_network(&self) -> bool {
@@ -205,7 +236,12 @@ impl CheckKind {
     }
 }
 
-pub(super) fn validate(c: &mut Checker<'_>, name: String, raw: RawService) -> Service {
+pub(super) fn validate(
+    c: &mut Checker<'_>,
+    name: String,
+    raw: RawService,
+    nodes: &[NodeSpec],
+) -> Service {
     if raw.checks.is_empty() {
         c.problem(
             &["services", &name, "checks"],
@@ -218,7 +254,10 @@ pub(super) fn validate(c: &mut Checker<'_>, name: String, raw: RawService) -> Se
         .into_iter()
         .enumerate()
         .filter_map(|(i, rc)| check(c, &name, i, rc))
-        .collect();
+        .collect::<Vec<_>>();
+    for (i, check) in checks.iter().enumerate() {
+        answered_by_another_node(c, &name, i, check, nodes);
+    }
     let on_failure = raw.on_failure.map(|f| {
         if f.restart.trim().is_empty() {
             c.problem(
@@ -237,6 +276,64 @@ pub(super) fn validate(c: &mut Checker<'_>, name: String, raw: RawService) -> Se
         checks,
         on_failure,
     }
+}
+
+/// A command check runs on each node it names; a node's own address in it
+/// (`curl http://198.51.100.11/`) makes the other node's run be answered by
+/// that node. Refused, with what to write instead.
+fn answered_by_another_node(
+    c: &mut Checker<'_>,
+    service: &str,
+    i: usize,
+    check: &Check,
+    nodes: &[NodeSpec],
+) {
+    let CheckKind::Command { run, .. } = &check.kind else {
+        return;
+    };
+    for named in nodes {
+        let Some(runs_on) = nodes
+            .iter()
+            .find(|n| n.name != named.name && check.nodes.includes(n.role))
+        else {
+            continue;
+        };
+        if mentions(run, &named.address) {
+            let idx = i.to_string();
+            c.problem(
+                &["services", service, "checks", &idx, "command", "run"],
+                format!(
+                    "`{}` is {}'s address: on {} this check would be answered by {}",
+                    named.address, named.name, runs_on.name, named.name
+                ),
+                Some(
+                    "a command runs on the node itself: use 127.0.0.1 or localhost, \
+                     or limit the check with `nodes: primary` or `nodes: secondary`"
+                        .into(),
+                ),
+            );
+            return;
+        }
+    }
+}
+
+/// `word` in `text` as a whole address or name (not part of a longer one).
+fn mentions(text: &str, word: &str) -> bool {
+    let part = |ch: char| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-' || ch == ':';
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        // A trailing dot ends a sentence, not an address.
+        let after_ok = match after {
+            Some('.') => !text[at + word.len() + 1..]
+                .chars()
+                .next()
+                .is_some_and(|ch| ch.is_ascii_alphanumeric()),
+            Some(ch) => !part(ch),
+            None => true,
+        };
+        !before.is_some_and(part) && after_ok
+    })
 }
 
 fn check(c: &mut Checker<'_>, service: &str, i: usize, raw: RawCheck) -> Option<Check> {
@@ -290,6 +387,21 @@ fn check(c: &mut Checker<'_>, service: &str, i: usize, raw: RawCheck) -> Option<
             );
         }
         let host = t.host.unwrap_or_else(|| "{address}".into());
+        if !names_each_node(&host) {
+            c.problem(
+                &[&at[..], &["tcp", "host"]].concat(),
+                format!(
+                    "`{host}` is one fixed host: the check would reach it for every node, \
+                     so it could not tell the nodes apart"
+                ),
+                Some(
+                    "leave `host` out (each node's address), use `{node}` in a name, or \
+                     test what the node itself reaches with a command check, \
+                     e.g. `command: { run: \"nc -z db.internal 5432\" }`"
+                        .into(),
+                ),
+            );
+        }
         let shown = format!("tcp {host}:{}", t.port);
         (
             CheckKind::Tcp {
@@ -308,6 +420,53 @@ fn check(c: &mut Checker<'_>, service: &str, i: usize, raw: RawCheck) -> Option<
                 format!("`{}` is not an http:// or https:// URL", h.url),
                 Some("e.g. \"http://{address}/\" ({address} stands for each node)".into()),
             );
+        } else if !names_each_node(&h.url) && url_host(&h.url).parse::<std::net::IpAddr>().is_ok() {
+            c.problem(
+                &[&key[..], &["url"]].concat(),
+                format!(
+                    "`{}` names one fixed address: every node's check would be answered there",
+                    h.url
+                ),
+                Some(
+                    "write {address} for each node's address, or the site's name \
+                     (https://www.example.com/) to reach each node under that name"
+                        .into(),
+                ),
+            );
+        }
+        let insecure = h.insecure.unwrap_or(false);
+        if let Some(ca) = &h.ca_file {
+            let at_ca = [&key[..], &["ca_file"]].concat();
+            if !ca.is_absolute() {
+                c.problem(
+                    &at_ca,
+                    format!("`{}` is a relative path", ca.display()),
+                    Some(
+                        "write an absolute path, so it means the same wherever coldspare runs"
+                            .into(),
+                    ),
+                );
+            } else if insecure {
+                c.problem(
+                    &at_ca,
+                    "a certificate authority means nothing with `insecure: true` (no certificate is checked)",
+                    Some("drop `insecure` to check the certificate against this authority, or drop ca_file".into()),
+                );
+            } else {
+                match std::fs::read_to_string(ca) {
+                    Err(err) => c.problem(
+                        &at_ca,
+                        format!("cannot read {}: {err}", ca.display()),
+                        Some("a PEM file with the certificate authority that signed the site's certificate".into()),
+                    ),
+                    Ok(text) if !text.contains("-----BEGIN CERTIFICATE-----") => c.problem(
+                        &at_ca,
+                        format!("{} holds no PEM certificate", ca.display()),
+                        Some("a PEM file starting with -----BEGIN CERTIFICATE-----".into()),
+                    ),
+                    Ok(_) => {}
+                }
+            }
         }
         let method = h
             .method
@@ -340,7 +499,9 @@ fn check(c: &mut Checker<'_>, service: &str, i: usize, raw: RawCheck) -> Option<
                 regex: h.regex,
                 headers: h.headers,
                 cert_days: h.cert_days.unwrap_or(14),
-                insecure: h.insecure.unwrap_or(false),
+                insecure,
+                follow_redirects: h.follow_redirects.unwrap_or(false),
+                ca_file: h.ca_file,
             },
             shown,
         )
@@ -415,4 +576,30 @@ fn check(c: &mut Checker<'_>, service: &str, i: usize, raw: RawCheck) -> Option<
         retries: raw.retries.unwrap_or(0),
         nodes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_host_is_found_behind_scheme_credentials_and_port() {
+        assert_eq!(url_host("https://www.example.com/x"), "www.example.com");
+        assert_eq!(url_host("http://u:p@198.51.100.11:8080/"), "198.51.100.11");
+        assert_eq!(url_host("http://[2001:db8::1]:80/"), "2001:db8::1");
+        assert_eq!(url_host("http://{address}"), "{address}");
+        assert!(names_each_node("http://{address}/"));
+        assert!(names_each_node("http://{node}.lan/"));
+        assert!(!names_each_node("https://www.example.com/"));
+    }
+
+    #[test]
+    fn an_address_is_mentioned_only_as_a_whole() {
+        assert!(mentions("curl -sf http://198.51.100.11/", "198.51.100.11"));
+        assert!(mentions("redis-cli -h 198.51.100.11 ping", "198.51.100.11"));
+        assert!(mentions("ping -c1 198.51.100.11", "198.51.100.11"));
+        assert!(!mentions("ping -c1 198.51.100.111", "198.51.100.11"));
+        assert!(!mentions("ping -c1 10.198.51.100.11", "198.51.100.11"));
+        assert!(!mentions("redis-cli ping", "198.51.100.11"));
+    }
 }

@@ -45,7 +45,7 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
     let services = raw
         .services
         .into_iter()
-        .map(|(name, svc)| services::validate(&mut c, name, svc))
+        .map(|(name, svc)| services::validate(&mut c, name, svc, &nodes))
         .collect();
     let verify = verify::validate(&mut c, raw.verify.unwrap_or_default());
     let notify = notify::validate(&mut c, raw.notify.unwrap_or_default());
