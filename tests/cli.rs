@@ -39,7 +39,14 @@ fn init_writes_a_starter_that_passes_check_once_the_key_exists() {
         .args(&["--config", "{dir}/c.yaml", "init", "--primary", "web1=10.1.0.1", "--secondary", "web2=10.1.0.2"])
         .run()
         .code(0)
-        .stdout_has("wrote {dir}/c.yaml\nnext:\n  1. edit the addresses in it, then: coldspare config check");
+        .stdout_has(
+            "wrote {dir}/c.yaml\nnext:\n  1. make a key:  ssh-keygen -t ed25519 -N '' -f /etc/coldspare/id_ed25519\n",
+        )
+        // Every hint reaches the same file: -c is repeated.
+        .stdout_has("  2. check the file: coldspare -c {dir}/c.yaml config check\n")
+        .stdout_has(
+            "  3. for each node: coldspare -c {dir}/c.yaml trust NODE && coldspare -c {dir}/c.yaml agent install NODE\n",
+        );
     let dir = ran.dir();
     let text = std::fs::read_to_string(dir.join("c.yaml")).unwrap();
     assert!(
@@ -71,7 +78,10 @@ fn init_writes_a_starter_that_passes_check_once_the_key_exists() {
         .run()
         .code(2)
         .stdout("")
-        .stderr_has("c.yaml already exists; `coldspare config check` validates it");
+        .stderr_has(&format!(
+            "c.yaml already exists; `coldspare -c {} config check` validates it",
+            dir.join("c.yaml").display()
+        ));
     assert_eq!(std::fs::read_to_string(dir.join("c.yaml")).unwrap(), edited);
     assert!(
         !dir.join("c.yaml.bak").exists(),

@@ -14,6 +14,11 @@ fn coldspare(lab: &Lab, args: &[&str]) -> Output {
 fn a_lost_controller_history_is_refused_then_rebuilt_from_a_node() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("first sync");
+    // Right after the first capture, `diff` shows it against nothing.
+    coldspare(&lab, &["diff"])
+        .expect_ok("diff of the first capture")
+        .has("capture (nothing: this is the first capture) → ")
+        .has("  create /srv/app/config/app.conf");
     lab.primary()
         .sh("echo '# second' >> /etc/nginx/nginx.conf")
         .expect_ok("change");

@@ -631,7 +631,13 @@ fn every_check_option_fails_with_its_reason_when_its_expectation_is_wrong() {
                 "command `redis-cli ping`",
                 "output lacks `PANG` (it said `PONG`)".to_string(),
             ),
-            ("unit nosuchunit", "nosuchunit is not running".to_string()),
+            (
+                "unit nosuchunit",
+                // A misspelled name must not read like a stopped service.
+                "no service named nosuchunit exists on this node \
+                 (no unit or init script by that name; is it spelled right?)"
+                    .to_string(),
+            ),
         ] {
             want.push((format!("{node} {check}"), false, detail));
         }

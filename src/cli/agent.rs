@@ -93,7 +93,23 @@ fn install(global: &Global, names: Vec<String>) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 failed = true;
-                eprintln!("error: {}: {}", spec.name, super::output::chain(&e));
+                // A node's own errors already name it; do not say it twice.
+                let names_node = e.chain().any(|c| {
+                    c.downcast_ref::<cluster::Error>().is_some_and(|x| {
+                        !matches!(
+                            x,
+                            cluster::Error::Config(_)
+                                | cluster::Error::UnknownNode(_)
+                                | cluster::Error::Io { .. }
+                        )
+                    })
+                });
+                let text = super::output::chain(&e);
+                if names_node {
+                    eprintln!("error: {text}");
+                } else {
+                    eprintln!("error: {}: {text}", spec.name);
+                }
             }
         }
     }

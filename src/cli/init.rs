@@ -34,11 +34,24 @@ fn node_arg(s: &str) -> Result<(String, String), String> {
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let path = &global.config;
+    if args.primary.0 == args.secondary.0 {
+        bail!(
+            "both nodes are named `{}`; give each its own name (e.g. --primary alpha=… --secondary beta=…)",
+            args.primary.0
+        );
+    }
+    if args.primary.1 == args.secondary.1 {
+        bail!(
+            "both nodes have the address {}; each node needs its own (the address clients use is not a node's)",
+            args.primary.1
+        );
+    }
     if path.exists() {
         if !args.force {
             bail!(
-                "{} already exists; `coldspare config check` validates it (--force replaces it, keeping FILE.bak)",
-                path.display()
+                "{} already exists; `{} config check` validates it (--force replaces it, keeping FILE.bak)",
+                path.display(),
+                global.cmd()
             );
         }
         let bak = path.with_extension("yaml.bak");
@@ -59,13 +72,14 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     cluster::fsutil::write_atomic(path, text.as_bytes(), 0o644)
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!("wrote {}", path.display());
+    let cs = global.cmd();
     println!("next:");
-    println!("  1. edit the addresses in it, then: coldspare config check");
-    println!("  2. make a key:  ssh-keygen -t ed25519 -N '' -f /etc/coldspare/id_ed25519");
+    println!("  1. make a key:  ssh-keygen -t ed25519 -N '' -f /etc/coldspare/id_ed25519");
     println!(
         "     and add /etc/coldspare/id_ed25519.pub to /root/.ssh/authorized_keys on both nodes"
     );
-    println!("  3. for each node: coldspare trust NODE && coldspare agent install NODE");
-    println!("  4. coldspare status");
+    println!("  2. check the file: {cs} config check");
+    println!("  3. for each node: {cs} trust NODE && {cs} agent install NODE");
+    println!("  4. {cs} status");
     Ok(ExitCode::SUCCESS)
 }

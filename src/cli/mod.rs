@@ -93,6 +93,24 @@ pub struct Global {
 }
 
 impl Global {
+    /// `coldspare` with the flags that reach this same configuration
+    /// (`coldspare -c FILE` unless it is the default), for next-step hints.
+    pub fn cmd(&self) -> String {
+        if self.config == std::path::Path::new(cluster::config::DEFAULT_PATH) {
+            "coldspare".into()
+        } else {
+            let path = self.config.to_string_lossy();
+            let plain = path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-+=:".contains(c));
+            if plain {
+                format!("coldspare -c {path}")
+            } else {
+                format!("coldspare -c {}", cluster::shell::quote(&path))
+            }
+        }
+    }
+
     /// Loads and validates the configuration.
     pub fn load(&self) -> Result<cluster::Config, cluster::ConfigError> {
         cluster::config::load(&self.config)

@@ -234,8 +234,12 @@ fn print_outcome(out: &SyncOutcome) {
         );
     } else {
         println!(
-            "applied on {}: {} paths written, {} removed ({} bytes); replaced files kept in backup {}",
-            out.plan.node, a.written, a.removed, a.bytes, a.backup
+            "applied on {}: {} written, {} removed ({} bytes); replaced files kept in backup {}",
+            out.plan.node,
+            paths(a.written),
+            a.removed,
+            a.bytes,
+            a.backup
         );
     }
     for (path, why) in &a.failed {
@@ -521,4 +525,9 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "1 path", "2 paths".
+fn paths(n: usize) -> String {
+    format!("{n} path{}", if n == 1 { "" } else { "s" })
 }

@@ -74,8 +74,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             if !std::io::stdin().is_terminal() {
                 bail!(
                     "no terminal to ask on; compare the fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` \
-                     on {} and pass it: coldspare trust {} --fingerprint {fp}",
+                     on {} and pass it: {} trust {} --fingerprint {fp}",
                     spec.name,
+                    global.cmd(),
                     spec.name
                 );
             }
@@ -93,7 +94,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             let mut answer = String::new();
             std::io::stdin().lock().read_line(&mut answer)?;
             if answer.trim() != "yes" {
-                println!("Nothing was pinned.");
+                println!(
+                    "Nothing was pinned (only `yes`, typed out, pins a key; you answered `{}`).",
+                    answer.trim()
+                );
                 return Ok(exit::from(exit::PROBLEM));
             }
         }
@@ -102,8 +106,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write {}", kh.display()))?;
     println!("pinned {} for {} in {}", fp, spec.name, kh.display());
     println!(
-        "next: coldspare agent install {}   (or coldspare status)",
-        spec.name
+        "next: {cs} agent install {}   (or {cs} status)",
+        spec.name,
+        cs = global.cmd()
     );
     Ok(ExitCode::SUCCESS)
 }

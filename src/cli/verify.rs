@@ -81,7 +81,12 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
 pub fn report(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
     if args.list {
-        let ids = verifier::store::list(&config.state_dir)?.ids;
+        // Newest first, as `history` lists captures.
+        let ids: Vec<String> = verifier::store::list(&config.state_dir)?
+            .ids
+            .into_iter()
+            .rev()
+            .collect();
         if global.json {
             output::json(&ids)?;
         } else if ids.is_empty() {

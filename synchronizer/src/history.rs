@@ -5,9 +5,9 @@ use cluster::agent::protocol::{Kind, Manifest};
 use cluster::config::Config;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plan::{self, Action};
-use crate::state::{self, StateRepo};
+use crate::state::{self, Snapshot, StateRepo};
 use crate::sync::PathDiff;
 use crate::{diff, meta, open, packages, services};
 
@@ -29,20 +29,27 @@ pub struct CaptureDiff {
 }
 
 /// `coldspare diff [A] [B]`: from A (default: the capture before B) to B
-/// (default: the newest).
+/// (default: the newest). The first capture is shown against nothing:
+/// everything in it is new.
 pub fn diff_captures(config: &Config, a: Option<&str>, b: Option<&str>) -> Result<CaptureDiff> {
     let (repo, _) = open(config, false)?;
     let to = repo.resolve(b.unwrap_or("HEAD"))?;
     let from = match a {
-        Some(a) => repo.resolve(a)?,
-        None => repo
-            .resolve(&format!("{to}~1"))
-            .map_err(|_| Error::UnknownRev {
-                rev: format!("{}~1", StateRepo::short(to)),
-                detail: "that is the first capture; there is nothing before it".into(),
-            })?,
+        Some(a) => Some(repo.resolve(a)?),
+        None => repo.resolve(&format!("{to}~1")).ok(),
     };
-    let (old, new) = (repo.load(from)?, repo.load(to)?);
+    let new = repo.load(to)?;
+    let old = match from {
+        Some(f) => repo.load(f)?,
+        None => Snapshot {
+            id: to,
+            meta: Default::default(),
+            packages: None,
+            services: None,
+            time: new.time,
+            summary: String::new(),
+        },
+    };
     // The older capture, seen as a node would be.
     let live = Manifest {
         entries: old.meta.items.values().map(meta::Item::to_entry).collect(),
@@ -67,7 +74,7 @@ pub fn diff_captures(config: &Config, a: Option<&str>, b: Option<&str>) -> Resul
             )
         } else {
             let o = (c.action != Action::Create)
-                .then(|| repo.contents(from, &[&c.path]))
+                .then(|| repo.contents(from.unwrap_or(to), &[&c.path]))
                 .transpose()?
                 .map(|mut v| v.remove(0));
             let n = (c.action != Action::Remove)
@@ -102,7 +109,9 @@ pub fn diff_captures(config: &Config, a: Option<&str>, b: Option<&str>) -> Resul
         _ => Vec::new(),
     };
     Ok(CaptureDiff {
-        from: StateRepo::short(from),
+        from: from
+            .map(StateRepo::short)
+            .unwrap_or_else(|| "(nothing: this is the first capture)".into()),
         to: StateRepo::short(to),
         files,
         diffs,

@@ -669,7 +669,9 @@ pub fn node_spec(check: &Check) -> ExecSpec {
         ),
         CheckKind::Unit { name, .. } => format!(
             "n={n}; if [ -d /run/systemd/system ]; then systemctl is-active --quiet \"$n\"; a=$?; systemctl is-enabled --quiet \"$n\"; e=$?; \
-             else service \"$n\" status >/dev/null 2>&1; a=$?; ls /etc/rc2.d/S??\"$n\" >/dev/null 2>&1; e=$?; fi; echo \"active=$a enabled=$e\"",
+             systemctl cat \"$n\" >/dev/null 2>&1; k=$?; \
+             else service \"$n\" status >/dev/null 2>&1; a=$?; ls /etc/rc2.d/S??\"$n\" >/dev/null 2>&1; e=$?; \
+             [ -e \"/etc/init.d/$n\" ]; k=$?; fi; echo \"active=$a enabled=$e known=$k\"",
             n = q(name)
         ),
         CheckKind::Tcp { .. } | CheckKind::Http { .. } => "true".into(),
@@ -769,6 +771,12 @@ pub fn judge(check: &Check, r: &ExecResult) -> Outcome {
                 },
             )
         }
+        CheckKind::Unit { name, .. } if r.stdout.contains("known=1") => done(
+            false,
+            format!(
+                "no service named {name} exists on this node (no unit or init script by that name; is it spelled right?)"
+            ),
+        ),
         CheckKind::Unit { name, enabled } => {
             let a = r.stdout.contains("active=0");
             let e = r.stdout.contains("enabled=0");
