@@ -76,6 +76,27 @@ fn a_quick_run_keeps_the_drift_it_did_not_look_at() {
         mail[2].subject,
         "[coldspare] recovered: lab: all good — 2 services, 8 checks on 2 nodes"
     );
+
+    // One damaged stored report hides nothing: it is named and skipped.
+    let reports = lab.run_dir().join("client/state/reports");
+    let damaged = reports.join("29991231T235959000Z.json");
+    std::fs::write(&damaged, "{ not a report").expect("damage");
+    let list = coldspare(&lab, &cfg, &["report", "--list"]).expect_ok("report --list");
+    assert!(
+        list.stderr
+            .contains("29991231T235959000Z.json: not a readable report"),
+        "{}",
+        list.stderr
+    );
+    assert_eq!(
+        list.stdout.lines().count(),
+        5,
+        "every readable report is listed:\n{}",
+        list.stdout
+    );
+    coldspare(&lab, &cfg, &["report"])
+        .expect_ok("the newest readable report")
+        .has("all good");
 }
 
 #[test]

@@ -167,6 +167,24 @@ fn a_node_without_the_agent_gets_a_hint_and_install_fixes_it() {
     out.has("secondary: no coldspare agent at /opt/coldspare/bin/coldspare");
     out.has("install it with: coldspare agent install secondary");
 
+    // A dry run logs in, says what it would do, and copies nothing.
+    let dry = lab
+        .client()
+        .coldspare(&["--config", &cfg, "agent", "install", "--dry-run"])
+        .expect_ok("agent install --dry-run");
+    dry.has(&format!(
+        "secondary: would copy coldspare {} (",
+        env!("CARGO_PKG_VERSION")
+    ))
+    .has(" MB) to /opt/coldspare/bin/coldspare, nothing answers there now; ")
+    .has("(dry run: nothing was copied)");
+    assert!(
+        !lab.secondary()
+            .exec(&["test", "-e", "/opt/coldspare"])
+            .success(),
+        "a dry run made /opt/coldspare"
+    );
+
     let out = lab
         .client()
         .coldspare(&["--config", &cfg, "agent", "install"])

@@ -35,6 +35,10 @@ enum Action {
     Install {
         /// Nodes by name.
         nodes: Vec<String>,
+        /// Log in and say what would be copied where (and what is there
+        /// now, and the room for it); change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -56,11 +60,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             serve(stdin, stdout, &opts).context("agent session")?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Action::Install { nodes }) => install(global, nodes),
+        Some(Action::Install { nodes, dry_run }) => install(global, nodes, dry_run),
     }
 }
 
-fn install(global: &Global, names: Vec<String>) -> anyhow::Result<ExitCode> {
+fn install(global: &Global, names: Vec<String>, dry_run: bool) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
     let specs: Vec<_> = if names.is_empty() {
         config.nodes.clone()
@@ -74,6 +78,23 @@ fn install(global: &Global, names: Vec<String>) -> anyhow::Result<ExitCode> {
     let size = std::fs::metadata(&exe)?.len();
     let target = &config.agent.path;
     let mut failed = false;
+    if dry_run {
+        for spec in &specs {
+            match plan_install(&config, spec, size) {
+                Ok(line) => println!("{}: {line}", spec.name),
+                Err(e) => {
+                    failed = true;
+                    eprintln!("error: {}: {}", spec.name, super::output::chain(&e));
+                }
+            }
+        }
+        println!("(dry run: nothing was copied)");
+        return Ok(if failed {
+            exit::from(exit::PROBLEM)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     for spec in &specs {
         let result = if cluster::transport::is_local(&spec.address) {
             install_local(&exe, target)
@@ -118,6 +139,46 @@ fn install(global: &Global, names: Vec<String>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What installing on `spec` would do: log in (host key checked), look at
+/// what is at the agent path now and the room there; change nothing.
+fn plan_install(
+    config: &cluster::Config,
+    spec: &cluster::NodeSpec,
+    size: u64,
+) -> anyhow::Result<String> {
+    let target = &config.agent.path;
+    let mb = |b: u64| b.div_ceil(1 << 20);
+    let what = format!(
+        "would copy coldspare {} ({} MB) to {}",
+        env!("CARGO_PKG_VERSION"),
+        mb(size),
+        target.display()
+    );
+    if cluster::transport::is_local(&spec.address) {
+        return Ok(format!("{what} (this machine)"));
+    }
+    let link = SshLink::open(spec, &config.ssh, HostCheck::Strict)?;
+    let (code, out, _) = link.run(&format!(
+        "{} --version 2>/dev/null | head -n 1",
+        quote(&target.to_string_lossy())
+    ))?;
+    let now = match out.trim() {
+        v if code == 0 && !v.is_empty() => format!("replacing {v}"),
+        _ => "nothing answers there now".into(),
+    };
+    let dir = target.parent().context("the agent path has no directory")?;
+    let room = match free_bytes(&link, dir) {
+        Some(free) if free < size => format!(
+            "; NOT ENOUGH ROOM: {} MB free in {}",
+            free >> 20,
+            dir.display()
+        ),
+        Some(free) => format!("; {} MB free in {}", free >> 20, dir.display()),
+        None => String::new(),
+    };
+    Ok(format!("{what}, {now}{room}"))
 }
 
 fn install_local(exe: &std::path::Path, target: &std::path::Path) -> anyhow::Result<()> {
@@ -205,7 +266,9 @@ fn install_remote(
 fn free_bytes(link: &SshLink, dir: &std::path::Path) -> Option<u64> {
     let (code, out, _) = link
         .run(&format!(
-            "df -Pk {} | awk 'NR==2 {{print $4}}'",
+            // The nearest directory that exists: DIR itself may be made later.
+            "d={}; while [ ! -d \"$d\" ]; do d=$(dirname \"$d\"); done; \
+             df -Pk \"$d\" | awk 'NR==2 {{print $4}}'",
             quote(&dir.to_string_lossy())
         ))
         .ok()?;
