@@ -108,3 +108,50 @@ pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<
     tracing::info!("stopped after {runs} runs");
     Ok(runs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn config(verify: &str) -> Config {
+        let text = format!(
+            "cluster: t\nnodes:\n  a: {{ address: 10.0.0.1, role: primary }}\n  b: {{ address: 10.0.0.2, role: secondary }}\n\
+             ssh: {{ known_hosts: /tmp/known_hosts }}\nverify:\n{verify}"
+        );
+        cluster::config::parse(Path::new("/etc/coldspare/t.yaml"), &text)
+            .expect("a valid configuration")
+    }
+
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Local> {
+        Local
+            .with_ymd_and_hms(2026, 11, 23, h, m, s)
+            .single()
+            .expect("a local time")
+    }
+
+    #[test]
+    fn quick_checks_and_the_full_report_both_fire_the_full_one_winning_a_tie() {
+        let c = config("  schedule: \"0 2 * * *\"\n  quick: \"*/15 * * * *\"\n");
+        // 01:50: the next minute both want is 02:00, and the full report wins it.
+        assert_eq!(
+            next_run(&c, &at(1, 50, 0)).expect("next"),
+            (at(2, 0, 0), Kind::Full)
+        );
+        // Right after it, the quick checks carry on every 15 minutes.
+        assert_eq!(
+            next_run(&c, &at(2, 0, 30)).expect("next"),
+            (at(2, 15, 0), Kind::Quick)
+        );
+        assert_eq!(
+            next_run(&c, &at(1, 29, 0)).expect("next"),
+            (at(1, 30, 0), Kind::Quick)
+        );
+        // Without quick checks, only the full report.
+        let full = config("  schedule: \"0 2 * * *\"\n");
+        assert_eq!(
+            next_run(&full, &at(1, 29, 0)).expect("next"),
+            (at(2, 0, 0), Kind::Full)
+        );
+    }
+}
