@@ -1,10 +1,12 @@
-//! `coldspare status`: each node — reachable, latency, agent version, role
-//! and the facts that matter. Both nodes are asked at once; an unreachable
+//! `coldspare status`: each node — reachable, latency, agent version, role,
+//! the facts that matter and what its state directory holds (history and
+//! backup sets). Both nodes are asked at once; an unreachable
 //! node is reported next to the other, and makes the exit code 1.
 
 use std::process::ExitCode;
 
-use cluster::agent::protocol::Facts;
+use cluster::agent::protocol::{Facts, StateUsage};
+use cluster::config::size;
 use serde::Serialize;
 
 use super::{Global, exit, output};
@@ -37,6 +39,9 @@ struct NodeStatus {
     agent: Option<AgentInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     facts: Option<Facts>,
+    /// What the node's state directory holds (agents of protocol 3 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_dir: Option<StateUsage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -64,10 +69,11 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
             rtt_ms: None,
             agent: None,
             facts: None,
+            state_dir: None,
             error: None,
         };
         match result {
-            Ok(node) => {
+            Ok(mut node) => {
                 st.reachable = true;
                 st.state = "up";
                 st.local = Some(node.local);
@@ -79,6 +85,13 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
                     capabilities: node.agent.hello.capabilities.clone(),
                 });
                 st.facts = Some(node.agent.hello.facts.clone());
+                if node.agent.version >= 3 {
+                    st.state_dir = node
+                        .agent
+                        .state_usage()
+                        .map_err(|e| tracing::warn!("{}: state directory: {e}", spec.name))
+                        .ok();
+                }
                 node.agent.bye();
             }
             Err(e) => {
@@ -174,6 +187,17 @@ fn print_human(r: &Report) {
             println!(
                 "  managers  packages: {}, services: {}",
                 f.package_manager, f.service_manager
+            );
+        }
+        if let Some(u) = &n.state_dir {
+            println!(
+                "  state     {}: {} (history {}, backups {} in {} set{})",
+                u.state_dir.0.display(),
+                size::format(u.total_bytes),
+                size::format(u.history_bytes),
+                size::format(u.backup_bytes),
+                u.backup_sets,
+                if u.backup_sets == 1 { "" } else { "s" }
             );
         }
     }

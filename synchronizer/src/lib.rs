@@ -12,6 +12,7 @@ mod drift;
 mod error;
 mod history;
 pub mod meta;
+mod pack;
 pub mod packages;
 pub mod plan;
 mod rebuild;

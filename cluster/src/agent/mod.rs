@@ -11,6 +11,7 @@ pub mod files;
 pub mod manifest;
 mod names;
 pub mod protocol;
+pub mod retention;
 pub mod server;
 pub mod state_repo;
 
