@@ -12,6 +12,7 @@ mod history_lab;
 mod lab_verbs;
 mod notify_lab;
 mod packages_lab;
+mod retention_lab;
 mod secrets_lab;
 mod sync_lab;
 mod verify_lab;

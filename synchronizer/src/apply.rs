@@ -472,7 +472,7 @@ pub fn mirror(
         return Ok(None);
     };
     progress.start(&format!("sending the history to {}", node.name()), len);
-    let mut pack = crate::pack::Counted::new(std::io::BufReader::new(file), progress);
+    let mut pack = cluster::agent::pack::Counted::new(std::io::BufReader::new(file), progress);
     let sent = node
         .agent
         .state_receive(&head.to_string(), false, &mut pack, len);

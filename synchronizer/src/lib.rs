@@ -12,7 +12,6 @@ mod drift;
 mod error;
 mod history;
 pub mod meta;
-mod pack;
 pub mod packages;
 pub mod plan;
 mod rebuild;

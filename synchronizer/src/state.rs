@@ -272,10 +272,12 @@ impl StateRepo {
                 path: self.path.clone(),
                 source: e,
             };
-            let ids = crate::pack::objects_since(repo, id, parent.as_ref().map(|p| p.id()))
-                .map_err(&g)?;
+            let ids =
+                cluster::agent::pack::objects_since(repo, id, parent.as_ref().map(|p| p.id()))
+                    .map_err(&g)?;
             let mut writer = odb.packwriter().map_err(&g)?;
-            crate::pack::write(repo, &ids, &mut writer, &cluster::progress::Quiet).map_err(io)?;
+            cluster::agent::pack::write(repo, &ids, &mut writer, &cluster::progress::Quiet)
+                .map_err(io)?;
             writer.commit().map_err(&g)?;
             m.reset().map_err(&g)?;
         }
@@ -287,6 +289,7 @@ impl StateRepo {
         repo.reference(BRANCH, id, true, "coldspare: capture")
             .map_err(&g)?;
         make_durable(repo).map_err(durable)?;
+        housekeeping(repo, id);
         Ok(Some(id))
     }
 
@@ -408,11 +411,12 @@ impl StateRepo {
             path: self.path.clone(),
             source: e,
         };
-        let ids = crate::pack::objects_since(&self.repo, head, remote).map_err(&g)?;
+        let ids = cluster::agent::pack::objects_since(&self.repo, head, remote).map_err(&g)?;
         let mut file = tempfile::tempfile_in(&self.path).map_err(io)?;
         let len = {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-            let len = crate::pack::write(&self.repo, &ids, &mut out, progress).map_err(io)?;
+            let len =
+                cluster::agent::pack::write(&self.repo, &ids, &mut out, progress).map_err(io)?;
             std::io::Write::flush(&mut out).map_err(io)?;
             len
         };
@@ -422,6 +426,17 @@ impl StateRepo {
 
     pub fn short(id: Oid) -> String {
         id.to_string()[..10].to_string()
+    }
+}
+
+/// Packs the history's loose objects once there are many (see
+/// `repack_loose`); a failure only costs disk space, so it is logged.
+fn housekeeping(repo: &Repository, head: Oid) {
+    use cluster::agent::pack::{LOOSE_LIMIT, repack_loose};
+    match repack_loose(repo, head, LOOSE_LIMIT) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("history: {n} loose objects packed"),
+        Err(e) => tracing::warn!("history: loose objects not packed: {e}"),
     }
 }
 

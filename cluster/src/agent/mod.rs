@@ -10,6 +10,7 @@ pub mod facts;
 pub mod files;
 pub mod manifest;
 mod names;
+pub mod pack;
 pub mod protocol;
 pub mod retention;
 pub mod server;

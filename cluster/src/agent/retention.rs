@@ -34,7 +34,15 @@ fn sets(state_dir: &Path) -> Vec<(String, SystemTime)> {
             Some((e.file_name().to_string_lossy().into_owned(), made))
         })
         .collect();
-    out.sort();
+    // By the time in the name, then by the directory's own time: two syncs
+    // in one second differ only in their capture ids, which do not sort.
+    let stamp = |name: &str| name.split('-').next().unwrap_or_default().to_string();
+    out.sort_by(|a, b| {
+        stamp(&a.0)
+            .cmp(&stamp(&b.0))
+            .then(a.1.cmp(&b.1))
+            .then(a.0.cmp(&b.0))
+    });
     out
 }
 

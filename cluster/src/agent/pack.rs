@@ -6,11 +6,17 @@
 //! each object is zlib-compressed on its own, at the fastest level, or
 //! stored as it is when a sample shows it does not compress. The result is
 //! a valid version-2 pack that any git or libgit2 indexes as usual.
+//!
+//! [`repack_loose`] is the history's housekeeping (what `git gc` does first):
+//! once many captures have left loose objects, the ones reachable from
+//! `main` go into one pack and their loose copies are removed. It never
+//! removes an object before the pack holding it is on the disk, and it
+//! never touches an existing pack, so every capture stays restorable.
 
 use std::collections::HashSet;
 use std::io::{self, Write};
 
-use cluster::progress::Progress;
+use crate::progress::Progress;
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
 use git2::{ObjectType, Oid, Repository, Tree};
@@ -83,6 +89,51 @@ fn add_tree(
         }
     }
     Ok(())
+}
+
+/// How many loose objects a history may hold before [`repack_loose`] packs
+/// them (each takes a file system block; git's own `gc.auto` is 6700).
+pub const LOOSE_LIMIT: usize = 1000;
+
+/// Packs the loose objects of `repo` reachable from `head` into one pack,
+/// then removes those loose copies, when there are at least `limit`.
+/// Returns how many were packed.
+pub fn repack_loose(repo: &Repository, head: Oid, limit: usize) -> io::Result<usize> {
+    let objects = repo.path().join("objects");
+    let mut loose = HashSet::new();
+    for dir in std::fs::read_dir(&objects)?.filter_map(|e| e.ok()) {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        for file in std::fs::read_dir(dir.path())?.filter_map(|e| e.ok()) {
+            let rest = file.file_name().to_string_lossy().into_owned();
+            if let Ok(id) = Oid::from_str(&format!("{name}{rest}")) {
+                loose.insert(id);
+            }
+        }
+    }
+    if loose.len() < limit {
+        return Ok(0);
+    }
+    let ids: Vec<Oid> = objects_since(repo, head, None)
+        .map_err(io::Error::other)?
+        .into_iter()
+        .filter(|id| loose.contains(id))
+        .collect();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let odb = repo.odb().map_err(io::Error::other)?;
+    let mut writer = odb.packwriter().map_err(io::Error::other)?;
+    write(repo, &ids, &mut writer, &crate::progress::Quiet)?;
+    writer.commit().map_err(io::Error::other)?;
+    super::state_repo::make_durable(repo)?;
+    for id in &ids {
+        let hex = id.to_string();
+        std::fs::remove_file(objects.join(&hex[..2]).join(&hex[2..]))?;
+    }
+    Ok(ids.len())
 }
 
 /// Writes the objects `ids` as one pack to `out`; returns the bytes written.
@@ -243,7 +294,7 @@ mod tests {
             let ids = objects_since(&src, head, have).unwrap();
             let odb = dst.odb().unwrap();
             let mut w = odb.packwriter().unwrap();
-            write(&src, &ids, &mut w, &cluster::progress::Quiet).unwrap();
+            write(&src, &ids, &mut w, &crate::progress::Quiet).unwrap();
             w.commit().unwrap();
             ids
         };
@@ -263,6 +314,51 @@ mod tests {
             .find_blob(src.revparse_single("main:big").unwrap().id())
             .unwrap();
         assert_eq!(blob.content(), &big2[..]);
+    }
+
+    #[test]
+    fn loose_objects_are_packed_and_every_capture_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let mut head = None;
+        for i in 0..20u32 {
+            let text = format!("version {i}\n");
+            head = Some(commit(&repo, head, &[("a.conf", text.as_bytes())]));
+        }
+        let head = head.unwrap();
+        // Something unreachable stays where it is.
+        let stray = repo.blob(b"not in any capture").unwrap();
+        let loose = |repo: &Repository| {
+            walkdir::WalkDir::new(repo.path().join("objects"))
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_type().is_file() && !e.path().to_string_lossy().contains("/pack/")
+                })
+                .count()
+        };
+        assert_eq!(loose(&repo), 61);
+        assert_eq!(
+            repack_loose(&repo, head, 100).unwrap(),
+            0,
+            "under the limit"
+        );
+        assert_eq!(repack_loose(&repo, head, 10).unwrap(), 60);
+        assert_eq!(loose(&repo), 1);
+        let repo = Repository::open_bare(dir.path()).unwrap();
+        let mut walk = repo.revwalk().unwrap();
+        walk.push(head).unwrap();
+        let mut n = 0;
+        for id in walk {
+            let c = repo.find_commit(id.unwrap()).unwrap();
+            let entry = c.tree().unwrap().get_name("a.conf").unwrap().id();
+            let text =
+                String::from_utf8(repo.find_blob(entry).unwrap().content().to_vec()).unwrap();
+            assert_eq!(text, format!("version {}\n", 19 - n));
+            n += 1;
+        }
+        assert_eq!(n, 20);
+        assert!(repo.find_blob(stray).is_ok());
     }
 
     #[test]
