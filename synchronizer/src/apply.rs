@@ -464,10 +464,12 @@ pub fn mirror(
             ),
         }
     }
-    progress.stage(&format!(
-        "bringing the history on {} up to date",
-        node.name()
-    ));
+    if repo.head().map(|h| h.to_string()) != remote {
+        progress.stage(&format!(
+            "bringing the history on {} up to date",
+            node.name()
+        ));
+    }
     let Some((head, file, len)) = repo.pack_since(remote.as_deref(), progress)? else {
         return Ok(None);
     };
