@@ -179,11 +179,28 @@ fn a_key_file_open_to_others_is_refused() {
 fn a_duration_without_a_unit_is_refused() {
     refused(
         &format!("{GOOD}  connect_timeout: 2 seconds\n"),
-        "error: {dir}/coldspare.yaml:8:20: ssh.connect_timeout: ` seconds` is not a unit in `2 seconds`; use ms, s, m or h",
+        "error: {dir}/coldspare.yaml:8:20: ssh.connect_timeout: ` seconds` is not a unit in `2 seconds`; use ms, s, m, h or d",
     );
     refused(
         &format!("{GOOD}  timeout: 30\n"),
         "error: {dir}/coldspare.yaml:8:12: ssh.timeout: `30` has no unit; write 30s, 30ms or 30m",
+    );
+}
+
+#[test]
+fn backup_retention_and_the_state_dir_limit_are_checked() {
+    refused(
+        &format!("{GOOD}sync:\n  paths: [/etc/nginx]\n  backups: {{ keep: 0 }}\n"),
+        "error: {dir}/coldspare.yaml:10:20: sync.backups.keep: 0 backup sets: keep between 1 and 10000\n  \
+         help: the newest set is what a failing hook puts back; 10 is the default",
+    );
+    refused(
+        &format!("{GOOD}sync:\n  paths: [/etc/nginx]\n  backups: {{ max_age: 30 }}\n"),
+        "error: {dir}/coldspare.yaml:10:23: sync.backups.max_age: `30` has no unit; write 30s, 30ms or 30m",
+    );
+    refused(
+        &format!("{GOOD}verify:\n  state_dir_warn: 2 parsecs\n"),
+        "error: {dir}/coldspare.yaml:9:19: verify.state_dir_warn: `parsecs` is not a unit in `2 parsecs`; use B, KB, MB, GB, TB (or KiB, MiB, GiB, TiB)",
     );
 }
 

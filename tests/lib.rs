@@ -16,6 +16,7 @@ mod lab_verbs;
 mod notify_lab;
 mod packages_lab;
 mod promises_lab;
+mod retention_lab;
 mod secrets_lab;
 mod sync_lab;
 mod verify_lab;

@@ -5,6 +5,7 @@
 // A benchmark drives tools and prints tables.
 #![allow(clippy::disallowed_methods, clippy::print_stdout)]
 
+mod large;
 mod manifest;
 mod sync;
 mod table;
@@ -53,6 +54,10 @@ fn main() -> anyhow::Result<()> {
     }
     if want("verify") {
         verify::run(&bench)?;
+    }
+    // Not in "all": it moves hundreds of megabytes.
+    if suites.iter().any(|s| s == "large") {
+        large::run(&bench)?;
     }
     Ok(())
 }

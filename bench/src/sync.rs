@@ -17,12 +17,12 @@ use crate::table::{Table, fmt};
 const FILES: usize = 10_000;
 const CHANGED: usize = 100;
 const ROOT: &str = "/srv/bench";
-const CONFIG: &str = "/etc/coldspare/bench.yaml";
-const STATE: &str = "/var/lib/coldspare-bench";
-const RSYNC_SSH: &str = "ssh -i /etc/coldspare/id_ed25519 -o UserKnownHostsFile=/etc/coldspare/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes";
+pub(crate) const CONFIG: &str = "/etc/coldspare/bench.yaml";
+pub(crate) const STATE: &str = "/var/lib/coldspare-bench";
+pub(crate) const RSYNC_SSH: &str = "ssh -i /etc/coldspare/id_ed25519 -o UserKnownHostsFile=/etc/coldspare/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes";
 
 /// Runs `cmd` on `node` and times it there (no lab overhead in the figure).
-fn timed(node: &Node<'_>, cmd: &str) -> Duration {
+pub(crate) fn timed(node: &Node<'_>, cmd: &str) -> Duration {
     let script = format!(
         "s=$(date +%s%N); {cmd} >/dev/null 2>/tmp/bench.err; rc=$?; e=$(date +%s%N); echo $rc $((e-s))"
     );
@@ -38,7 +38,7 @@ fn timed(node: &Node<'_>, cmd: &str) -> Duration {
 }
 
 /// Bytes that crossed the secondary's cable (both directions).
-fn wire_bytes(lab: &Lab) -> u64 {
+pub(crate) fn wire_bytes(lab: &Lab) -> u64 {
     let out = lab.client().exec(&["true"]); // the lab is up
     drop(out);
     let hw = std::fs::read_to_string(lab.run_dir().join("hw/hw2/disk")).unwrap_or_default();

@@ -1,10 +1,12 @@
-//! `coldspare status`: each node — reachable, latency, agent version, role
-//! and the facts that matter. Both nodes are asked at once; an unreachable
+//! `coldspare status`: each node — reachable, latency, agent version, role,
+//! the facts that matter and what its state directory holds (history and
+//! backup sets). Both nodes are asked at once; an unreachable
 //! node is reported next to the other, and makes the exit code 1.
 
 use std::process::ExitCode;
 
-use cluster::agent::protocol::Facts;
+use cluster::agent::protocol::{Facts, StateUsage};
+use cluster::config::size;
 use serde::Serialize;
 
 use super::{Global, exit, output};
@@ -37,6 +39,9 @@ struct NodeStatus {
     agent: Option<AgentInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     facts: Option<Facts>,
+    /// What the node's state directory holds (agents of protocol 3 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_dir: Option<StateUsage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     /// A sync to this node was interrupted: the capture it holds only partly.
@@ -67,6 +72,7 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
             rtt_ms: None,
             agent: None,
             facts: None,
+            state_dir: None,
             error: None,
             partial_sync: None,
         };
@@ -91,6 +97,13 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
                         &p.capture[..10.min(p.capture.len())],
                         p.at.format("%Y-%m-%d %H:%M:%S UTC")
                     ));
+                }
+                if node.agent.version >= 3 {
+                    st.state_dir = node
+                        .agent
+                        .state_usage()
+                        .map_err(|e| tracing::warn!("{}: state directory: {e}", spec.name))
+                        .ok();
                 }
                 node.agent.bye();
             }
@@ -191,6 +204,17 @@ fn print_human(r: &Report) {
         }
         if let Some(p) = &n.partial_sync {
             println!("  {} {p}", output::red("PARTLY SYNCED:"));
+        }
+        if let Some(u) = &n.state_dir {
+            println!(
+                "  state     {}: {} (history {}, backups {} in {} set{})",
+                u.state_dir.0.display(),
+                size::format(u.total_bytes),
+                size::format(u.history_bytes),
+                size::format(u.backup_bytes),
+                u.backup_sets,
+                if u.backup_sets == 1 { "" } else { "s" }
+            );
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct Applied {
     pub packages: Option<CommandOutcome>,
     pub services: Option<CommandOutcome>,
     pub hooks: Vec<HookOutcome>,
+    /// Backup sets removed on the node afterwards (`sync.backups`).
+    pub pruned: Vec<String>,
     /// Set when a stop was asked for (SIGINT, SIGTERM) before every path
     /// was written: the files in flight were finished, the rest left.
     pub interrupted: Option<Interrupted>,
@@ -524,6 +526,7 @@ pub fn mirror(
     node: &mut Node,
     repo: &StateRepo,
     replay: Option<&cluster::agent::protocol::StateReplayRequest>,
+    progress: &dyn Progress,
 ) -> Result<Option<String>> {
     if node.agent.version < 2 {
         tracing::warn!(
@@ -546,9 +549,21 @@ pub fn mirror(
             ),
         }
     }
-    let Some((head, pack)) = repo.pack_since(remote.as_deref())? else {
+    if repo.head().map(|h| h.to_string()) != remote {
+        progress.stage(&format!(
+            "bringing the history on {} up to date",
+            node.name()
+        ));
+    }
+    let Some((head, file, len)) = repo.pack_since(remote.as_deref(), progress)? else {
         return Ok(None);
     };
-    node.agent.state_receive(&head.to_string(), false, &pack)?;
+    progress.start(&format!("sending the history to {}", node.name()), len);
+    let mut pack = cluster::agent::pack::Counted::new(std::io::BufReader::new(file), progress);
+    let sent = node
+        .agent
+        .state_receive(&head.to_string(), false, &mut pack, len);
+    progress.finish();
+    sent?;
     Ok(Some(head.to_string()))
 }

@@ -95,7 +95,7 @@ pub fn restore(
         None
     };
     let mut mirrored = Vec::new();
-    if !node.local && apply::mirror(&mut node, &repo, None)?.is_some() {
+    if !node.local && apply::mirror(&mut node, &repo, None, progress)?.is_some() {
         mirrored.push(node.name().to_string());
     }
     node.agent.bye();
@@ -104,7 +104,7 @@ pub fn restore(
     let mut mirror_skipped = Vec::new();
     for other in config.nodes.iter().filter(|n| n.name != spec.name) {
         match connect(config, other).and_then(|mut n| {
-            let sent = !n.local && apply::mirror(&mut n, &repo, None)?.is_some();
+            let sent = !n.local && apply::mirror(&mut n, &repo, None, progress)?.is_some();
             n.agent.bye();
             Ok(sent)
         }) {

@@ -194,7 +194,7 @@ pub fn snapshot(config: &Config, progress: &dyn Progress) -> Result<SnapshotOutc
     let (capture, outcome) = capture_and_commit(config, &repo, &mut node, &last, true, None)?;
     if !node.local {
         let replay = replay_for(&repo, &last, &capture, &outcome);
-        apply::mirror(&mut node, &repo, replay.as_ref())?;
+        apply::mirror(&mut node, &repo, replay.as_ref(), progress)?;
     }
     node.agent.bye();
     Ok(outcome)

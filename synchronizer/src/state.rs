@@ -13,6 +13,7 @@ use cluster::agent::protocol::{
     Hunk, Kind, ReplayFile, ReplayText, Signature as ReplaySig, StateReplayRequest, WirePath,
 };
 use cluster::agent::state_repo::{BRANCH, make_durable, open_or_init};
+use cluster::progress::Progress;
 use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, Oid, Repository, Signature};
 use serde::Serialize;
@@ -267,14 +268,19 @@ impl StateRepo {
             .commit(None, &sig, &sig, message, &tree, &parents)
             .map_err(&g)?;
         // The objects are on the disk before the branch moves.
+        // Written by `pack` rather than the mempack's own dump, which
+        // searches for deltas among all the new objects.
         if let Some(m) = &mempack {
-            let mut pack = git2::Buf::new();
-            m.dump(repo, &mut pack).map_err(&g)?;
-            let mut writer = odb.packwriter().map_err(&g)?;
-            std::io::Write::write_all(&mut writer, &pack).map_err(|e| Error::Io {
+            let io = |e| Error::Io {
                 path: self.path.clone(),
                 source: e,
-            })?;
+            };
+            let ids =
+                cluster::agent::pack::objects_since(repo, id, parent.as_ref().map(|p| p.id()))
+                    .map_err(&g)?;
+            let mut writer = odb.packwriter().map_err(&g)?;
+            cluster::agent::pack::write(repo, &ids, &mut writer, &cluster::progress::Quiet)
+                .map_err(io)?;
             writer.commit().map_err(&g)?;
             m.reset().map_err(&g)?;
         }
@@ -286,6 +292,7 @@ impl StateRepo {
         repo.reference(BRANCH, id, true, "coldspare: capture")
             .map_err(&g)?;
         make_durable(repo).map_err(durable)?;
+        housekeeping(repo, id);
         Ok(Some(id))
     }
 
@@ -386,9 +393,15 @@ impl StateRepo {
         Ok(out)
     }
 
-    /// A pack with what a copy at `remote` lacks to reach `main`; `None` when
-    /// it is already there.
-    pub fn pack_since(&self, remote: Option<&str>) -> Result<Option<(Oid, Vec<u8>)>> {
+    /// A pack with what a copy at `remote` lacks to reach `main`, in an
+    /// unnamed temporary file next to the repository (it can be as large as
+    /// the files captured), with its length; `None` when the copy is already
+    /// there. No delta search: see `pack`.
+    pub fn pack_since(
+        &self,
+        remote: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<Option<(Oid, std::fs::File, u64)>> {
         let g = git(&self.path);
         let Some(head) = self.head() else {
             return Ok(None);
@@ -397,20 +410,36 @@ impl StateRepo {
         if remote == Some(head) {
             return Ok(None);
         }
-        let mut walk = self.repo.revwalk().map_err(&g)?;
-        walk.push(head).map_err(&g)?;
-        if let Some(r) = remote.filter(|r| self.repo.find_commit(*r).is_ok()) {
-            walk.hide(r).map_err(&g)?;
-        }
-        let mut pb = self.repo.packbuilder().map_err(&g)?;
-        pb.insert_walk(&mut walk).map_err(&g)?;
-        let mut buf = git2::Buf::new();
-        pb.write_buf(&mut buf).map_err(&g)?;
-        Ok(Some((head, buf.to_vec())))
+        let io = |e| Error::Io {
+            path: self.path.clone(),
+            source: e,
+        };
+        let ids = cluster::agent::pack::objects_since(&self.repo, head, remote).map_err(&g)?;
+        let mut file = tempfile::tempfile_in(&self.path).map_err(io)?;
+        let len = {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+            let len =
+                cluster::agent::pack::write(&self.repo, &ids, &mut out, progress).map_err(io)?;
+            std::io::Write::flush(&mut out).map_err(io)?;
+            len
+        };
+        std::io::Seek::rewind(&mut file).map_err(io)?;
+        Ok(Some((head, file, len)))
     }
 
     pub fn short(id: Oid) -> String {
         id.to_string()[..10].to_string()
+    }
+}
+
+/// Packs the history's loose objects once there are many (see
+/// `repack_loose`); a failure only costs disk space, so it is logged.
+fn housekeeping(repo: &Repository, head: Oid) {
+    use cluster::agent::pack::{LOOSE_LIMIT, repack_loose};
+    match repack_loose(repo, head, LOOSE_LIMIT) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("history: {n} loose objects packed"),
+        Err(e) => tracing::warn!("history: loose objects not packed: {e}"),
     }
 }
 

@@ -297,11 +297,37 @@ pub(crate) fn execute(
     applied.hooks = apply::hooks(node, config, &which, &changed, &backup)?;
     let recorded = if applied.ok() {
         apply::record(node, config, capture)?;
+        applied.pruned = prune_backups(config, node);
         Some(capture.to_string())
     } else {
         None
     };
     Ok((plan, applied, recorded))
+}
+
+/// Applies `sync.backups` on the node after a successful sync; returns the
+/// sets removed. A node that cannot prune (an older agent, a failure) keeps
+/// its sets and the sync still succeeded.
+fn prune_backups(config: &Config, node: &mut Node) -> Vec<String> {
+    if node.agent.version < 3 {
+        return Vec::new();
+    }
+    let b = config.sync.backups;
+    match node.agent.backup_prune(b.keep, b.max_age) {
+        Ok(p) => {
+            tracing::info!(
+                "{}: {} backup sets kept, {} removed",
+                node.name(),
+                p.kept,
+                p.removed.len()
+            );
+            p.removed
+        }
+        Err(e) => {
+            tracing::warn!("{}: backup sets not pruned: {e}", node.name());
+            Vec::new()
+        }
+    }
 }
 
 /// `coldspare sync`: snapshot the primary (or take capture `--to`), plan what
@@ -509,7 +535,7 @@ pub fn sync(
     };
     let mut mirrored = Vec::new();
     for node in primary.iter_mut().chain(std::iter::once(&mut target)) {
-        if !node.local && apply::mirror(node, &repo, replay.as_ref())?.is_some() {
+        if !node.local && apply::mirror(node, &repo, replay.as_ref(), progress)?.is_some() {
             mirrored.push(node.name().to_string());
         }
     }

@@ -197,6 +197,9 @@ pub fn verify(
             }
         }
     }
+    if opts.kind == Kind::Full {
+        sync_findings.extend(state_dir_notices(config, &mut connected));
+    }
     if opts.kind == Kind::Quick
         && let Some(last) = store::last_full(&config.state_dir)
     {
@@ -209,9 +212,14 @@ pub fn verify(
             .findings
             .into_iter()
             .filter(|f| {
-                ["stale-sync:", "never-synced:", "partial-sync:"]
-                    .iter()
-                    .any(|k| f.key.starts_with(k))
+                [
+                    "stale-sync:",
+                    "never-synced:",
+                    "partial-sync:",
+                    "state-dir-size:",
+                ]
+                .iter()
+                .any(|k| f.key.starts_with(k))
             })
             .collect();
         for (slot, (spec, _)) in last_syncs.iter_mut().zip(&connected) {
@@ -323,6 +331,42 @@ pub fn verify(
         html,
         notify,
     })
+}
+
+/// A notice for each node whose state directory holds more than
+/// `verify.state_dir_warn` (agents of protocol 3 and later say).
+fn state_dir_notices(
+    config: &Config,
+    connected: &mut [(cluster::NodeSpec, cluster::Result<cluster::transport::Node>)],
+) -> Vec<Finding> {
+    use cluster::config::size;
+    let limit = config.verify.state_dir_warn;
+    let mut out = Vec::new();
+    for (spec, node) in connected.iter_mut() {
+        let Ok(node) = node else { continue };
+        if node.agent.version < 3 {
+            continue;
+        }
+        match node.agent.state_usage() {
+            Ok(u) if u.total_bytes > limit => out.push(Finding {
+                severity: Severity::Notice,
+                key: format!("state-dir-size:{}", spec.name),
+                text: format!(
+                    "{}: {} holds {} (more than verify.state_dir_warn, {}): history {}, backups {} in {} sets; lower sync.backups (keep, max_age) or raise the limit",
+                    spec.name,
+                    u.state_dir.0.display(),
+                    size::format(u.total_bytes),
+                    size::format(limit),
+                    size::format(u.history_bytes),
+                    size::format(u.backup_bytes),
+                    u.backup_sets
+                ),
+            }),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("{}: cannot measure its state directory: {e}", spec.name),
+        }
+    }
+    out
 }
 
 /// The service × node matrix and what it says: a service that passes on one

@@ -9,10 +9,11 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use super::protocol::{
-    Content, ExecBatchRequest, ExecRequest, ExecResult, ExecSpec, Hello, HelloRequest, ItemResults,
-    Manifest, ManifestRequest, ReadItem, ReadRequest, ReadResult, RemoveRequest, Request,
-    RequestFrame, ResponseFrame, RestoreRequest, StateHead, StateReceiveRequest,
-    StateReplayRequest, VERSIONS, WirePath, WriteItem, WriteRequest, read_line,
+    BackupPruneRequest, BackupPruned, Content, ExecBatchRequest, ExecRequest, ExecResult, ExecSpec,
+    Hello, HelloRequest, ItemResults, Manifest, ManifestRequest, ReadItem, ReadRequest, ReadResult,
+    RemoveRequest, Request, RequestFrame, ResponseFrame, RestoreRequest, StateHead,
+    StateReceiveRequest, StateReplayRequest, StateUsage, VERSIONS, WirePath, WriteItem,
+    WriteRequest, read_line,
 };
 use crate::error::{Error, Result};
 
@@ -143,10 +144,24 @@ impl AgentClient {
         blob: &[&[u8]],
         timeout: Duration,
     ) -> Result<(T, Vec<u8>)> {
+        let total: u64 = blob.iter().map(|b| b.len() as u64).sum();
+        self.call_with(req, total, timeout, &mut |w| {
+            blob.iter().try_for_each(|part| w.write_all(part))
+        })
+    }
+
+    /// As [`call`](Self::call), with a blob of `total` bytes that `blob`
+    /// writes (streamed from a file, say, rather than held in memory).
+    fn call_with<T: DeserializeOwned>(
+        &mut self,
+        req: Request,
+        total: u64,
+        timeout: Duration,
+        blob: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(T, Vec<u8>)> {
         let op = req.op();
         let id = self.next_id;
         self.next_id += 1;
-        let total: u64 = blob.iter().map(|b| b.len() as u64).sum();
         let frame = RequestFrame {
             id,
             request: req,
@@ -159,9 +174,7 @@ impl AgentClient {
             let w = self.io.get_mut();
             w.write_all(&head)?;
             w.write_all(b"\n")?;
-            for part in blob {
-                w.write_all(part)?;
-            }
+            blob(w)?;
             w.flush()
         })();
         if let Err(e) = sent {
@@ -349,14 +362,31 @@ impl AgentClient {
         Ok(h.head)
     }
 
-    /// Sends a pack and moves the node's state repository to `head`.
-    pub fn state_receive(&mut self, head: &str, force: bool, pack: &[u8]) -> Result<()> {
+    /// Sends a pack of `len` bytes, read from `pack` as it is sent, and
+    /// moves the node's state repository to `head`.
+    pub fn state_receive(
+        &mut self,
+        head: &str,
+        force: bool,
+        pack: &mut dyn Read,
+        len: u64,
+    ) -> Result<()> {
         let t = self.long(Duration::from_secs(600));
         let req = Request::StateReceive(StateReceiveRequest {
             head: head.into(),
             force,
         });
-        let (_, _): (serde_json::Value, _) = self.call(req, &[pack], t)?;
+        let (_, _): (serde_json::Value, _) = self.call_with(req, len, t, &mut |w| {
+            let sent = io::copy(&mut pack.take(len), w)?;
+            if sent == len {
+                Ok(())
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the pack ended after {sent} of {len} bytes"),
+                ))
+            }
+        })?;
         Ok(())
     }
 
@@ -365,6 +395,22 @@ impl AgentClient {
         let t = self.long(Duration::from_secs(600));
         let (_, _): (serde_json::Value, _) = self.call(Request::StateReplay(replay), &[], t)?;
         Ok(())
+    }
+
+    /// Prunes the node's backup sets (protocol 3).
+    pub fn backup_prune(&mut self, keep: u32, max_age: Duration) -> Result<BackupPruned> {
+        let t = self.long(Duration::from_secs(600));
+        let req = Request::BackupPrune(BackupPruneRequest {
+            keep,
+            max_age_secs: max_age.as_secs(),
+        });
+        Ok(self.call(req, &[], t)?.0)
+    }
+
+    /// What the node's state directory holds (protocol 3).
+    pub fn state_usage(&mut self) -> Result<StateUsage> {
+        let t = self.long(Duration::from_secs(120));
+        Ok(self.call(Request::StateUsage, &[], t)?.0)
     }
 
     /// Ends the session politely.

@@ -10,7 +10,6 @@
 //! untouched, and no temporary file stays behind.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -30,9 +29,6 @@ use super::protocol::{
     RestoreRequest, WirePath, WriteItem, WriteRequest,
 };
 use crate::fsutil::{is_temp_name, sync_dir, temp_name};
-
-/// Backup sets kept on a node; older ones are removed when a new one starts.
-pub const BACKUP_SETS_KEPT: usize = 30;
 
 /// Reads regular files; their bytes are returned in order as one blob.
 pub fn read(req: &ReadRequest) -> (ReadResult, Vec<u8>) {
@@ -104,12 +100,8 @@ impl BackupSet {
         }
         let base = state_dir.join("backup");
         let root = base.join(name);
-        let fresh = !root.exists();
         fs::create_dir_all(root.join("files"))?;
         fs::set_permissions(state_dir, fs::Permissions::from_mode(0o700)).ok();
-        if fresh {
-            rotate(&base, name);
-        }
         let index = OpenOptions::new()
             .create(true)
             .append(true)
@@ -220,18 +212,6 @@ fn read_index(root: &Path) -> io::Result<Vec<Record>> {
         }
     }
     Ok(out)
-}
-
-fn rotate(base: &Path, keep_name: &str) {
-    let Ok(dir) = fs::read_dir(base) else { return };
-    let mut sets: Vec<PathBuf> = dir.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    sets.sort();
-    let excess = sets.len().saturating_sub(BACKUP_SETS_KEPT);
-    for old in sets.into_iter().take(excess) {
-        if old.file_name() != Some(OsStr::new(keep_name)) {
-            let _ = fs::remove_dir_all(old);
-        }
-    }
 }
 
 /// A copy of a file or symlink with its owner, mode and time.

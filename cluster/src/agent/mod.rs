@@ -10,7 +10,9 @@ pub mod facts;
 pub mod files;
 pub mod manifest;
 mod names;
+pub mod pack;
 pub mod protocol;
+pub mod retention;
 pub mod server;
 pub mod state_repo;
 

@@ -16,6 +16,11 @@
 //!   one), manifest expectations (directories whose listing digest matches
 //!   are not sent back; a version-1 agent sends everything, which is only
 //!   slower), and `state_head`/`state_receive` (the state repository mirror).
+//! - 3: adds `backup_prune` (retention of backup sets, asked after a
+//!   successful sync; a version-2 agent keeps its 30 newest sets itself) and
+//!   `state_usage` (the sizes `status` shows; not shown for a version-2
+//!   agent). A `state_receive` pack has no deltas from version-3
+//!   controllers, which every version indexes the same.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -27,7 +32,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Protocol versions this build speaks, oldest first.
-pub const VERSIONS: &[u32] = &[1, 2];
+pub const VERSIONS: &[u32] = &[1, 2, 3];
 
 /// The largest line (JSON part of a message) either side accepts.
 pub const MAX_LINE: usize = 256 << 20;
@@ -39,7 +44,7 @@ pub fn negotiate(ours: &[u32], theirs: &[u32]) -> Option<u32> {
 
 /// A path on a node, which may not be UTF-8. On the wire it is a string when
 /// it is valid UTF-8 and `{"b64": "..."}` (its raw bytes) otherwise.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WirePath(pub PathBuf);
 
 impl WirePath {
@@ -137,6 +142,8 @@ pub enum Request {
     StateHead,
     StateReceive(StateReceiveRequest),
     StateReplay(StateReplayRequest),
+    BackupPrune(BackupPruneRequest),
+    StateUsage,
     Bye,
 }
 
@@ -154,6 +161,8 @@ impl Request {
             Request::StateHead => "state_head",
             Request::StateReceive(_) => "state_receive",
             Request::StateReplay(_) => "state_replay",
+            Request::BackupPrune(_) => "backup_prune",
+            Request::StateUsage => "state_usage",
             Request::Bye => "bye",
         }
     }
@@ -165,6 +174,7 @@ impl Request {
             | Request::StateHead
             | Request::StateReceive(_)
             | Request::StateReplay(_) => 2,
+            Request::BackupPrune(_) | Request::StateUsage => 3,
             _ => 1,
         }
     }
@@ -546,6 +556,36 @@ pub fn apply_hunks(old: &str, hunks: &[Hunk]) -> Result<String, String> {
     }
     lines[cursor..].iter().for_each(|l| out.push_str(l));
     Ok(out)
+}
+
+/// Keeps the newest `keep` backup sets, none older than `max_age_secs`,
+/// and always the newest one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupPruneRequest {
+    pub keep: u32,
+    pub max_age_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BackupPruned {
+    /// The sets removed, oldest first.
+    pub removed: Vec<String>,
+    pub kept: usize,
+}
+
+/// What a node's state directory holds on its disk (bytes in blocks, each
+/// inode once).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StateUsage {
+    pub state_dir: WirePath,
+    /// The copy of the history (`state.git`).
+    pub history_bytes: u64,
+    /// Every backup set (`backup/`).
+    pub backup_bytes: u64,
+    pub backup_sets: usize,
+    /// All of the state directory.
+    pub total_bytes: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ use super::protocol::{
     ExecBatchRequest, Hello, HelloRequest, Request, RequestFrame, ResponseFrame, StateHead,
     VERSIONS, negotiate, read_line, write_line,
 };
-use super::{facts, files, manifest, state_repo};
+use super::{facts, files, manifest, retention, state_repo};
 
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
@@ -196,6 +196,8 @@ fn handle(
             state_repo::receive(state_dir, &r.head, r.force, blob)?;
             ok(&()).map(no_blob)
         }
+        Request::BackupPrune(r) => ok(&retention::prune(state_dir, r)?).map(no_blob),
+        Request::StateUsage => ok(&retention::usage(state_dir)).map(no_blob),
     }
 }
 

@@ -2,6 +2,7 @@
 //! head, and receiving a pack from the controller. Every node holds the full
 //! history so that, after a failover, either one can run coldspare. A copy
 //! that has captures the controller lacks is never overwritten silently.
+//! Loose objects left by replayed captures are packed once there are many.
 
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -73,6 +74,7 @@ pub fn receive(
     }
     repo.reference(BRANCH, new, true, "coldspare: mirror from the controller")
         .map_err(|e| e.message().to_string())?;
+    housekeeping(&repo, new);
     Ok(())
 }
 
@@ -180,5 +182,16 @@ pub fn replay(
     make_durable(&repo).map_err(|e| e.to_string())?;
     repo.reference(BRANCH, id, true, "coldspare: replay from the controller")
         .map_err(msg)?;
-    make_durable(&repo).map_err(|e| e.to_string())
+    make_durable(&repo).map_err(|e| e.to_string())?;
+    housekeeping(&repo, id);
+    Ok(())
+}
+
+/// Packs the copy's loose objects once there are many (replayed captures
+/// leave them); a failure only costs disk space.
+fn housekeeping(repo: &Repository, head: Oid) {
+    use super::pack::{LOOSE_LIMIT, repack_loose};
+    if let Err(e) = repack_loose(repo, head, LOOSE_LIMIT) {
+        tracing::warn!("history: loose objects not packed: {e}");
+    }
 }

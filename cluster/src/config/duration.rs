@@ -1,5 +1,5 @@
 //! Durations as admins write them in the configuration: `200ms`, `2s`, `5m`,
-//! `1h`, or combinations such as `1m30s`. A bare number is refused: a unit
+//! `1h`, `30d`, or combinations such as `1m30s`. A bare number is refused: a unit
 //! is never guessed.
 
 use std::time::Duration;
@@ -33,12 +33,13 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "s" => Duration::from_secs(n),
             "m" | "min" => Duration::from_secs(n * 60),
             "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86400),
             "" => {
                 return Err(format!("`{s}` has no unit; write {n}s, {n}ms or {n}m"));
             }
             other => {
                 return Err(format!(
-                    "`{other}` is not a unit in `{s}`; use ms, s, m or h"
+                    "`{other}` is not a unit in `{s}`; use ms, s, m, h or d"
                 ));
             }
         };
@@ -59,7 +60,7 @@ pub fn format(d: Duration) -> String {
     }
     let mut secs = ms / 1000;
     let mut out = String::new();
-    for (unit, size) in [("h", 3600), ("m", 60)] {
+    for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] {
         if secs >= size {
             out.push_str(&format!("{}{unit}", secs / size));
             secs %= size;
@@ -91,7 +92,7 @@ mod tests {
         );
         assert_eq!(
             parse("2 seconds"),
-            Err("` seconds` is not a unit in `2 seconds`; use ms, s, m or h".into())
+            Err("` seconds` is not a unit in `2 seconds`; use ms, s, m, h or d".into())
         );
         assert!(parse("").is_err());
         assert!(parse("s").is_err());
@@ -99,7 +100,7 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        for text in ["200ms", "2s", "1m30s", "1h", "1h1m1s"] {
+        for text in ["200ms", "2s", "1m30s", "1h", "1h1m1s", "30d", "1d12h"] {
             assert_eq!(format(parse(text).unwrap()), text);
         }
     }

@@ -12,6 +12,7 @@ mod nodes;
 mod notify;
 mod raw;
 mod services;
+pub mod size;
 mod ssh;
 mod starter;
 mod sync;

@@ -22,6 +22,14 @@ pub struct RawSync {
     pub services: Option<bool>,
     #[serde(default)]
     pub on_change: Vec<RawHook>,
+    pub backups: Option<RawBackups>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackups {
+    pub keep: Option<i64>,
+    pub max_age: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -61,6 +69,26 @@ pub struct SyncSettings {
     /// Keep the set of enabled services identical.
     pub services: bool,
     pub on_change: Vec<Hook>,
+    pub backups: Backups,
+}
+
+/// How many backup sets a node keeps (`<state_dir>/backup/`, on the node
+/// whose files a sync replaced), pruned there after each successful sync.
+/// The newest set is always kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Backups {
+    pub keep: u32,
+    #[serde(serialize_with = "ser_duration")]
+    pub max_age: Duration,
+}
+
+impl Default for Backups {
+    fn default() -> Self {
+        Backups {
+            keep: 10,
+            max_age: Duration::from_secs(30 * 86400),
+        }
+    }
 }
 
 /// Files that describe one machine, not the service: never synced.
@@ -105,6 +133,7 @@ impl Default for SyncSettings {
             allow_dependent_removals: false,
             services: true,
             on_change: Vec::new(),
+            backups: Backups::default(),
         }
     }
 }
@@ -231,6 +260,7 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
             timeout,
         });
     }
+    let backups = backups(c, raw.backups.unwrap_or_default());
     SyncSettings {
         paths,
         exclude: raw.exclude,
@@ -245,5 +275,31 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
         allow_dependent_removals: raw.allow_dependent_removals.unwrap_or(false),
         services: raw.services.unwrap_or(true),
         on_change,
+        backups,
     }
+}
+
+fn backups(c: &mut Checker<'_>, raw: RawBackups) -> Backups {
+    let default = Backups::default();
+    let keep = match raw.keep {
+        None => default.keep,
+        Some(n) if (1..=10_000).contains(&n) => n as u32,
+        Some(n) => {
+            c.problem(
+                &["sync", "backups", "keep"],
+                format!("{n} backup sets: keep between 1 and 10000"),
+                Some(format!(
+                    "the newest set is what a failing hook puts back; {} is the default",
+                    default.keep
+                )),
+            );
+            default.keep
+        }
+    };
+    let max_age = c.duration(
+        &["sync", "backups", "max_age"],
+        raw.max_age.as_deref(),
+        default.max_age,
+    );
+    Backups { keep, max_age }
 }

@@ -16,6 +16,7 @@ pub struct RawVerify {
     pub max_sync_age: Option<String>,
     pub parallel: Option<u32>,
     pub keep_reports: Option<usize>,
+    pub state_dir_warn: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +32,14 @@ pub struct VerifySettings {
     pub parallel: u32,
     /// Reports kept in `<state_dir>/reports`.
     pub keep_reports: usize,
+    /// A node whose state directory (history, backups) holds more than this
+    /// many bytes is a notice.
+    #[serde(serialize_with = "ser_size")]
+    pub state_dir_warn: u64,
+}
+
+fn ser_size<S: serde::Serializer>(bytes: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&super::size::format(*bytes).replace(' ', ""))
 }
 
 impl Default for VerifySettings {
@@ -41,6 +50,7 @@ impl Default for VerifySettings {
             max_sync_age: Duration::from_secs(26 * 3600),
             parallel: 64,
             keep_reports: 200,
+            state_dir_warn: 2_000_000_000,
         }
     }
 }
@@ -75,7 +85,24 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawVerify) -> VerifySettings {
     if raw.parallel == Some(0) {
         c.problem(&["verify", "parallel"], "must be at least 1", None);
     }
+    let state_dir_warn = match raw.state_dir_warn.as_deref().map(super::size::parse) {
+        None => d.state_dir_warn,
+        Some(Ok(n)) if n > 0 => n,
+        Some(Ok(_)) => {
+            c.problem(
+                &["verify", "state_dir_warn"],
+                "must be more than zero",
+                Some("for example 2GB".into()),
+            );
+            d.state_dir_warn
+        }
+        Some(Err(e)) => {
+            c.problem(&["verify", "state_dir_warn"], e, None);
+            d.state_dir_warn
+        }
+    };
     VerifySettings {
+        state_dir_warn,
         schedule,
         quick: raw.quick,
         max_sync_age,

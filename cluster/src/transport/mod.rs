@@ -201,7 +201,7 @@ mod tests {
         let mut agent = local_client("here", &state).unwrap();
         assert_eq!(
             (agent.version, agent.hello.agent.as_str()),
-            (2, env!("CARGO_PKG_VERSION"))
+            (3, env!("CARGO_PKG_VERSION"))
         );
 
         let req = ManifestRequest {
