@@ -55,13 +55,16 @@ fn trust_pins_keys_and_unknown_or_changed_keys_are_refused() {
         "{}",
         out.stdout
     );
-    out.has("then pin it with: coldspare trust primary");
+    // The hint names the same configuration file (-c), so it can be pasted.
+    out.has(&format!(
+        "then pin it with: coldspare -c {cfg} trust primary"
+    ));
 
     // No terminal and no fingerprint: nothing is pinned, and it says how.
     let out = client.coldspare(&["--config", &cfg, "trust", "primary"]);
     assert_eq!(out.status, 2);
     out.err_has(&format!(
-        "coldspare trust primary --fingerprint {fp_primary}"
+        "coldspare -c {cfg} trust primary --fingerprint {fp_primary}"
     ));
     // A fingerprint that does not match pins nothing.
     let out = client.coldspare(&[
@@ -118,7 +121,9 @@ fn trust_pins_keys_and_unknown_or_changed_keys_are_refused() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("coldspare trust secondary --fingerprint {fp_new}")),
+        text.contains(&format!(
+            "coldspare -c {cfg} trust secondary --fingerprint {fp_new}"
+        )),
         "{text}"
     );
     assert!(
@@ -165,7 +170,9 @@ fn a_node_without_the_agent_gets_a_hint_and_install_fixes_it() {
     let out = lab.client().coldspare(&["--config", &cfg, "status"]);
     assert_eq!(out.status, 1);
     out.has("secondary: no coldspare agent at /opt/coldspare/bin/coldspare");
-    out.has("install it with: coldspare agent install secondary");
+    out.has(&format!(
+        "install it with: coldspare -c {cfg} agent install secondary"
+    ));
 
     // A dry run logs in, says what it would do, and copies nothing.
     let dry = lab

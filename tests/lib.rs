@@ -13,6 +13,7 @@ mod harness;
 mod history_lab;
 mod interrupt_lab;
 mod lab_verbs;
+mod link_lab;
 mod notify_lab;
 mod packages_lab;
 mod promises_lab;

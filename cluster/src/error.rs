@@ -36,18 +36,20 @@ pub enum Error {
     },
 
     #[error(
-        "{node}: no coldspare agent at {}\n  help: install it with: coldspare agent install {node}",
-        path.display()
+        "{node}: no coldspare agent at {}\n  help: install it with: {} agent install {node}",
+        path.display(),
+        crate::hint::cs()
     )]
     AgentMissing { node: String, path: PathBuf },
 
     #[error(
         "{node}: the agent (coldspare {agent}) speaks protocol {}, this coldspare ({}) speaks {}; \
          no version in common
-  help: install this version on the node: coldspare agent install {node}",
+  help: install this version on the node: {} agent install {node}",
         list(theirs),
         env!("CARGO_PKG_VERSION"),
-        list(crate::agent::protocol::VERSIONS)
+        list(crate::agent::protocol::VERSIONS),
+        crate::hint::cs()
     )]
     Incompatible {
         node: String,
@@ -114,9 +116,10 @@ impl HostKeyProblem {
             "{node} ({address}) presented an unknown host key: {key_type} {presented}\n  \
              refusing to connect: it is not in {}\n  \
              help: check the fingerprint on {node} itself (ssh-keygen -lf /etc/ssh/ssh_host_{}_key.pub), \
-             then pin it with: coldspare trust {node}",
+             then pin it with: {} trust {node}",
             known_hosts.display(),
-            short_type(key_type)
+            short_type(key_type),
+            crate::hint::cs()
         )
     }
 
@@ -135,8 +138,9 @@ impl HostKeyProblem {
              pinned:    {pinned}\n  \
              refusing to connect: this is what an attacker in the middle would look like. If {node} was \
              reinstalled or its keys regenerated, check the new fingerprint on {node} itself \
-             (ssh-keygen -lf /etc/ssh/ssh_host_{}_key.pub), then: coldspare trust {node} --fingerprint {presented}",
-            short_type(key_type)
+             (ssh-keygen -lf /etc/ssh/ssh_host_{}_key.pub), then: {} trust {node} --fingerprint {presented}",
+            short_type(key_type),
+            crate::hint::cs()
         )
     }
 }

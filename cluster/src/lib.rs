@@ -7,6 +7,7 @@ pub mod config;
 mod error;
 pub mod exec;
 pub mod fsutil;
+pub mod hint;
 pub mod progress;
 pub mod shell;
 pub mod stop;

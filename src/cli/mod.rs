@@ -129,6 +129,8 @@ pub fn main() -> ExitCode {
         config: cli.config,
         json: cli.json,
     };
+    // Every hint, from any crate, names the command that reaches this file.
+    cluster::hint::set(global.cmd());
     let result = match cli.command {
         Command::Init(a) => init::run(&global, a),
         Command::Config(c) => config::run(&global, c),

@@ -169,8 +169,9 @@ pub fn confirm_packages(
     }
     Ok(plan.needs_confirmation().filter(|_| !confirmed).map(|why| {
         format!(
-            "{why}; nothing was applied. Check the plan (`coldspare sync --dry-run`), then \
-                 run `coldspare sync --yes`, or set sync.allow_dependent_removals: true"
+            "{why}; nothing was applied. Check the plan (`{cs} sync --dry-run`), then \
+                 run `{cs} sync --yes`, or set sync.allow_dependent_removals: true",
+            cs = cluster::hint::cs()
         )
     }))
 }

@@ -158,6 +158,35 @@ pub fn take(
             root.0.display()
         )));
     }
+    // A configured path that became a link (an admin moved /etc/redis and
+    // left a link behind): the secondary gets the link, so what it points to
+    // must be synced too, or the secondary's link would point at nothing.
+    for root in &config.sync.paths {
+        let Some(link) = manifest
+            .entries
+            .iter()
+            .find(|e| &e.path.0 == root && e.kind == Kind::Symlink)
+        else {
+            continue;
+        };
+        let target = link
+            .target
+            .as_ref()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
+        let resolved = root.parent().unwrap_or(Path::new("/")).join(&target);
+        let resolved = normalize(&resolved);
+        if !config.sync.paths.iter().any(|p| resolved.starts_with(p)) {
+            return Err(fail(format!(
+                "the synced path {} is now a link to {}, which is not synced: add {} to \
+                 sync.paths (or undo the move); nothing was captured, so the secondary keeps \
+                 its copy instead of a link that would point at nothing",
+                root.display(),
+                target.display(),
+                resolved.display()
+            )));
+        }
+    }
     if let Some(bad) = manifest.entries.iter().find(|e| e.error.is_some()) {
         return Err(fail(format!(
             "{}: {}",
@@ -217,4 +246,19 @@ pub fn take(
         services,
         unchanged_dirs,
     })
+}
+
+/// `/etc/../opt/x` → `/opt/x`, without touching the file system.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }

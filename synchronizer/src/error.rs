@@ -23,7 +23,10 @@ pub enum Error {
     )]
     Busy { path: PathBuf },
 
-    #[error("no capture `{rev}`: {detail}\n  help: `coldspare history` lists the captures")]
+    #[error(
+        "no capture `{rev}`: {detail}\n  help: `{} history` lists the captures",
+        cluster::hint::cs()
+    )]
     UnknownRev { rev: String, detail: String },
 
     #[error("nothing to sync: the configuration has no `sync:` section\n  help: add `sync: {{ paths: [/etc/nginx, ...] }}` to {}", config.display())]
@@ -36,7 +39,7 @@ pub enum Error {
         "{node} holds capture {capture}, which the history here ({}) does not have{}; \
          nothing was changed\n  \
          help: if this machine lost its history, copy it back from {node}: \
-         coldspare{again} history --rebuild-from {node}",
+         {again} history --rebuild-from {node}",
         path.display(),
         if *empty { " (it is empty: was it deleted?)" } else { " (it is another history, or an old copy)" }
     )]
@@ -45,13 +48,14 @@ pub enum Error {
         capture: String,
         path: PathBuf,
         empty: bool,
-        /// The flags that reach the same configuration (` -c FILE`).
+        /// The command that reaches the same configuration (`coldspare -c FILE`).
         again: String,
     },
 
     #[error(
         "captured the primary as {capture} but did not apply it: {source}\n  \
-         help: the next `coldspare sync` applies it once {node} answers"
+         help: the next `{} sync` applies it once {node} answers",
+        cluster::hint::cs()
     )]
     NotApplied {
         capture: String,

@@ -20,7 +20,7 @@ use crate::{connect, open};
 
 /// Refuses to go on when `node` holds a capture the controller's history
 /// lacks: the controller lost its history, or has another one.
-pub(crate) fn check(config: &Config, repo: &StateRepo, node: &mut Node) -> Result<()> {
+pub(crate) fn check(repo: &StateRepo, node: &mut Node) -> Result<()> {
     if node.local || node.agent.version < 2 {
         return Ok(());
     }
@@ -38,21 +38,8 @@ pub(crate) fn check(config: &Config, repo: &StateRepo, node: &mut Node) -> Resul
         capture: theirs[..10.min(theirs.len())].to_string(),
         path: repo.path.clone(),
         empty: repo.head().is_none(),
-        again: again(config),
+        again: cluster::hint::cs().to_string(),
     })
-}
-
-/// ` -c FILE` when the configuration is not the default one, so a hint
-/// reaches the same configuration.
-pub fn again(config: &Config) -> String {
-    if config.path == Path::new(cluster::config::DEFAULT_PATH) {
-        String::new()
-    } else {
-        format!(
-            " -c {}",
-            cluster::shell::quote(&config.path.to_string_lossy())
-        )
-    }
 }
 
 /// What a rebuild did.
@@ -161,11 +148,11 @@ pub fn rebuild(config: &Config, from: &str) -> Result<Rebuilt> {
                         path: root,
                         message: format!(
                             "{} holds capture {} that {from}'s history lacks; nothing was changed\n  \
-                             help: rebuild from {} instead: coldspare{} history --rebuild-from {}",
+                             help: rebuild from {} instead: {} history --rebuild-from {}",
                             other.name,
                             &h[..10.min(h.len())],
                             other.name,
-                            again(config),
+                            cluster::hint::cs(),
                             other.name
                         ),
                     });

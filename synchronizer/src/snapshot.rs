@@ -189,7 +189,7 @@ pub fn snapshot(config: &Config, progress: &dyn Progress) -> Result<SnapshotOutc
     let (repo, _lock) = open(config, true)?;
     progress.stage(&format!("capturing {}", config.primary().name));
     let mut node = connect(config, config.primary())?;
-    crate::rebuild::check(config, &repo, &mut node)?;
+    crate::rebuild::check(&repo, &mut node)?;
     let last = Last::load(&repo)?;
     let (capture, outcome) = capture_and_commit(config, &repo, &mut node, &last, true, None)?;
     if !node.local {

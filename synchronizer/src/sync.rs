@@ -391,7 +391,7 @@ pub fn sync(
         // history lacks (a controller that lost its history).
         let captured = match (&mut primary, &last) {
             (Some(Ok(p)), Ok(l)) => Some(
-                crate::rebuild::check(config, &repo, p)
+                crate::rebuild::check(&repo, p)
                     .and_then(|()| capture_and_commit(config, &repo, p, l, !opts.dry_run, None)),
             ),
             _ => None,
@@ -428,7 +428,7 @@ pub fn sync(
         }
         Err(e) => return Err(e),
     };
-    crate::rebuild::check(config, &repo, &mut target)?;
+    crate::rebuild::check(&repo, &mut target)?;
     tracing::info!(
         "{}: walked in {} ms on the node ({} entries back, {} directories matched)",
         target.name(),

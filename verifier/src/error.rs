@@ -19,8 +19,11 @@ pub enum Error {
     DamagedReport { path: PathBuf, detail: String },
     #[error("cannot set up HTTP checks: {0}")]
     Http(String),
-    #[error("no report `{0}`\n  help: `coldspare report --list` shows the stored reports")]
-    NoReport(String),
+    #[error(
+        "no report `{id}`\n  help: `{cs} report --list` shows the stored reports",
+        cs = cluster::hint::cs()
+    )]
+    NoReport { id: String },
     #[error("verify.{key}: {message}")]
     Schedule { key: &'static str, message: String },
 }

@@ -527,7 +527,7 @@ pub fn load_report(config: &Config, id: Option<&str>) -> Result<Report, Error> {
                 .ids
                 .iter()
                 .find(|x| x.as_str() == i || x.starts_with(i))
-                .ok_or_else(|| Error::NoReport(i.into()))?;
+                .ok_or_else(|| Error::NoReport { id: i.into() })?;
             store::load(&config.state_dir, id)
         }
         None => {
@@ -539,9 +539,9 @@ pub fn load_report(config: &Config, id: Option<&str>) -> Result<Report, Error> {
                     Err(e) => tracing::warn!("{e}; skipped"),
                 }
             }
-            Err(Error::NoReport(
-                "(the newest: there are none yet; run `coldspare verify`)".into(),
-            ))
+            Err(Error::NoReport {
+                id: "(the newest: there are none yet; run `coldspare verify`)".into(),
+            })
         }
     }
 }

@@ -215,6 +215,9 @@ impl Walk<'_> {
         let mut out = Part::default();
         let walk = walkdir::WalkDir::new(root)
             .follow_links(false)
+            // A configured path that is itself a link is a link: walking
+            // into it too would describe one path as a link and a tree.
+            .follow_root_links(false)
             .max_depth(depth)
             .sort_by_file_name()
             .into_iter()
