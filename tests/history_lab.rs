@@ -69,3 +69,46 @@ fn a_lost_controller_history_is_refused_then_rebuilt_from_a_node() {
     assert_eq!(doc["snapshot"]["created"], serde_json::Value::Null, "{doc}");
     assert_eq!(doc["applied"]["written"], 0, "{doc}");
 }
+
+#[test]
+fn only_the_primary_writes_history() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("first sync");
+    let captures = |lab: &Lab| {
+        let out = coldspare(lab, &["--json", "history"]).expect_ok("history");
+        serde_json::from_str::<serde_json::Value>(&out.stdout)
+            .expect("json")
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    };
+    let before = captures(&lab);
+    // A change made on the secondary alone is drift, never history.
+    lab.secondary()
+        .sh("echo '# only on the secondary' >> /etc/nginx/nginx.conf && echo stray > /srv/app/config/extra.conf")
+        .expect_ok("change the secondary");
+    coldspare(&lab, &["snapshot"])
+        .expect_ok("snapshot")
+        .has("no change since the last capture");
+    let sync = coldspare(&lab, &["sync"]).expect_ok("sync");
+    sync.has("no change since the last capture");
+    assert_eq!(
+        captures(&lab),
+        before,
+        "the secondary's change made no capture"
+    );
+    let history = coldspare(&lab, &["history"]).expect_ok("history").stdout;
+    assert!(!history.contains("extra.conf"), "{history}");
+    // And the sync put the secondary back to the primary's state.
+    assert!(
+        !lab.secondary()
+            .exec(&["test", "-e", "/srv/app/config/extra.conf"])
+            .success()
+    );
+    let conf = lab
+        .secondary()
+        .exec(&["cat", "/etc/nginx/nginx.conf"])
+        .expect_ok("cat")
+        .stdout;
+    assert!(!conf.contains("only on the secondary"), "{conf}");
+}

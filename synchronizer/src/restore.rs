@@ -58,16 +58,7 @@ pub fn restore(
         Vec::new()
     };
     if dry_run {
-        return Ok(SyncOutcome {
-            snapshot: None,
-            plan,
-            diffs,
-            applied: None,
-            recorded: None,
-            mirrored: Vec::new(),
-            refused: None,
-            mirror_skipped: Vec::new(),
-        });
+        return Ok(SyncOutcome::planned(None, plan, diffs));
     }
     // Restoring was confirmed (`--yes`), after its dry run showed the plan;
     // the simulation is still redone with fresh lists when it failed.

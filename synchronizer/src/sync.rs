@@ -83,6 +83,24 @@ pub struct SyncOutcome {
 }
 
 impl SyncOutcome {
+    /// A plan shown before (or instead of) applying it: nothing applied yet.
+    pub(crate) fn planned(
+        snapshot: Option<SnapshotOutcome>,
+        plan: Plan,
+        diffs: Vec<PathDiff>,
+    ) -> SyncOutcome {
+        SyncOutcome {
+            snapshot,
+            plan,
+            diffs,
+            applied: None,
+            recorded: None,
+            mirrored: Vec::new(),
+            refused: None,
+            mirror_skipped: Vec::new(),
+        }
+    }
+
     /// Everything applied, nothing refused, and no package half-way on the
     /// primary.
     pub fn ok(&self) -> bool {
@@ -487,16 +505,7 @@ pub fn sync(
         Vec::new()
     };
     if opts.dry_run {
-        return Ok(SyncOutcome {
-            snapshot: snapshot_outcome,
-            plan,
-            diffs,
-            applied: None,
-            recorded: None,
-            mirrored: Vec::new(),
-            refused: None,
-            mirror_skipped: Vec::new(),
-        });
+        return Ok(SyncOutcome::planned(snapshot_outcome, plan, diffs));
     }
     let capture = capture_id.expect("a committed capture on a real run");
     let confirmed = opts.yes || config.sync.allow_dependent_removals;
@@ -504,16 +513,11 @@ pub fn sync(
     let (plan, applied, recorded) = if refused.is_some() {
         (plan, None, None)
     } else {
-        planned(&SyncOutcome {
-            snapshot: snapshot_outcome.clone(),
-            plan: plan.clone(),
-            diffs: diffs.clone(),
-            applied: None,
-            recorded: None,
-            mirrored: Vec::new(),
-            refused: None,
-            mirror_skipped: Vec::new(),
-        });
+        planned(&SyncOutcome::planned(
+            snapshot_outcome.clone(),
+            plan.clone(),
+            diffs.clone(),
+        ));
         let (plan, applied, recorded) = execute(
             config,
             &mut target,
