@@ -505,3 +505,41 @@ fn a_bad_configuration_leaves_no_state_history_or_lock_behind() {
         );
     }
 }
+
+#[test]
+fn numbers_and_addresses_are_range_checked_when_the_file_is_loaded() {
+    // An address that looks like an IP literal must be one.
+    refused(
+        &GOOD.replace("10.0.0.1", "10.0.0.300"),
+        "error: {dir}/coldspare.yaml:3:21: nodes.alpha.address: `10.0.0.300` looks like an IP address but is not one\n  \
+         help: four numbers from 0 to 255, e.g. 198.51.100.11",
+    );
+    // A port.
+    refused(
+        &format!("{GOOD}services:\n  web:\n    checks:\n      - listening: {{ port: 0 }}\n"),
+        "error: {dir}/coldspare.yaml:11:28: services.web.checks[0].listening.port: 0 is out of range\n  \
+         help: ports go from 1 to 65535",
+    );
+    // An HTTP status.
+    refused(
+        &format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - http: {{ url: \"http://{{address}}/\", status: 700 }}\n"
+        ),
+        "error: {dir}/coldspare.yaml:11:51: services.web.checks[0].http.status: 700 is out of range\n  \
+         help: HTTP statuses go from 100 to 599",
+    );
+    // A count.
+    refused(
+        &format!("{GOOD}verify:\n  parallel: 1000\n"),
+        "error: {dir}/coldspare.yaml:9:13: verify.parallel: 1000 is out of range\n  \
+         help: checks at once go from 1 to 256",
+    );
+    // A duration.
+    refused(
+        &format!(
+            "{GOOD}services:\n  web:\n    checks:\n      - tcp: {{ port: 80 }}\n        timeout: 2h\n"
+        ),
+        "error: {dir}/coldspare.yaml:12:18: services.web.checks[0].timeout: 2h is longer than makes sense here\n  \
+         help: at most 10m",
+    );
+}

@@ -83,6 +83,57 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A number within `min..=max` (`what` names the unit, e.g. "attempts"):
+    /// one outside is a problem that says the range.
+    pub fn range<T>(&mut self, key: &[&str], value: Option<T>, min: T, max: T, what: &str)
+    where
+        T: PartialOrd + std::fmt::Display + Copy,
+    {
+        if let Some(v) = value
+            && (v < min || v > max)
+        {
+            self.problem(
+                key,
+                format!("{v} is out of range"),
+                Some(format!("{what} go from {min} to {max}")),
+            );
+        }
+    }
+
+    /// A duration no longer than `max` (what a sane setting stays under).
+    pub fn at_most(&mut self, key: &[&str], d: Duration, max: Duration) {
+        if d > max {
+            self.problem(
+                key,
+                format!("{} is longer than makes sense here", duration::format(d)),
+                Some(format!("at most {}", duration::format(max))),
+            );
+        }
+    }
+
+    /// An address that looks like an IP literal must be one (`198.51.100.300`
+    /// is a typo, not a host name).
+    pub fn address(&mut self, key: &[&str], text: &str) {
+        let v4ish = !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '.');
+        let v6ish = text.contains(':')
+            && text
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+        let bad = (v4ish && text.parse::<std::net::Ipv4Addr>().is_err())
+            || (v6ish && text.parse::<std::net::Ipv6Addr>().is_err());
+        if bad {
+            self.problem(
+                key,
+                format!("`{text}` looks like an IP address but is not one"),
+                Some(if v4ish {
+                    "four numbers from 0 to 255, e.g. 198.51.100.11".to_string()
+                } else {
+                    "an IPv6 address such as 2001:db8::11".to_string()
+                }),
+            );
+        }
+    }
+
     /// An absolute path (`default` when absent), refusing relative ones.
     pub fn absolute(&mut self, key: &[&str], path: Option<PathBuf>, default: &str) -> PathBuf {
         let path = path.unwrap_or_else(|| PathBuf::from(default));

@@ -75,6 +75,7 @@ pub(super) fn validate(
                 Some("write the node's IP address or DNS name, e.g. 198.51.100.11".into()),
             );
         }
+        c.address(&["nodes", name, "address"], address);
         if node.port == Some(0) {
             c.problem(
                 &["nodes", name, "port"],

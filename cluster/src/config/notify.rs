@@ -167,7 +167,9 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawNotify) -> NotifySettings {
             Tls::Implicit => 465,
             Tls::None => 25,
         });
+        c.range(&["notify", "email", "port"], e.port, 1, 65535, "ports");
         let timeout = c.duration(&["notify", "email", "timeout"], e.timeout.as_deref(), Duration::from_secs(30));
+        c.at_most(&["notify", "email", "timeout"], timeout, Duration::from_secs(600));
         EmailSettings { server: e.server, port, tls, from: e.from, to: e.to, credentials: e.credentials, ca_file: e.ca_file, timeout }
     });
     let webhook = raw.webhook.map(|w| {
@@ -182,6 +184,11 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawNotify) -> NotifySettings {
             &["notify", "webhook", "timeout"],
             w.timeout.as_deref(),
             Duration::from_secs(10),
+        );
+        c.at_most(
+            &["notify", "webhook", "timeout"],
+            timeout,
+            Duration::from_secs(600),
         );
         WebhookSettings {
             url: w.url,
@@ -206,6 +213,13 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawNotify) -> NotifySettings {
             RawWhen::Nightly => When::Nightly,
         })
         .collect();
+    c.range(
+        &["notify", "remind_every"],
+        raw.remind_every,
+        0,
+        10_000,
+        "runs between reminders (0: never)",
+    );
     NotifySettings {
         email,
         webhook,

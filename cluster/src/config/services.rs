@@ -259,6 +259,13 @@ pub(super) fn validate(
         answered_by_another_node(c, &name, i, check, nodes);
     }
     let on_failure = raw.on_failure.map(|f| {
+        c.range(
+            &["services", &name, "on_failure", "attempts"],
+            f.attempts,
+            1,
+            10,
+            "restart attempts",
+        );
         if f.restart.trim().is_empty() {
             c.problem(
                 &["services", &name, "on_failure", "restart"],
@@ -378,6 +385,18 @@ fn check(c: &mut Checker<'_>, service: &str, i: usize, raw: RawCheck) -> Option<
         Some(RawNodes::Primary) => Nodes::Primary,
         Some(RawNodes::Secondary) => Nodes::Secondary,
     };
+    c.at_most(
+        &[&at[..], &["timeout"]].concat(),
+        timeout,
+        Duration::from_secs(600),
+    );
+    c.range(
+        &[&at[..], &["retries"]].concat(),
+        raw.retries,
+        0,
+        10,
+        "retries",
+    );
     let (kind, auto_name) = if let Some(t) = raw.tcp {
         if t.port == 0 {
             c.problem(
@@ -413,6 +432,13 @@ fn check(c: &mut Checker<'_>, service: &str, i: usize, raw: RawCheck) -> Option<
             shown,
         )
     } else if let Some(h) = raw.http {
+        c.range(
+            &[&at[..], &["http", "status"]].concat(),
+            h.status,
+            100,
+            599,
+            "HTTP statuses",
+        );
         let key = [&at[..], &["http"]].concat();
         if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
             c.problem(
@@ -506,6 +532,13 @@ fn check(c: &mut Checker<'_>, service: &str, i: usize, raw: RawCheck) -> Option<
             shown,
         )
     } else if let Some(cmd) = raw.command {
+        c.range(
+            &[&at[..], &["command", "status"]].concat(),
+            cmd.status,
+            0,
+            255,
+            "exit statuses",
+        );
         let key = [&at[..], &["command"]].concat();
         if cmd.run.trim().is_empty() {
             c.problem(
@@ -555,6 +588,13 @@ fn check(c: &mut Checker<'_>, service: &str, i: usize, raw: RawCheck) -> Option<
             shown,
         )
     } else if let Some(l) = raw.listening {
+        c.range(
+            &[&at[..], &["listening", "port"]].concat(),
+            Some(l.port),
+            1,
+            65535,
+            "ports",
+        );
         let udp = l.proto == Some(RawProto::Udp);
         let shown = format!("listening {}/{}", if udp { "udp" } else { "tcp" }, l.port);
         (CheckKind::Listening { port: l.port, udp }, shown)

@@ -96,7 +96,7 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: &RawSsh) -> SshSettings {
             );
         }
     }
-    SshSettings {
+    let settings = SshSettings {
         user,
         key,
         known_hosts,
@@ -115,7 +115,23 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: &RawSsh) -> SshSettings {
             raw.keepalive.as_deref(),
             Duration::from_secs(5),
         ),
-    }
+    };
+    c.at_most(
+        &["ssh", "connect_timeout"],
+        settings.connect_timeout,
+        Duration::from_secs(300),
+    );
+    c.at_most(
+        &["ssh", "timeout"],
+        settings.timeout,
+        Duration::from_secs(86_400),
+    );
+    c.at_most(
+        &["ssh", "keepalive"],
+        settings.keepalive,
+        Duration::from_secs(3_600),
+    );
+    settings
 }
 
 fn check_private_key(c: &mut Checker<'_>, key: &Path) {

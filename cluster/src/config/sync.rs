@@ -254,6 +254,11 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
             hook.timeout.as_deref(),
             Duration::from_secs(120),
         );
+        c.at_most(
+            &["sync", "on_change", &idx, "timeout"],
+            timeout,
+            Duration::from_secs(86_400),
+        );
         on_change.push(Hook {
             paths: hook.paths,
             run: hook.run,

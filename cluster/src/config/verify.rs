@@ -85,6 +85,25 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawVerify) -> VerifySettings {
     if raw.parallel == Some(0) {
         c.problem(&["verify", "parallel"], "must be at least 1", None);
     }
+    c.range(
+        &["verify", "parallel"],
+        raw.parallel.filter(|p| *p > 0),
+        1,
+        256,
+        "checks at once",
+    );
+    c.range(
+        &["verify", "keep_reports"],
+        raw.keep_reports,
+        1,
+        100_000,
+        "stored reports",
+    );
+    c.at_most(
+        &["verify", "max_sync_age"],
+        max_sync_age,
+        Duration::from_secs(366 * 86_400),
+    );
     let state_dir_warn = match raw.state_dir_warn.as_deref().map(super::size::parse) {
         None => d.state_dir_warn,
         Some(Ok(n)) if n > 0 => n,
