@@ -15,6 +15,7 @@ mod interrupt_lab;
 mod lab_verbs;
 mod link_lab;
 mod notify_lab;
+mod owners_lab;
 mod packages_lab;
 mod promises_lab;
 mod retention_lab;

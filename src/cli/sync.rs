@@ -353,6 +353,15 @@ fn print_plan(plan: &Plan, diffs: &[PathDiff]) {
         };
         println!("  {verb} {}{details}", synchronizer::meta::escape(&f.path));
     }
+    for o in &plan.missing_owners {
+        println!(
+            "  {} {o} does not exist on {}: its files there carry the bare number, and a \
+             service running as it would not start after a failover; create it there with \
+             the same id",
+            output::yellow("WARNING"),
+            plan.node
+        );
+    }
     for a in &plan.packages.actions {
         println!("  package {a}");
     }

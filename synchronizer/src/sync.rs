@@ -150,6 +150,7 @@ pub(crate) fn make_plan(
         services,
         hooks,
         compared,
+        missing_owners: plan::missing_owners(want.meta, live),
     };
     Ok((plan, platform, manager))
 }

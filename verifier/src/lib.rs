@@ -96,9 +96,15 @@ pub fn verify(
                 Ok(d) => DriftReport {
                     files: d
                         .plan
-                        .files
+                        .missing_owners
                         .iter()
-                        .map(|f| {
+                        .map(|o| {
+                            format!(
+                                "owner: {o} does not exist on the secondary: a service \
+                                 running as it would not start after a failover"
+                            )
+                        })
+                        .chain(d.plan.files.iter().map(|f| {
                             let verb = f.action;
                             let path = synchronizer::meta::escape(&f.path);
                             if f.details.is_empty() {
@@ -106,7 +112,7 @@ pub fn verify(
                             } else {
                                 format!("{verb} {path} ({})", f.details.join(", "))
                             }
-                        })
+                        }))
                         .collect(),
                     diffs: d.diffs.into_iter().map(|x| (x.path, x.text)).collect(),
                     packages: d
