@@ -7,10 +7,9 @@
 //! appear anywhere, and each output must show that the secret changed (so a
 //! command that failed, or showed nothing, cannot pass the scan).
 
-#![allow(clippy::disallowed_methods)] // mail decoding and the daemon run through their own processes
+#![allow(clippy::disallowed_methods)] // the mail is decoded by python3
 
-use std::io::{BufRead, BufReader};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use coldspare_lab::{Lab, Output};
 
@@ -169,44 +168,10 @@ fn no_secret_shows_in_any_output_whichever_way_it_changed() {
             "verify:\n  max_sync_age: 1h\n  schedule: \"* * * * *\"",
         )
     });
-    let binary = std::fs::read_to_string(lab.run_dir().join("binary")).expect("binary");
-    let mut child = std::process::Command::new(coldspare_lab::repo_root().join("tests/lab/lab"))
-        .args(["exec", "client", "--", binary.trim(), "-vv", "--config"])
-        .arg(&cfg)
-        .arg("run")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start the daemon");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !log.iter().any(|l: &String| l.contains("run 1:")) {
-        assert!(
-            Instant::now() < deadline,
-            "no run in time:\n{}",
-            log.join("\n")
-        );
-        if let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) {
-            log.push(line);
-        }
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("stop the daemon");
-    child.wait().expect("the daemon stops");
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-        log.push(line);
-    }
-    let log = log.join("\n");
+    let cfg = cfg.to_string_lossy();
+    let mut daemon = lab.client_daemon(&["-vv", "--config", &cfg, "run"]);
+    daemon.wait_for("run 1:", Duration::from_secs(90));
+    let (_, log) = daemon.stop();
     assert!(log.contains("drift"), "the run saw the drift:\n{log}");
     clean("coldspare run -vv", &log);
 

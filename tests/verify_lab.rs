@@ -7,9 +7,6 @@
 //! (http headers and regex, process by name and pidfile, listening, tcp
 //! send/expect, command, per-node checks) against real nginx and redis.
 
-#![allow(clippy::disallowed_methods)] // the daemon test drives the lab script directly
-
-use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 use coldspare_lab::{Lab, Output};
@@ -266,61 +263,15 @@ fn the_daemon_runs_on_its_schedule_and_stops_cleanly_on_sigterm() {
         )
     });
     let metrics = dir.path().join("coldspare.prom");
-    let binary = std::fs::read_to_string(lab.run_dir().join("binary")).unwrap();
-    let mut child = std::process::Command::new(coldspare_lab::repo_root().join("tests/lab/lab"))
-        .args([
-            "exec",
-            "client",
-            "--",
-            binary.trim(),
-            "--config",
-            &cfg.to_string_lossy(),
-            "run",
-            "--metrics",
-            &metrics.to_string_lossy(),
-        ])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start the daemon");
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(150);
-    while !log.iter().any(|l: &String| l.contains("run 2:")) {
-        assert!(
-            Instant::now() < deadline,
-            "two runs did not happen in time:\n{}",
-            log.join("\n")
-        );
-        if let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) {
-            log.push(line);
-        }
-    }
+    let (cfg, m) = (cfg.to_string_lossy(), metrics.to_string_lossy());
+    let mut daemon = lab.client_daemon(&["--config", &cfg, "run", "--metrics", &m]);
+    daemon.wait_for("run 2:", Duration::from_secs(150));
     assert!(metrics.exists(), "metrics were written");
     let prom = std::fs::read_to_string(&metrics).unwrap();
     assert!(prom.contains("coldspare_check_up{cluster=\"lab\",service=\"web\",check=\"http GET http://{address}/\",node=\"secondary\"} 1"), "{prom}");
     assert!(prom.contains("coldspare_node_reachable{cluster=\"lab\",node=\"primary\"} 1"));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-        log.push(line);
-    }
-    assert!(
-        status.success(),
-        "exit status {status:?}\n{}",
-        log.join("\n")
-    );
-    let text = log.join("\n");
+    let (status, text) = daemon.stop();
+    assert!(status.success(), "exit status {status:?}\n{text}");
     assert!(
         text.contains("SIGTERM received: finishing the current run, then stopping"),
         "{text}"

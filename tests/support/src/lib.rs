@@ -473,3 +473,74 @@ pub fn repo_root() -> PathBuf {
         .canonicalize()
         .expect("repo root")
 }
+
+/// A `coldspare` daemon (`coldspare ARGS`, e.g. `run`) on the client host,
+/// its stderr read line by line as it comes.
+pub struct Daemon {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every stderr line read so far.
+    pub log: Vec<String>,
+}
+
+impl Lab {
+    /// Starts the coldspare under test on the client host with `args`.
+    pub fn client_daemon(&self, args: &[&str]) -> Daemon {
+        use std::io::BufRead as _;
+        let binary = std::fs::read_to_string(self.run_dir.join("binary"))
+            .expect("a binary is installed in the lab");
+        let mut child = Command::new(&self.script)
+            .args(["exec", "client", "--", binary.trim()])
+            .args(args)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the daemon");
+        let stderr = std::io::BufReader::new(child.stderr.take().expect("piped stderr"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Daemon {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+}
+
+impl Daemon {
+    /// Reads the log until a line holds `part`; panics with the log after
+    /// `deadline`.
+    #[track_caller]
+    pub fn wait_for(&mut self, part: &str, deadline: Duration) {
+        let until = Instant::now() + deadline;
+        while !self.log.iter().any(|l| l.contains(part)) {
+            assert!(
+                Instant::now() < until,
+                "no log line with {part:?} in time:\n{}",
+                self.log.join("\n")
+            );
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_secs(1)) {
+                self.log.push(line);
+            }
+        }
+    }
+
+    /// SIGTERM, then waits for the daemon to exit; its exit status and the
+    /// whole log.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("SIGTERM the daemon");
+        let status = self.child.wait().expect("the daemon exits");
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.log.push(line);
+        }
+        (status, self.log.join("\n"))
+    }
+}
