@@ -9,6 +9,7 @@ mod cli;
 mod cluster_lab;
 mod config_check;
 mod exit_codes;
+mod failover_lab;
 mod harness;
 mod history_lab;
 mod interrupt_lab;

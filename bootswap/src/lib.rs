@@ -1,3 +1,65 @@
-//! Bootswap: the guided manual failover (a playbook of manual and automatic
-//! steps with checks before and after, and a journal that survives a reboot)
-//! and the optional VIP mode. Not yet built; see the issue tracker.
+//! Bootswap: the guided failover. A playbook (YAML, validated like the
+//! configuration) lists manual and automatic steps with a preflight that
+//! refuses unsafe starts and a postflight that proves the result; the runner
+//! walks it, records every step in a hash-chained journal that survives a
+//! reboot, resumes where it stopped, and moves the roles with an epoch that
+//! fences stale actors. VIP mode is not built yet.
+
+pub mod journal;
+pub mod playbook;
+pub mod runner;
+
+use std::path::PathBuf;
+
+pub use journal::{Journal, JournalError};
+pub use playbook::{Playbook, PlaybookError};
+pub use runner::{Options, Outcome, Show, Ui};
+
+/// Why a failover could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Playbook(#[from] PlaybookError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Roles(#[from] cluster::roles::RolesError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "another failover is running on this machine (it holds {})\n  help: wait for it, or find it with `ps -C coldspare`",
+        path.display()
+    )]
+    Busy { path: PathBuf },
+    #[error(
+        "a failover is unfinished: `{playbook}` (journal {id})\n  help: `{} failover --resume` continues it at the step where it stopped; \
+         `{} journal {id}` shows what was done",
+        cluster::hint::cs(),
+        cluster::hint::cs()
+    )]
+    Unfinished { id: String, playbook: String },
+    #[error(
+        "no unfinished failover to resume\n  help: `{} journal --list` shows the journals",
+        cluster::hint::cs()
+    )]
+    NothingToResume,
+    #[error(
+        "name the playbook to run, e.g. `coldspare failover cold-reboot` (`coldspare playbook list` shows them)"
+    )]
+    NoPlaybook,
+    #[error(
+        "the unfinished failover runs `{running}`, not `{asked}`\n  help: `{} failover --resume` (without a name) continues it",
+        cluster::hint::cs()
+    )]
+    ResumeOther { running: String, asked: String },
+    #[error(
+        "the playbook `{name}` changed since the unfinished run started (journal {journal}); \
+         resuming could skip or repeat steps\n  help: put the playbook back as it was, or close the run with \
+         `{} failover --abandon --reason TEXT` and start again",
+        cluster::hint::cs()
+    )]
+    PlaybookChanged { name: String, journal: String },
+}

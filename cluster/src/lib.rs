@@ -9,6 +9,7 @@ pub mod exec;
 pub mod fsutil;
 pub mod hint;
 pub mod progress;
+pub mod roles;
 pub mod shell;
 pub mod stop;
 pub mod transport;

@@ -33,6 +33,17 @@ pub fn code(e: &anyhow::Error) -> u8 {
                 _ => CANNOT_RUN,
             };
         }
+        if let Some(b) = cause.downcast_ref::<bootswap::Error>() {
+            use bootswap::Error as B;
+            return match b {
+                // The state of the cluster stops it, not coldspare.
+                B::Unfinished { .. }
+                | B::NothingToResume
+                | B::ResumeOther { .. }
+                | B::PlaybookChanged { .. } => PROBLEM,
+                _ => CANNOT_RUN,
+            };
+        }
         if cause.downcast_ref::<cluster::ConfigError>().is_some() {
             return CANNOT_RUN;
         }

@@ -5,6 +5,7 @@
 mod agent;
 mod config;
 mod exit;
+mod failover;
 mod init;
 mod output;
 mod progress;
@@ -84,6 +85,13 @@ enum Command {
     Run(verify::RunArgs),
     /// Run the node agent (coldspare starts it over SSH), or install it.
     Agent(agent::Args),
+    /// Run a failover playbook step by step, with a journal (--resume after an interruption).
+    Failover(failover::FailoverArgs),
+    /// List, check or show the failover playbooks.
+    #[command(subcommand)]
+    Playbook(failover::PlaybookCmd),
+    /// Show a failover journal (the newest, or --list them).
+    Journal(failover::JournalArgs),
 }
 
 /// Global settings every subcommand may use.
@@ -146,6 +154,9 @@ pub fn main() -> ExitCode {
         Command::Outbox(a) => verify::outbox(&global, a),
         Command::Run(a) => verify::run(&global, a),
         Command::Agent(a) => agent::run(&global, a),
+        Command::Failover(a) => failover::failover(&global, a),
+        Command::Playbook(c) => failover::playbook(&global, c),
+        Command::Journal(a) => failover::journal(&global, a),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@
 
 mod checker;
 pub mod duration;
+mod failover;
 mod locate;
 mod nodes;
 mod notify;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use checker::{Checker, closest, did_you_mean, key_path};
+pub use failover::{DEFAULT_PLAYBOOKS, FailoverSettings, ServiceAddress};
 pub use nodes::{NodeSpec, Role};
 pub use notify::{EmailSettings, NotifySettings, Tls, WebhookSettings, When};
 pub use services::{Check, CheckKind, Nodes, OnFailure, Service, names_each_node};
@@ -61,6 +63,8 @@ pub struct Config {
     pub services: Vec<Service>,
     pub verify: VerifySettings,
     pub notify: NotifySettings,
+    /// Bootswap's settings: the service address, the admin's playbooks.
+    pub failover: FailoverSettings,
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::failover::RawFailover;
 use super::nodes::RawNode;
 use super::notify::RawNotify;
 use super::services::RawService;
@@ -29,4 +30,5 @@ pub struct RawConfig {
     pub services: BTreeMap<String, RawService>,
     pub verify: Option<RawVerify>,
     pub notify: Option<RawNotify>,
+    pub failover: Option<RawFailover>,
 }

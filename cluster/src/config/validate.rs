@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::raw::RawConfig;
 use super::{AgentSettings, Checker, Config, DEFAULT_AGENT_PATH, DEFAULT_STATE_DIR, Problem};
-use super::{nodes, notify, services, ssh, sync, verify};
+use super::{failover, nodes, notify, services, ssh, sync, verify};
 
 pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config, Vec<Problem>> {
     let mut c = Checker::new(file, text);
@@ -49,6 +49,8 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         .collect();
     let verify = verify::validate(&mut c, raw.verify.unwrap_or_default());
     let notify = notify::validate(&mut c, raw.notify.unwrap_or_default());
+    let addresses: Vec<&str> = nodes.iter().map(|n| n.address.as_str()).collect();
+    let failover = failover::validate(&mut c, raw.failover.unwrap_or_default(), &addresses);
 
     c.finish(Config {
         path: file.to_path_buf(),
@@ -61,5 +63,6 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         services,
         verify,
         notify,
+        failover,
     })
 }

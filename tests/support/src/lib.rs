@@ -544,3 +544,142 @@ impl Daemon {
         (status, self.log.join("\n"))
     }
 }
+
+/// An interactive `coldspare` run on a lab host (e.g. a failover that asks
+/// questions): its stdout read line by line as it comes, answers written to
+/// its stdin.
+pub struct Session {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every stdout line read so far.
+    pub out: Vec<String>,
+    /// Lines already matched by [`Session::expect`].
+    seen: usize,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Lab {
+    /// Starts `coldspare ARGS` on `host` (`client`, `primary`, `secondary`)
+    /// with piped stdin and stdout.
+    pub fn session(&self, host: &str, args: &[&str]) -> Session {
+        use std::io::{BufRead as _, Read as _};
+        let binary = if host == "client" {
+            std::fs::read_to_string(self.run_dir.join("binary"))
+                .expect("a binary is installed in the lab")
+                .trim()
+                .to_string()
+        } else {
+            "/usr/local/bin/coldspare".to_string()
+        };
+        let mut child = Command::new(&self.script)
+            .args(["exec", host, "--", &binary])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start coldspare");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut err = child.stderr.take().expect("piped stderr");
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Session {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            out: Vec::new(),
+            seen: 0,
+            stderr,
+        }
+    }
+}
+
+impl Session {
+    /// Reads stdout until a line after the last match holds `part`; returns
+    /// that line. Panics with the output so far after `deadline`.
+    #[track_caller]
+    pub fn expect(&mut self, part: &str, deadline: Duration) -> String {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(i) = self.out[self.seen..].iter().position(|l| l.contains(part)) {
+                self.seen += i + 1;
+                return self.out[self.seen - 1].clone();
+            }
+            assert!(
+                Instant::now() < until,
+                "no output line with {part:?} in {deadline:?}:\n{}",
+                self.out.join("\n")
+            );
+            match self.lines.recv_timeout(Duration::from_millis(500)) {
+                Ok(line) => self.out.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "coldspare ended before printing {part:?}:\n{}",
+                        self.out.join("\n")
+                    )
+                }
+            }
+        }
+    }
+
+    /// Writes one answer line.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        writeln!(stdin, "{line}").expect("write an answer");
+        stdin.flush().expect("flush an answer");
+    }
+
+    /// Closes stdin (the end of the person's input).
+    pub fn close_input(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The process id of the program started (on the client, coldspare itself).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the end (panicking after `deadline`): exit status, all of
+    /// stdout, all of stderr.
+    #[track_caller]
+    pub fn finish(mut self, deadline: Duration) -> (i32, String, String) {
+        self.stdin = None;
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for coldspare") {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(300)) {
+                    self.out.push(line);
+                }
+                let err = self.stderr.join().unwrap_or_default();
+                use std::os::unix::process::ExitStatusExt as _;
+                let code = status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                return (code, self.out.join("\n"), err);
+            }
+            while let Ok(line) = self.lines.try_recv() {
+                self.out.push(line);
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                panic!(
+                    "coldspare did not finish in {deadline:?}:\n{}",
+                    self.out.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
