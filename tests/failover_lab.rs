@@ -197,3 +197,163 @@ fn cold_reboot_is_refused_while_the_primary_answers() {
         .coldspare(&["failover", "--resume"])
         .err_has("no unfinished failover");
 }
+
+/// A playbook of every kind of step whose side effects are counted on the
+/// secondary: `once-*` lines must appear exactly once however often the
+/// runner is killed.
+const COUNTER: &str = r#"name: counter
+description: Every kind of step, with its side effects counted on the secondary.
+preflight:
+  - require: { node: "{secondary}", is: up }
+  - require: { node: "{secondary}", is: whole }
+steps:
+  - run: { node: "{secondary}", command: "echo once-a >> /root/counter; sleep 1", idempotent: false }
+  - run: { node: "{secondary}", command: "echo again-b >> /root/repeats; sleep 1", idempotent: true }
+  - manual: { do: "Look at {secondary}." }
+  - promote: { node: "{secondary}" }
+  - run: { node: "{secondary}", command: "echo once-c >> /root/counter; sleep 1", idempotent: false }
+  - address: { take: "{secondary}" }
+  - check: { node: "{secondary}", against: service_address, timeout: 1m }
+  - notify: { subject: "counter done" }
+postflight:
+  - run: { node: "{secondary}", command: "echo once-d >> /root/counter; sleep 1", idempotent: false }
+"#;
+
+/// Reads the run's output and answers as the person would (a manual step is
+/// done; an interrupted step completed exactly when its line is in the
+/// counter), until a line holds `until`. False when the run ended first.
+fn drive(lab: &Lab, run: &mut coldspare_lab::Session, until: Option<&str>) -> bool {
+    while let Some(line) = run.next_line(Duration::from_secs(90)) {
+        if until.is_some_and(|u| line.contains(u)) {
+            return true;
+        }
+        if line.contains("done? [y]") {
+            run.send("y");
+        }
+        if line.contains("Did it complete?") {
+            let marker = ["once-a", "once-c", "once-d"]
+                .into_iter()
+                .find(|m| line.contains(m))
+                .unwrap_or_else(|| panic!("only counted steps are asked about: {line}"));
+            let counter = lab
+                .secondary()
+                .sh("cat /root/counter 2>/dev/null; true")
+                .stdout;
+            run.send(if counter.contains(marker) { "d" } else { "r" });
+        }
+    }
+    false
+}
+
+#[test]
+fn the_runner_killed_at_every_step_resumes_and_never_repeats_a_step_that_is_not_safe_to() {
+    let lab = lab!();
+    let dir = lab.run_dir().join("client/etc/playbooks");
+    std::fs::create_dir_all(&dir).expect("the playbooks directory");
+    std::fs::write(dir.join("counter.yaml"), COUNTER).expect("write the playbook");
+    let steps = 11;
+    for k in 1..=steps {
+        let args: &[&str] = if k == 1 {
+            &["failover", "counter"]
+        } else {
+            &["failover", "--resume"]
+        };
+        let mut run = lab.session("client", args);
+        let step = format!("Step {k} of {steps}");
+        assert!(
+            drive(&lab, &mut run, Some(&step)),
+            "the run ended before {step}:\n{}",
+            run.out.join("\n")
+        );
+        // Inside a counted command (each takes a second); any other step
+        // is killed the moment it is shown.
+        if [3, 7, 11].contains(&k) {
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(run.pid() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("SIGKILL the runner");
+        let (code, out, _) = run.finish(Duration::from_secs(10));
+        assert_eq!(code, 128 + 9, "killed at step {k}:\n{out}");
+    }
+    let mut run = lab.session("client", &["failover", "--resume"]);
+    assert!(!drive(&lab, &mut run, None));
+    let (code, out, err) = run.finish(Duration::from_secs(60));
+    assert_eq!(code, 0, "the last resume finished:\n{out}\n{err}");
+    assert!(out.contains("FINISHED"), "{out}");
+
+    let counter = lab
+        .secondary()
+        .sh("cat /root/counter")
+        .expect_ok("the counter")
+        .stdout;
+    assert_eq!(counter, "once-a\nonce-c\nonce-d\n", "each exactly once");
+    // The promotion, interrupted or not, raised the epoch once.
+    let roles = roles_here(&lab);
+    assert_eq!(roles["epoch"], 1, "{roles}");
+    assert_eq!(roles["primary"], "secondary", "{roles}");
+
+    let j = lab
+        .client()
+        .coldspare(&["journal", "--json"])
+        .expect_ok("the journal verifies");
+    let doc: serde_json::Value = serde_json::from_str(&j.stdout).expect("journal JSON");
+    let kinds: Vec<&str> = doc["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["event"]["type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "resumed").count(),
+        steps,
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"in_flight"),
+        "asked at least once: {kinds:?}"
+    );
+    assert_eq!(kinds.last(), Some(&"finished"));
+}
+
+#[test]
+fn a_runner_on_the_survivor_resumes_after_its_own_cold_restart() {
+    let lab = lab!();
+    healthy(&lab);
+    // The survivor runs the playbook itself, with its own green verify.
+    lab.secondary()
+        .coldspare(&["verify"])
+        .expect_ok("verify from the secondary");
+    lab.primary().power_off();
+    let mut run = lab.session("secondary", &["failover", "cold-reboot"]);
+    assert!(
+        drive(&lab, &mut run, Some("Step 8 of 12: Cold-restart secondary")),
+        "{}",
+        run.out.join("\n")
+    );
+    run.expect("waiting for secondary", Duration::from_secs(30));
+    // The runner goes down with the machine it runs on.
+    lab.secondary().power_off();
+    let (code, _, _) = run.finish(Duration::from_secs(10));
+    assert_ne!(code, 0);
+    lab.secondary().power_on();
+
+    let mut run = lab.session("secondary", &["failover", "--resume"]);
+    run.expect("resumed at step 8", Duration::from_secs(30));
+    run.expect("is back from a restart", Duration::from_secs(60));
+    let (code, out, err) = run.finish(Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let roles = lab
+        .secondary()
+        .sh("cat /var/lib/coldspare/roles")
+        .expect_ok("roles on the new primary")
+        .stdout;
+    let roles: serde_json::Value = serde_json::from_str(&roles).expect("JSON");
+    assert_eq!(roles["epoch"], 1);
+    assert_eq!(roles["primary"], "secondary");
+    lab.client()
+        .exec(&["curl", "-sf", &format!("http://{SERVICE_ADDRESS}/")])
+        .expect_ok("the web service through the service address");
+}

@@ -18,6 +18,7 @@ mod link_lab;
 mod notify_lab;
 mod owners_lab;
 mod packages_lab;
+mod playbook_check;
 mod promises_lab;
 mod retention_lab;
 mod secrets_lab;

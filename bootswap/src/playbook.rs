@@ -20,7 +20,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cluster::config::{Checker, Config, Problem, did_you_mean, from_yaml_error};
+use cluster::config::{Checker, Config, Problem, closest, did_you_mean, from_yaml_error};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -579,10 +579,19 @@ impl Validator<'_> {
             if let Some(o) = &r.output
                 && let Err(e) = regex::Regex::new(o)
             {
+                let why = e.to_string();
+                let why = why
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ");
                 c.problem(
                     &field("output"),
-                    format!("not a regular expression: {e}"),
-                    None,
+                    format!("`{o}` is not a regular expression: {why}"),
+                    Some(
+                        "the output is matched with a regular expression; escape ( [ . * with \\"
+                            .into(),
+                    ),
                 );
             }
             let timeout = self.timeout(c, &field("timeout"), r.timeout.as_deref(), 60);
@@ -742,7 +751,9 @@ impl Validator<'_> {
                     key,
                     format!(
                         "unknown variable `{{{name}}}`{}",
-                        did_you_mean(name, VARIABLES)
+                        closest(name, VARIABLES)
+                            .map(|v| format!(" (did you mean `{{{v}}}`?)"))
+                            .unwrap_or_default()
                     ),
                     Some(format!(
                         "the variables are: {}",

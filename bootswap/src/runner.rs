@@ -1399,16 +1399,26 @@ impl Runner {
             .cloned()
             .map_err(|e| fail(e.to_string(), ""))?;
         let reaches_old = Self::answers(&old_spec, Duration::from_secs(2));
-        let next = roles.promoted(
-            &spec.name,
-            !reaches_old,
-            &format!(
-                "{} playbook, journal {}",
-                self.playbook_name, self.journal_id
-            ),
+        let reason = format!(
+            "{} playbook, journal {}",
+            self.playbook_name, self.journal_id
         );
-        // The new primary first: if it cannot be told, nothing moved.
-        self.tell(&spec, &next)?;
+        // Interrupted after the new primary was told but before this machine
+        // recorded it: take the node's record instead of raising the epoch
+        // a second time.
+        let told_before = self
+            .node_roles(&spec)?
+            .filter(|r| r.primary == spec.name && r.epoch == roles.epoch + 1)
+            .filter(|r| r.reason.as_deref() == Some(reason.as_str()));
+        let next = match told_before {
+            Some(r) => r,
+            None => {
+                let next = roles.promoted(&spec.name, !reaches_old, &reason);
+                // The new primary first: if it cannot be told, nothing moved.
+                self.tell(&spec, &next)?;
+                next
+            }
+        };
         next.store(&self.config.state_dir)
             .map_err(|e| fail(e.to_string(), "check this machine's state directory"))?;
         let mut said = format!(
@@ -1438,6 +1448,32 @@ impl Runner {
             .get("epoch")
             .and_then(|e| e.parse().ok())
             .unwrap_or(0)
+    }
+
+    /// The roles a node records, if any.
+    fn node_roles(&mut self, spec: &NodeSpec) -> Result<Option<Roles>, StepFailure> {
+        let path = self.config.state_dir.join("roles");
+        let r = self.exec(
+            spec,
+            &format!(
+                "cat {} 2>/dev/null || true",
+                cluster::shell::quote(&path.to_string_lossy())
+            ),
+            Duration::from_secs(10),
+        )?;
+        if r.stdout.trim().is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&r.stdout).map(Some).map_err(|e| {
+            fail(
+                format!(
+                    "{}: {} is not a roles record: {e}",
+                    spec.name,
+                    path.display()
+                ),
+                "look at the file on the node; `coldspare roles` shows every node's record",
+            )
+        })
     }
 
     /// Records `roles` on a node's own state directory.

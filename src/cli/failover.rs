@@ -304,15 +304,11 @@ pub fn playbook(global: &Global, cmd: PlaybookCmd) -> anyhow::Result<ExitCode> {
                             _ => Vec::new(),
                         };
                         if !global.json {
-                            for line in e.to_string().lines() {
-                                eprintln!(
-                                    "{}{line}",
-                                    if line.starts_with("  ") {
-                                        ""
-                                    } else {
-                                        "error: "
-                                    }
-                                );
+                            if problems.is_empty() {
+                                eprintln!("error: {e}");
+                            }
+                            for p in &problems {
+                                eprintln!("error: {p}");
                             }
                         }
                         results.push(serde_json::json!({"playbook": name, "valid": false, "error": e.to_string(), "problems": problems}));

@@ -634,6 +634,23 @@ impl Session {
         }
     }
 
+    /// The next stdout line not yet matched or read, waiting up to
+    /// `deadline`; None when the program ended or nothing came.
+    pub fn next_line(&mut self, deadline: Duration) -> Option<String> {
+        if self.seen < self.out.len() {
+            self.seen += 1;
+            return Some(self.out[self.seen - 1].clone());
+        }
+        match self.lines.recv_timeout(deadline) {
+            Ok(line) => {
+                self.out.push(line.clone());
+                self.seen = self.out.len();
+                Some(line)
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Writes one answer line.
     pub fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin is open");
