@@ -357,3 +357,194 @@ fn a_runner_on_the_survivor_resumes_after_its_own_cold_restart() {
         .exec(&["curl", "-sf", &format!("http://{SERVICE_ADDRESS}/")])
         .expect_ok("the web service through the service address");
 }
+
+/// The newest verify report on the controller, as JSON, with its path.
+fn newest_report(lab: &Lab) -> (std::path::PathBuf, serde_json::Value) {
+    let dir = lab.run_dir().join("client/state/reports");
+    let mut jsons: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the reports")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    jsons.sort();
+    let path = jsons.pop().expect("a report");
+    let doc = serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+    (path, doc)
+}
+
+/// `failover cold-reboot` is refused at `title` saying `why`: exit 1,
+/// no roles anywhere.
+#[track_caller]
+fn refused_at(lab: &Lab, title: &str, why: &str) {
+    let run = lab.session("client", &["failover", "cold-reboot"]);
+    let (code, out, err) = run.finish(Duration::from_secs(60));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains(title) && out.contains(why),
+        "refused at {title:?} with {why:?}:\n{out}"
+    );
+    assert!(
+        out.contains("refused by the preflight, nothing was changed"),
+        "{out}"
+    );
+    assert!(!lab.run_dir().join("client/state/roles").exists());
+    lab.secondary()
+        .sh("test ! -e /var/lib/coldspare/roles")
+        .expect_ok("no roles on the secondary");
+}
+
+#[test]
+fn the_preflight_refuses_a_red_or_old_verify_and_an_old_sync() {
+    let lab = lab!();
+    healthy(&lab);
+    lab.primary().power_off();
+
+    // A red verify of the survivor.
+    lab.secondary()
+        .sh("nginx -s stop")
+        .expect_ok("stop nginx on the secondary");
+    let red = lab.client().coldspare(&["verify"]);
+    assert_eq!(red.status, 1, "{red:?}");
+    refused_at(
+        &lab,
+        "secondary passed its last verify",
+        "was red for secondary: web ",
+    );
+    lab.secondary().sh("nginx").expect_ok("start nginx again");
+
+    // A green verify, but older than verify.max_sync_age (1h in the lab).
+    // The primary is off, so the run is red for it; the survivor is green.
+    let again = lab.client().coldspare(&["verify"]);
+    assert_eq!(again.status, 1, "{again:?}");
+    let (path, mut doc) = newest_report(&lab);
+    let old = chrono::Utc::now() - chrono::Duration::hours(2);
+    doc["started"] = serde_json::json!(old.to_rfc3339());
+    std::fs::write(&path, serde_json::to_vec(&doc).expect("JSON")).expect("age the report");
+    refused_at(
+        &lab,
+        "secondary passed its last verify",
+        "old, more than 1h",
+    );
+
+    // The last sync older than the limit.
+    let at = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    lab.secondary()
+        .sh(&format!(
+            "sed -i 's/\"at\": \"[^\"]*\"/\"at\": \"{at}\"/' /var/lib/coldspare/applied && grep -q '{at}' /var/lib/coldspare/applied"
+        ))
+        .expect_ok("age the sync record");
+    refused_at(
+        &lab,
+        "secondary was synced recently",
+        "more than verify.max_sync_age 1h",
+    );
+}
+
+#[test]
+fn forced_past_a_refusal_the_reason_is_journaled_and_mailed() {
+    let lab = lab!();
+    healthy(&lab);
+    lab.primary().power_off();
+    lab.secondary()
+        .sh("nginx -s stop")
+        .expect_ok("stop nginx on the secondary");
+    let red = lab.client().coldspare(&["verify"]);
+    assert_eq!(red.status, 1, "{red:?}");
+    lab.secondary().sh("nginx").expect_ok("start nginx again");
+    let reason = "the primary's power supply burnt; the secondary was fixed by hand";
+    let mut run = lab.session(
+        "client",
+        &["failover", "cold-reboot", "--force", "--reason", reason],
+    );
+    run.expect("going on because of --force", Duration::from_secs(60));
+    run.expect("done? [y]", Duration::from_secs(10));
+    run.send("a");
+    let (code, out, _) = run.finish(Duration::from_secs(30));
+    assert_eq!(code, 1, "aborted: {out}");
+    let j = lab
+        .client()
+        .coldspare(&["journal"])
+        .expect_ok("the journal");
+    j.has(&format!("step 5 FORCED past: the last verify"))
+        .has(reason);
+    j.has("ABORTED at step 6: aborted by the person");
+    // An aborted run is over: nothing to resume.
+    lab.client()
+        .coldspare(&["failover", "--resume"])
+        .err_has("no unfinished failover");
+    let mail = lab.wait_for_mail(2, Duration::from_secs(20));
+    let last = mail
+        .iter()
+        .find(|m| m.subject.contains("failover `cold-reboot` aborted"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the closing mail: {:?}",
+                mail.iter().map(|m| &m.subject).collect::<Vec<_>>()
+            )
+        });
+    let raw = last.raw();
+    assert!(
+        raw.contains("FORCED past") && raw.contains("power supply burnt"),
+        "{raw}"
+    );
+}
+
+#[test]
+fn a_survivor_left_half_synced_is_made_whole_by_the_preflight() {
+    let lab = lab!();
+    healthy(&lab);
+    // A large change, and a sync interrupted after a few files.
+    lab.primary()
+        .sh("mkdir -p /srv/app/data && cd /srv/app/data && for i in $(seq 1 400); do head -c 200000 /dev/urandom > f$i; done")
+        .expect_ok("a large change on the primary");
+    let binary = std::fs::read_to_string(lab.run_dir().join("binary")).expect("binary");
+    #[allow(clippy::disallowed_methods)] // a child we can signal
+    let child = std::process::Command::new(coldspare_lab::repo_root().join("tests/lab/lab"))
+        .args(["exec", "client", "--", binary.trim(), "sync"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the sync");
+    let count = || {
+        lab.secondary()
+            .sh("ls /srv/app/data 2>/dev/null | wc -l")
+            .stdout
+            .trim()
+            .parse::<u32>()
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count() < 5 {
+        assert!(std::time::Instant::now() < deadline, "the sync never wrote");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let out = child.wait_with_output().expect("the sync ends");
+    assert_eq!(out.status.code(), Some(1));
+    let written = count();
+    assert!(written < 400, "the sync stopped part-way: {written}");
+    lab.secondary()
+        .sh("test -e /var/lib/coldspare/applying")
+        .expect_ok("the secondary records a partial capture");
+    lab.primary().power_off();
+
+    let mut run = lab.session("client", &["failover", "cold-reboot"]);
+    let line = run.expect(
+        "FINISHED that capture from the history",
+        Duration::from_secs(120),
+    );
+    assert!(line.contains("held a mix of two captures"), "{line}");
+    run.expect("done? [y]", Duration::from_secs(60));
+    run.send("a");
+    let (code, out, _) = run.finish(Duration::from_secs(30));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(count(), 400, "every file of the capture is on the survivor");
+    lab.secondary()
+        .sh("test ! -e /var/lib/coldspare/applying")
+        .expect_ok("one whole capture now");
+}

@@ -382,6 +382,8 @@ impl Runner {
     ) -> Result<Outcome, Error> {
         let total = playbook.steps.len();
         let mut forced_any = Vec::new();
+        // A dry run goes on past what would fail, and says so at the end.
+        let mut would_refuse: Vec<String> = Vec::new();
         for (i, step) in playbook.steps.iter().enumerate().skip(start_at) {
             let n = i + 1;
             let detail = self.describe(step);
@@ -530,6 +532,7 @@ impl Runner {
                         help: f.help.clone(),
                     });
                     if self.dry_run {
+                        would_refuse.push(format!("step {n}: {}", f.detail));
                         continue;
                     }
                     if refusal {
@@ -572,11 +575,19 @@ impl Runner {
         if !forced_any.is_empty() {
             summary.push_str(&format!("\nFORCED: {}", forced_any.join("; ")));
         }
+        if !would_refuse.is_empty() {
+            summary = format!(
+                "dry run of `{}`: the real run would stop here: {}",
+                self.playbook_name,
+                would_refuse.join("; ")
+            );
+        }
+        let ok = would_refuse.is_empty();
         journal.append(Event::Finished {
-            ok: true,
+            ok,
             summary: summary.clone(),
         })?;
-        Ok(self.end(journal, ui, true, false, false, summary))
+        Ok(self.end(journal, ui, ok, !ok, false, summary))
     }
 
     fn stop(
@@ -1302,25 +1313,105 @@ impl Runner {
                         "{} holds one whole capture (no sync stopped half-way)",
                         spec.name
                     ))),
-                    Ok(Some(p)) => Err(fail(
+                    Ok(Some(p)) if self.dry_run => Err(fail(
                         format!(
                             "{} holds a mix of two captures: a sync of {} stopped half-way at {} \
-                             ({} files written)",
+                             ({} files written); the run would finish that capture first",
                             spec.name,
                             short(&p.capture),
                             p.at.format("%Y-%m-%d %H:%M"),
                             p.written.len()
                         ),
-                        format!(
-                            "finish it with `{} sync --to {}` while the primary answers, \
-                             or put the last whole capture back; then run the playbook again",
-                            cluster::hint::cs(),
-                            short(&p.capture)
-                        ),
+                        "nothing to do now: the real run resolves it before anything else",
                     )),
+                    Ok(Some(p)) => self.make_whole(&spec, &p),
                     Err(e) => Err(fail(e.to_string(), "check the node")),
                 }
             }
+        }
+    }
+
+    /// A survivor holding a mix of two captures (a sync stopped half-way)
+    /// is made whole before anything else: the interrupted capture is
+    /// finished from the history here, or, when the history lacks it, the
+    /// last whole capture is put back. Either way the node then holds
+    /// exactly one capture, and the step says which.
+    fn make_whole(
+        &mut self,
+        spec: &NodeSpec,
+        p: &synchronizer::apply::PartialRecord,
+    ) -> Result<Acted, StepFailure> {
+        if spec.name != self.config.secondary().name {
+            return Err(fail(
+                format!("{} (the primary) holds a mix of two captures", spec.name),
+                "restore it: `coldspare restore --to CAPTURE`",
+            ));
+        }
+        let config = self.config.clone();
+        let applied = {
+            let node = self.node(spec)?;
+            synchronizer::last_applied(&config, node).ok().flatten()
+        };
+        // The synchronizer opens its own sessions.
+        self.nodes.clear();
+        let push = |rev: &str| {
+            let opts = synchronizer::SyncOptions {
+                dry_run: false,
+                to: Some(rev.to_string()),
+                diffs: false,
+                yes: false,
+                stop: cluster::stop::Stop::default(),
+            };
+            synchronizer::sync(&config, &opts, &cluster::progress::Quiet, &|_| {})
+        };
+        let finished = match push(&p.capture) {
+            Ok(out) if out.ok() => Ok(format!(
+                "{} held a mix of two captures (a sync of {} stopped half-way, {} files written): \
+                 FINISHED that capture from the history here; it now holds {} whole",
+                spec.name,
+                short(&p.capture),
+                p.written.len(),
+                short(&p.capture)
+            )),
+            Ok(out) => Err(out
+                .refused
+                .unwrap_or_else(|| "the sync did not complete".into())),
+            Err(e) => Err(e.to_string()),
+        };
+        match (finished, applied) {
+            (Ok(said), _) => Ok(Acted::Done(said)),
+            (Err(why), Some(last)) => match push(&last.capture) {
+                Ok(out) if out.ok() => Ok(Acted::Done(format!(
+                    "{} held a mix of two captures; the interrupted one ({}) could not be finished \
+                     ({why}), so it was RETURNED to the last whole capture {}",
+                    spec.name,
+                    short(&p.capture),
+                    short(&last.capture)
+                ))),
+                Ok(out) => Err(fail(
+                    format!(
+                        "{} holds a mix of two captures and neither could be completed: {why}; {}",
+                        spec.name,
+                        out.refused.unwrap_or_default()
+                    ),
+                    "see `coldspare status`; `--force --reason TEXT` goes on with the mix",
+                )),
+                Err(e) => Err(fail(
+                    format!(
+                        "{} holds a mix of two captures and neither could be completed: {why}; {e}",
+                        spec.name
+                    ),
+                    "see `coldspare status`; `--force --reason TEXT` goes on with the mix",
+                )),
+            },
+            (Err(why), None) => Err(fail(
+                format!(
+                    "{} holds a mix of two captures, the interrupted one cannot be finished ({why}) \
+                     and it records no earlier whole capture",
+                    spec.name
+                ),
+                "`--force --reason TEXT` goes on with the mix",
+            )),
         }
     }
 
