@@ -466,8 +466,7 @@ fn forced_past_a_refusal_the_reason_is_journaled_and_mailed() {
         .client()
         .coldspare(&["journal"])
         .expect_ok("the journal");
-    j.has(&format!("step 5 FORCED past: the last verify"))
-        .has(reason);
+    j.has("step 5 FORCED past: the last verify").has(reason);
     j.has("ABORTED at step 6: aborted by the person");
     // An aborted run is over: nothing to resume.
     lab.client()
