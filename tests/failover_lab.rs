@@ -547,3 +547,175 @@ fn a_survivor_left_half_synced_is_made_whole_by_the_preflight() {
         .sh("test ! -e /var/lib/coldspare/applying")
         .expect_ok("one whole capture now");
 }
+
+#[test]
+fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
+    let lab = lab!();
+    healthy(&lab);
+    let hw2_mac = mac_of(&lab, "secondary");
+    lab.primary().power_off();
+
+    let mut run = lab.session("client", &["failover", "disk-swap"]);
+    run.expect(
+        "Step 2 of 10: Shut both machines down",
+        Duration::from_secs(60),
+    );
+    run.expect("done? [y]", Duration::from_secs(10));
+    lab.secondary().power_off();
+    run.send("y");
+    run.expect(
+        "Step 5 of 10: Move primary's disk and power on",
+        Duration::from_secs(30),
+    );
+    run.expect("done? [y]", Duration::from_secs(10));
+    // The primary's disk goes into hw2; the secondary's disk stays out (in
+    // the lab it is put into the dead hw1 and kept off).
+    lab.swap_disks();
+    lab.secondary().power_off();
+    run.send("y");
+    let (code, out, err) = run.finish(Duration::from_secs(180));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("FINISHED"), "{out}");
+
+    // The primary answers, as itself, from hw2's MAC: its own address and
+    // the service address; every service passes there.
+    assert_eq!(mac_of(&lab, "primary"), hw2_mac);
+    assert_eq!(mac_seen_by_client(&lab, "198.51.100.11"), hw2_mac);
+    assert_eq!(mac_seen_by_client(&lab, SERVICE_ADDRESS), hw2_mac);
+    lab.client()
+        .exec(&["curl", "-sf", &format!("http://{SERVICE_ADDRESS}/")])
+        .expect_ok("the web service through the service address")
+        .has("Welcome to nginx");
+    assert!(
+        out.contains("checks passed on primary"),
+        "every service verified: {out}"
+    );
+    // The roles did not move.
+    assert!(!lab.run_dir().join("client/state/roles").exists());
+    let j = lab
+        .client()
+        .coldspare(&["journal", "--json"])
+        .expect_ok("the journal");
+    let doc: serde_json::Value = serde_json::from_str(&j.stdout).expect("JSON");
+    let done = doc["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["event"]["type"] == "step_done")
+        .count();
+    assert_eq!(done, 10, "{}", j.stdout);
+    let mail = lab.wait_for_mail(3, Duration::from_secs(20));
+    assert!(
+        mail.iter()
+            .any(|m| m.subject.contains("failover `disk-swap` finished")),
+        "{:?}",
+        mail.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+}
+
+/// Probes `http://ADDRESS/` from the client every ~20 ms until `stop`
+/// exists (at most 60 s): one `SECONDS STATUS` line per try.
+fn start_probe(
+    lab: &Lab,
+    address: &str,
+    stop: &std::path::Path,
+) -> std::thread::JoinHandle<String> {
+    let script = format!(
+        "end=$(( $(date +%s) + 60 )); while [ $(date +%s) -lt $end ] && [ ! -e {stop} ]; do \
+         t=$(date +%s.%N); c=$(curl -s -o /dev/null -m 0.3 -w '%{{http_code}}' http://{address}/); \
+         echo \"$t $c\"; sleep 0.02; done",
+        stop = stop.display()
+    );
+    let script_dir = lab.run_dir().to_path_buf();
+    let lab_script = coldspare_lab::repo_root().join("tests/lab/lab");
+    std::thread::spawn(move || {
+        let _ = script_dir;
+        #[allow(clippy::disallowed_methods)] // the probe runs beside the failover
+        let out = std::process::Command::new(lab_script)
+            .args(["exec", "client", "--", "sh", "-c", &script])
+            .output()
+            .expect("run the probe");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+}
+
+/// The longest time without a 200 in a probe's lines, and the failed tries.
+fn outage(lines: &str) -> (f64, usize) {
+    let mut longest: f64 = 0.0;
+    let mut down_since: Option<f64> = None;
+    let mut failed = 0;
+    for line in lines.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(t), Some(code)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let t: f64 = t.parse().unwrap_or(0.0);
+        if code == "200" {
+            if let Some(s) = down_since.take() {
+                longest = longest.max(t - s);
+            }
+        } else {
+            failed += 1;
+            down_since.get_or_insert(t);
+        }
+    }
+    (longest, failed)
+}
+
+#[test]
+fn switchover_then_failback_with_a_short_outage_and_only_the_changes_resynced() {
+    let lab = lab!();
+    healthy(&lab);
+    let secondary_mac = mac_of(&lab, "secondary");
+    let stop = lab.run_dir().join("stop-probe");
+    let _ = std::fs::remove_file(&stop);
+    let probe = start_probe(&lab, SERVICE_ADDRESS, &stop);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let run = lab.session("client", &["failover", "switchover"]);
+    let (code, out, err) = run.finish(Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&stop, "").expect("stop the probe");
+    let lines = probe.join().expect("the probe");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (longest, failed) = outage(&lines);
+    eprintln!(
+        "switchover: client-visible outage {longest:.2} s, {failed} failed tries of {}",
+        lines.lines().count()
+    );
+    assert!(lines.lines().count() > 20, "the probe ran: {lines}");
+    assert!(
+        longest < 5.0,
+        "the outage stays short: {longest:.2} s ({failed} failed tries)"
+    );
+    assert_eq!(mac_seen_by_client(&lab, SERVICE_ADDRESS), secondary_mac);
+    let roles = roles_here(&lab);
+    assert_eq!(roles["primary"], "secondary");
+    assert_eq!(roles["epoch"], 1);
+    assert!(roles["stale"].is_null(), "both were up: {roles}");
+    // The old primary knows it is the secondary now.
+    let theirs = lab
+        .primary()
+        .sh("cat /var/lib/coldspare/roles")
+        .expect_ok("roles on the old primary")
+        .stdout;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&theirs).expect("JSON"),
+        roles
+    );
+
+    // Work goes on at the new primary; failback brings exactly that back.
+    lab.secondary()
+        .sh("echo 'workers = 8' >> /srv/app/config/app.conf")
+        .expect_ok("a change on the new primary");
+    let run = lab.session("client", &["failover", "failback"]);
+    let (code, out, err) = run.finish(Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("primary now matches the primary (1 file changed)"),
+        "only the change made meanwhile: {out}"
+    );
+    lab.primary()
+        .sh("grep -q 'workers = 8' /srv/app/config/app.conf")
+        .expect_ok("the old primary has the change");
+}

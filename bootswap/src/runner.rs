@@ -1458,9 +1458,10 @@ impl Runner {
             ));
         }
         Ok(Acted::Done(format!(
-            "{} now matches the primary ({} paths changed)",
+            "{} now matches the primary ({} file{} changed)",
             spec.name,
-            out.plan.files.len()
+            out.plan.files.len(),
+            if out.plan.files.len() == 1 { "" } else { "s" }
         )))
     }
 
@@ -1607,6 +1608,13 @@ impl Runner {
         };
         let spec = self.spec(node)?;
         let cidr = format!("{}/{}", a.address, a.prefix);
+        // `ip addr show to A/24` matches every address in the /24: ask for
+        // exactly this one.
+        let host = format!(
+            "{}/{}",
+            a.address,
+            if a.address.is_ipv4() { 32 } else { 128 }
+        );
         let dev = cluster::shell::quote(&a.interface);
         let script = if take {
             // `replace` is idempotent; the announcement makes clients and
@@ -1615,13 +1623,13 @@ impl Runner {
                 "ip addr replace {cidr} dev {dev} && \
                  if command -v arping >/dev/null; then arping -q -U -c 2 -w 2 -I {dev} {addr} || true; \
                  else echo 'arping is missing: clients may keep the old MAC for a minute' >&2; fi; \
-                 ip -o addr show dev {dev} to {cidr} | grep -q . ",
+                 ip -o addr show dev {dev} to {host} | grep -q . ",
                 addr = a.address
             )
         } else {
             format!(
-                "if ip -o addr show dev {dev} to {cidr} | grep -q .; then ip addr del {cidr} dev {dev}; fi; \
-                 ! ip -o addr show dev {dev} to {cidr} | grep -q ."
+                "if ip -o addr show dev {dev} to {host} | grep -q .; then ip addr del {cidr} dev {dev}; fi; \
+                 ! ip -o addr show dev {dev} to {host} | grep -q ."
             )
         };
         let r = self.exec(&spec, &script, Duration::from_secs(20))?;
