@@ -5,6 +5,7 @@
 mod agent;
 mod config;
 mod exit;
+mod generate;
 mod init;
 mod output;
 mod progress;
@@ -84,6 +85,9 @@ enum Command {
     Run(verify::RunArgs),
     /// Run the node agent (coldspare starts it over SSH), or install it.
     Agent(agent::Args),
+    /// Write the man pages or shell completions (for packagers).
+    #[command(subcommand, hide = true)]
+    Generate(generate::Cmd),
 }
 
 /// Global settings every subcommand may use.
@@ -146,6 +150,7 @@ pub fn main() -> ExitCode {
         Command::Outbox(a) => verify::outbox(&global, a),
         Command::Run(a) => verify::run(&global, a),
         Command::Agent(a) => agent::run(&global, a),
+        Command::Generate(c) => generate::run(c),
     };
     match result {
         Ok(code) => code,
