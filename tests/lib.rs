@@ -16,6 +16,7 @@ mod lab_verbs;
 mod link_lab;
 mod notify_lab;
 mod owners_lab;
+mod package_lab;
 mod packages_lab;
 mod promises_lab;
 mod retention_lab;

@@ -3,6 +3,7 @@
 //! Exit codes: 0 all is well, 1 a problem was found, 2 coldspare could not run.
 
 mod agent;
+mod agent_deb;
 mod config;
 mod exit;
 mod generate;

@@ -45,6 +45,12 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/coldspare";
 /// Where the agent binary lives on each node.
 pub const DEFAULT_AGENT_PATH: &str = "/usr/local/bin/coldspare";
 
+/// Where coldspare's Debian package installs the binary. A node installed
+/// with `coldspare agent install --deb` gets the agent path as a link to it,
+/// so configurations that name the agent path keep working and every `dpkg -i`
+/// upgrades the agent too.
+pub const PACKAGE_BINARY: &str = "/usr/bin/coldspare";
+
 /// A validated configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
