@@ -18,6 +18,7 @@ mod notify_lab;
 mod owners_lab;
 mod package_lab;
 mod packages_lab;
+mod prometheus_lab;
 mod promises_lab;
 mod retention_lab;
 mod secrets_lab;
