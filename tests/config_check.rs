@@ -85,7 +85,7 @@ fn an_unknown_top_level_key_lists_the_keys() {
     refused(
         &format!("{GOOD}colour: blue\n"),
         "error: {dir}/coldspare.yaml:8:1: colour: unknown key `colour`\n  \
-         help: the keys here are: cluster, nodes, ssh, agent, state_dir, sync, services, verify, notify",
+         help: the keys here are: cluster, nodes, ssh, agent, state_dir, sync, services, verify, notify, failover",
     );
 }
 
@@ -542,4 +542,79 @@ fn numbers_and_addresses_are_range_checked_when_the_file_is_loaded() {
         "error: {dir}/coldspare.yaml:12:18: services.web.checks[0].timeout: 2h is longer than makes sense here\n  \
          help: at most 10m",
     );
+}
+
+/// Runs coldspare with the arguments given: (exit code, stdout, stderr).
+type Run<'a> = &'a dyn Fn(&[&str]) -> (i32, String, String);
+
+/// `config show` of `config`, written to a file in `scratch`: `config check`
+/// accepts that file unchanged, and showing it again prints the same text.
+fn show_round_trip(run: Run<'_>, config: &std::path::Path, scratch: &std::path::Path) -> String {
+    let show = |path: &std::path::Path| {
+        let (code, out, err) = run(&["--config", &path.to_string_lossy(), "config", "show"]);
+        assert_eq!(code, 0, "config show of {}:\n{out}{err}", path.display());
+        // The first line names the file shown; the rest is the file.
+        let (head, body) = out.split_once('\n').unwrap();
+        assert!(head.starts_with("# effective configuration of "), "{out}");
+        body.to_string()
+    };
+    let shown = show(config);
+    for tag in [": !", "- !", "null"] {
+        assert!(!shown.contains(tag), "`{tag}` in the shown file:\n{shown}");
+    }
+    let file = scratch.join("shown.yaml");
+    std::fs::write(&file, &shown).unwrap();
+    let (code, out, err) = run(&["--config", &file.to_string_lossy(), "config", "check"]);
+    assert_eq!(
+        code, 0,
+        "config check refused the shown file:\n{out}{err}\n--- shown\n{shown}"
+    );
+    assert_eq!(show(&file), shown, "showing the shown file changed it");
+    shown
+}
+
+#[test]
+fn show_prints_the_example_as_an_admin_writes_it_and_check_accepts_it() {
+    let example =
+        std::fs::read_to_string(coldspare_lab::repo_root().join("contrib/coldspare.yaml")).unwrap();
+    let text = example
+        .replace("/etc/coldspare/id_ed25519", "{dir}/key")
+        .replace("/etc/coldspare/known_hosts", "{dir}/known_hosts")
+        .replace("/etc/coldspare/smtp.cred", "{dir}/smtp.cred");
+    let t = Test::new()
+        .key()
+        .file("smtp.cred", "user\npassword\n", 0o600)
+        .config(&text);
+    let dir = t.dir().to_path_buf();
+    let run = |args: &[&str]| {
+        let ran = Test::new().args(args).run();
+        (ran.code, ran.stdout, ran.stderr)
+    };
+    let shown = show_round_trip(&run, &dir.join("coldspare.yaml"), &dir);
+    // The shape the example itself has: maps by name, checks by kind.
+    for part in [
+        "nodes:\n  alpha:\n    address: 198.51.100.11\n",
+        "services:\n  cache:\n    checks:\n    - command:\n        run: redis-cli ping\n",
+        "    - listening:\n        port: 6379\n        proto: tcp\n",
+        "    - http:\n        url: https://www.office.example/\n",
+        "    - unit:\n        name: nginx\n",
+    ] {
+        assert!(
+            shown.contains(part),
+            "the shown file lacks {part:?}:\n{shown}"
+        );
+    }
+    drop(t);
+}
+
+#[test]
+fn show_of_the_labs_configuration_round_trips() {
+    let lab = crate::lab!();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = lab.client().coldspare(args);
+        (out.status, out.stdout, out.stderr)
+    };
+    let shown = show_round_trip(&run, &lab.config_path(), dir.path());
+    assert!(shown.contains("cluster: lab\n"), "{shown}");
 }

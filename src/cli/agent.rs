@@ -31,10 +31,16 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// Copy this coldspare binary to nodes (all when none are named) and check it answers.
+    /// Copy this coldspare binary to nodes (all when none are named) and check it answers;
+    /// or, with --deb, install coldspare's Debian package there with dpkg.
     Install {
         /// Nodes by name.
         nodes: Vec<String>,
+        /// Install this coldspare_VERSION_ARCH.deb with `dpkg -i` on each node
+        /// (binary at /usr/bin/coldspare, the agent path linked to it)
+        /// instead of copying this binary.
+        #[arg(long, value_name = "FILE")]
+        deb: Option<PathBuf>,
         /// Log in and say what would be copied where (and what is there
         /// now, and the room for it); change nothing.
         #[arg(long)]
@@ -60,20 +66,37 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             serve(stdin, stdout, &opts).context("agent session")?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Action::Install { nodes, dry_run }) => install(global, nodes, dry_run),
+        Some(Action::Install {
+            nodes,
+            deb: Some(deb),
+            dry_run,
+        }) => super::agent_deb::install(global, nodes, &deb, dry_run),
+        Some(Action::Install {
+            nodes,
+            deb: None,
+            dry_run,
+        }) => install(global, nodes, dry_run),
     }
 }
 
-fn install(global: &Global, names: Vec<String>, dry_run: bool) -> anyhow::Result<ExitCode> {
-    let config = global.load()?;
-    let specs: Vec<_> = if names.is_empty() {
+/// The nodes named (all when none are).
+pub(super) fn nodes(
+    config: &cluster::Config,
+    names: &[String],
+) -> anyhow::Result<Vec<cluster::NodeSpec>> {
+    Ok(if names.is_empty() {
         config.nodes.clone()
     } else {
         names
             .iter()
             .map(|n| config.node(n).cloned())
             .collect::<Result<_, _>>()?
-    };
+    })
+}
+
+fn install(global: &Global, names: Vec<String>, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let specs = nodes(&config, &names)?;
     let exe = std::env::current_exe().context("cannot find this binary")?;
     let size = std::fs::metadata(&exe)?.len();
     let target = &config.agent.path;
@@ -114,23 +137,7 @@ fn install(global: &Global, names: Vec<String>, dry_run: bool) -> anyhow::Result
             }
             Err(e) => {
                 failed = true;
-                // A node's own errors already name it; do not say it twice.
-                let names_node = e.chain().any(|c| {
-                    c.downcast_ref::<cluster::Error>().is_some_and(|x| {
-                        !matches!(
-                            x,
-                            cluster::Error::Config(_)
-                                | cluster::Error::UnknownNode(_)
-                                | cluster::Error::Io { .. }
-                        )
-                    })
-                });
-                let text = super::output::chain(&e);
-                if names_node {
-                    eprintln!("error: {text}");
-                } else {
-                    eprintln!("error: {}: {text}", spec.name);
-                }
+                report_failure(&spec.name, &e);
             }
         }
     }
@@ -139,6 +146,27 @@ fn install(global: &Global, names: Vec<String>, dry_run: bool) -> anyhow::Result
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Prints why installing on `node` failed, naming the node once: a node's
+/// own errors already name it.
+pub(super) fn report_failure(node: &str, e: &anyhow::Error) {
+    let names_node = e.chain().any(|c| {
+        c.downcast_ref::<cluster::Error>().is_some_and(|x| {
+            !matches!(
+                x,
+                cluster::Error::Config(_)
+                    | cluster::Error::UnknownNode(_)
+                    | cluster::Error::Io { .. }
+            )
+        })
+    });
+    let text = super::output::chain(e);
+    if names_node {
+        eprintln!("error: {text}");
+    } else {
+        eprintln!("error: {node}: {text}");
+    }
 }
 
 /// What installing on `spec` would do: log in (host key checked), look at
@@ -263,7 +291,7 @@ fn install_remote(
 }
 
 /// Bytes free for root in `dir` on the node, when `df` says.
-fn free_bytes(link: &SshLink, dir: &std::path::Path) -> Option<u64> {
+pub(super) fn free_bytes(link: &SshLink, dir: &std::path::Path) -> Option<u64> {
     let (code, out, _) = link
         .run(&format!(
             // The nearest directory that exists: DIR itself may be made later.

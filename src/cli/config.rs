@@ -70,7 +70,7 @@ fn show(global: &Global) -> anyhow::Result<ExitCode> {
     if global.json {
         output::json(&c)?;
     } else {
-        let text = serde_yaml::to_string(&c)?;
+        let text = cluster::config::file_text(&c)?;
         println!(
             "# effective configuration of {} (defaults filled in)\n{}",
             global.config.display(),

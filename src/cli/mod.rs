@@ -3,9 +3,11 @@
 //! Exit codes: 0 all is well, 1 a problem was found, 2 coldspare could not run.
 
 mod agent;
+mod agent_deb;
 mod config;
 mod exit;
 mod failover;
+mod generate;
 mod init;
 mod output;
 mod progress;
@@ -92,6 +94,9 @@ enum Command {
     Playbook(failover::PlaybookCmd),
     /// Show a failover journal (the newest, or --list them).
     Journal(failover::JournalArgs),
+    /// Write the man pages or shell completions (for packagers).
+    #[command(subcommand, hide = true)]
+    Generate(generate::Cmd),
 }
 
 /// Global settings every subcommand may use.
@@ -157,6 +162,7 @@ pub fn main() -> ExitCode {
         Command::Failover(a) => failover::failover(&global, a),
         Command::Playbook(c) => failover::playbook(&global, c),
         Command::Journal(a) => failover::journal(&global, a),
+        Command::Generate(c) => generate::run(c),
     };
     match result {
         Ok(code) => code,

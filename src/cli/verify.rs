@@ -19,6 +19,9 @@ pub struct VerifyArgs {
     /// Do not send mail or call the webhook (the report is still stored).
     #[arg(long)]
     no_notify: bool,
+    /// Write Prometheus metrics to FILE (for node_exporter's textfile collector).
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,7 +74,15 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
             println!("{} {q}", output::red("NOT SENT, kept in the outbox:"));
         }
     }
-    Ok(if out.report.green() {
+    // The run happened and was reported; a metrics file it could not write
+    // is said, and makes the exit code a problem found.
+    let metrics_written = match &args.metrics {
+        Some(m) => verifier::metrics::write(m, &out.report, config.verify.max_sync_age)
+            .map_err(|e| eprintln!("error: cannot write metrics to {}: {e}", m.display()))
+            .is_ok(),
+        None => true,
+    };
+    Ok(if out.report.green() && metrics_written {
         ExitCode::SUCCESS
     } else {
         exit::from(exit::PROBLEM)

@@ -1,9 +1,12 @@
 //! Prometheus text-format metrics of a verify run, for node_exporter's
 //! textfile collector: written atomically, so the collector never reads a
-//! half-written file.
+//! half-written file. Times are absolute (`*_timestamp_seconds`), so the
+//! metrics a stopped daemon leaves behind still say how old they are:
+//! `contrib/prometheus/coldspare.rules.yml` alarms on that silence.
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::report::{Report, Severity};
 
@@ -13,7 +16,9 @@ fn label(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-pub fn render(r: &Report) -> String {
+/// The metrics of `r`; `max_sync_age` is the configured limit
+/// (`verify.max_sync_age`) that a sync's age is alarmed against.
+pub fn render(r: &Report, max_sync_age: Duration) -> String {
     let mut m = String::new();
     let c = label(&r.cluster);
     let mut family = |name: &str, help: &str| {
@@ -95,6 +100,29 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         m,
+        "# HELP coldspare_last_sync_timestamp_seconds When the last capture was applied to the node\n# TYPE coldspare_last_sync_timestamp_seconds gauge"
+    );
+    for n in &r.nodes {
+        if let Some(s) = &n.last_sync {
+            let _ = writeln!(
+                m,
+                "coldspare_last_sync_timestamp_seconds{{cluster=\"{c}\",node=\"{}\"}} {}",
+                label(&n.name),
+                s.at.timestamp()
+            );
+        }
+    }
+    let _ = writeln!(
+        m,
+        "# HELP coldspare_sync_age_limit_seconds How old the last sync may be (verify.max_sync_age)\n# TYPE coldspare_sync_age_limit_seconds gauge"
+    );
+    let _ = writeln!(
+        m,
+        "coldspare_sync_age_limit_seconds{{cluster=\"{c}\"}} {}",
+        max_sync_age.as_secs()
+    );
+    let _ = writeln!(
+        m,
         "# HELP coldspare_findings Findings of the last run by severity\n# TYPE coldspare_findings gauge"
     );
     for (sev, name) in [
@@ -130,6 +158,6 @@ pub fn render(r: &Report) -> String {
     m
 }
 
-pub fn write(path: &Path, r: &Report) -> std::io::Result<()> {
-    cluster::fsutil::write_atomic(path, render(r).as_bytes(), 0o644)
+pub fn write(path: &Path, r: &Report, max_sync_age: Duration) -> std::io::Result<()> {
+    cluster::fsutil::write_atomic(path, render(r, max_sync_age).as_bytes(), 0o644)
 }

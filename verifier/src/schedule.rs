@@ -94,7 +94,7 @@ pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<
                     tracing::warn!("kept in the outbox: {q}");
                 }
                 if let Some(m) = &metrics
-                    && let Err(e) = crate::metrics::write(m, r)
+                    && let Err(e) = crate::metrics::write(m, r, config.verify.max_sync_age)
                 {
                     tracing::error!("cannot write metrics to {}: {e}", m.display());
                 }

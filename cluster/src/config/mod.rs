@@ -13,6 +13,7 @@ mod nodes;
 mod notify;
 mod raw;
 mod services;
+mod show;
 pub mod size;
 mod ssh;
 mod starter;
@@ -32,6 +33,7 @@ pub use failover::{DEFAULT_PLAYBOOKS, FailoverSettings, ServiceAddress};
 pub use nodes::{NodeSpec, Role};
 pub use notify::{EmailSettings, NotifySettings, Tls, WebhookSettings, When};
 pub use services::{Check, CheckKind, Nodes, OnFailure, Service, names_each_node};
+pub use show::file_text;
 pub use ssh::{AgentSettings, SshSettings};
 pub use starter::{StarterNode, starter};
 pub use sync::{HOST_SPECIFIC, Hook, PackageMode, SyncSettings};
@@ -46,6 +48,12 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/coldspare";
 
 /// Where the agent binary lives on each node.
 pub const DEFAULT_AGENT_PATH: &str = "/usr/local/bin/coldspare";
+
+/// Where coldspare's Debian package installs the binary. A node installed
+/// with `coldspare agent install --deb` gets the agent path as a link to it,
+/// so configurations that name the agent path keep working and every `dpkg -i`
+/// upgrades the agent too.
+pub const PACKAGE_BINARY: &str = "/usr/bin/coldspare";
 
 /// A validated configuration.
 #[derive(Debug, Clone, Serialize)]
