@@ -242,6 +242,14 @@ fn print_outcome(out: &SyncOutcome) {
             a.backup
         );
     }
+    if let Some(acc) = &a.accounts {
+        for c in &acc.created {
+            println!("  created {c} on {}", out.plan.node);
+        }
+        for f in &acc.failed {
+            println!("  {} {f}", output::red("FAILED"));
+        }
+    }
     for (path, why) in &a.failed {
         println!("  {} {path}: {why}", output::red("FAILED"));
     }
@@ -354,12 +362,27 @@ fn print_plan(plan: &Plan, diffs: &[PathDiff]) {
         println!("  {verb} {}{details}", synchronizer::meta::escape(&f.path));
     }
     for o in &plan.missing_owners {
+        if plan.create_owners {
+            println!(
+                "  {} {o} does not exist on {}: created there before the files are written \
+                 (sync.users: create)",
+                output::yellow("NOTE"),
+                plan.node
+            );
+        } else {
+            println!(
+                "  {} {o} does not exist on {}: its files there carry the bare number, and a \
+                 service running as it would not start after a failover; create it there with \
+                 the same id, or set sync.users: create",
+                output::yellow("WARNING"),
+                plan.node
+            );
+        }
+    }
+    for o in &plan.owners_other_id {
         println!(
-            "  {} {o} does not exist on {}: its files there carry the bare number, and a \
-             service running as it would not start after a failover; create it there with \
-             the same id",
-            output::yellow("WARNING"),
-            plan.node
+            "  {} {o}: the files are owned by the name; the account is left as it is",
+            output::yellow("NOTE")
         );
     }
     for a in &plan.packages.actions {

@@ -44,6 +44,9 @@ pub struct Applied {
     /// Set when a stop was asked for (SIGINT, SIGTERM) before every path
     /// was written: the files in flight were finished, the rest left.
     pub interrupted: Option<Interrupted>,
+    /// Users and groups created before the files (`sync.users: create`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<crate::users::Created>,
 }
 
 /// What an interrupted sync left undone.
@@ -65,6 +68,7 @@ impl Applied {
             && self.packages.as_ref().is_none_or(|p| p.ok)
             && self.services.as_ref().is_none_or(|s| s.ok)
             && self.hooks.iter().all(|h| h.ok)
+            && self.accounts.as_ref().is_none_or(crate::users::Created::ok)
     }
 }
 

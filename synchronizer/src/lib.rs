@@ -22,6 +22,7 @@ mod source;
 pub mod state;
 pub mod summary;
 mod sync;
+pub mod users;
 
 use cluster::NodeSpec;
 use cluster::agent::protocol::WirePath;

@@ -32,7 +32,7 @@ pub use notify::{EmailSettings, NotifySettings, Tls, WebhookSettings, When};
 pub use services::{Check, CheckKind, Nodes, OnFailure, Service, names_each_node};
 pub use ssh::{AgentSettings, SshSettings};
 pub use starter::{StarterNode, starter};
-pub use sync::{HOST_SPECIFIC, Hook, PackageMode, SyncSettings};
+pub use sync::{HOST_SPECIFIC, Hook, PackageMode, SyncSettings, UsersMode};
 pub use verify::{VerifySettings, parse_cron};
 pub use yaml_error::from_yaml_error;
 
