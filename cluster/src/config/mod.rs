@@ -11,6 +11,7 @@ mod locate;
 mod nodes;
 mod notify;
 mod raw;
+mod sections;
 mod services;
 pub mod size;
 mod ssh;
@@ -194,7 +195,33 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(p) = duplicate_key(path, text) {
         return Err(ConfigError::Invalid(vec![p]));
     }
-    let raw: raw::RawConfig = serde_yaml::from_str(text)
-        .map_err(|e| ConfigError::Invalid(vec![from_yaml_error(path, text, &e)]))?;
+    let raw: raw::RawConfig = match serde_yaml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => return Err(ConfigError::Invalid(every_problem(path, text, &e))),
+    };
     validate::validate(path, text, raw).map_err(ConfigError::Invalid)
+}
+
+/// Every problem of a file that does not read whole (`first` is serde's
+/// first error): each section's own, then the second stage's findings in
+/// the sections that read, in the order of the file.
+fn every_problem(path: &Path, text: &str, first: &serde_yaml::Error) -> Vec<Problem> {
+    let part = sections::read(path, text, first);
+    let mut problems = part.problems;
+    if let Some(raw) = part.raw
+        && let Err(more) = validate::validate(path, text, raw)
+    {
+        let under = |key: &str, f: &String| {
+            key == f
+                || key
+                    .strip_prefix(f.as_str())
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        };
+        problems.extend(
+            more.into_iter()
+                .filter(|p| !part.failed.iter().any(|f| under(&p.key, f))),
+        );
+    }
+    problems.sort_by_key(|p| (p.line, p.column));
+    problems
 }
