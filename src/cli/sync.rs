@@ -388,6 +388,42 @@ fn print_plan(plan: &Plan, diffs: &[PathDiff]) {
     for a in &plan.packages.actions {
         println!("  package {a}");
     }
+    for n in &plan.packages.shipped_notes {
+        println!("  package {n}");
+    }
+    for key in &plan.packages.unavailable {
+        if plan.packages.shipped.contains_key(key) {
+            continue;
+        }
+        let Some(a) = plan
+            .packages
+            .actions
+            .iter()
+            .find(|a| &a.package.key() == key)
+        else {
+            continue;
+        };
+        if plan.packages.ship {
+            println!(
+                "  {} package {} {} is in none of {}'s package sources: the primary's own \
+                 package file is shipped when the sync runs (sync.ship_packages)",
+                output::yellow("NOTE"),
+                a.package.name,
+                a.package.version,
+                plan.node
+            );
+            continue;
+        }
+        println!(
+            "  {} package {} {} is in none of {}'s package sources: installed on the primary \
+             from a file, most likely, so apt cannot install it here; set \
+             sync.ship_packages: true to ship the primary's own package file",
+            output::yellow("WARNING"),
+            a.package.name,
+            a.package.version,
+            plan.node
+        );
+    }
     for (verb, list) in [
         ("mark manual", &plan.packages.mark_manual),
         ("mark auto", &plan.packages.mark_auto),

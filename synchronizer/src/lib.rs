@@ -17,6 +17,7 @@ pub mod plan;
 mod rebuild;
 mod restore;
 pub mod services;
+mod ship;
 mod snapshot;
 mod source;
 pub mod state;

@@ -133,6 +133,14 @@ pub(crate) fn make_plan(
         _ => Default::default(),
     };
     packages.simulation = apply::simulate(node, &packages, &platform, false)?;
+    if packages
+        .simulation
+        .as_ref()
+        .is_some_and(|s| s.error.is_some())
+    {
+        // Asked before anything changes, so the plan says it.
+        packages.unavailable = crate::ship::unavailable(node, &packages, &platform.arch)?;
+    }
     let services = match (svcs, &have_svcs) {
         (Some(w), Some(h)) if config.sync.services => {
             services::plan(w, h, config.sync.remove_extra)
@@ -533,6 +541,7 @@ pub fn sync(
         stored: capture_id.or(repo.head()),
     };
     plan.create_owners = config.sync.users == UsersMode::Create && primary.is_some();
+    plan.packages.ship = config.sync.ship_packages && primary.is_some();
     tracing::info!("planned: {}", plan.summary());
     let diffs = if opts.dry_run || opts.diffs {
         diffs(&plan, &mut target, &source)?
@@ -543,6 +552,25 @@ pub fn sync(
         return Ok(SyncOutcome::planned(snapshot_outcome, plan, diffs));
     }
     let capture = capture_id.expect("a committed capture on a real run");
+    if config.sync.ship_packages
+        && !plan.packages.unavailable.is_empty()
+        && let Some(p) = primary.as_mut()
+    {
+        progress.stage(&format!(
+            "shipping the primary's own packages to {}",
+            target.name()
+        ));
+        let dir = config.state_dir.join("packages");
+        let _ = target
+            .agent
+            .exec(cluster::agent::protocol::ExecSpec::new(format!(
+                "mkdir -p {}",
+                cluster::shell::quote(&dir.to_string_lossy())
+            )));
+        plan.packages.shipped_notes =
+            crate::ship::ship(config, p, &mut target, &mut plan.packages, &platform.arch)?;
+        plan.packages.simulation = apply::simulate(&mut target, &plan.packages, &platform, false)?;
+    }
     let confirmed = opts.yes || config.sync.allow_dependent_removals;
     let refused = apply::confirm_packages(&mut target, &mut plan.packages, &platform, confirmed)?;
     let (plan, applied, recorded) = if refused.is_some() {

@@ -24,6 +24,7 @@ pub struct RawSync {
     pub on_change: Vec<RawHook>,
     pub backups: Option<RawBackups>,
     pub users: Option<String>,
+    pub ship_packages: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +75,9 @@ pub struct SyncSettings {
     /// What a sync does about owners of synced files that exist only on
     /// the primary.
     pub users: UsersMode,
+    /// Ship the primary's own package file for a package no package source
+    /// of the secondary offers (installed on the primary from a file).
+    pub ship_packages: bool,
 }
 
 /// `sync.users`: owners (users and groups) of synced files that exist on
@@ -153,6 +157,7 @@ impl Default for SyncSettings {
             on_change: Vec::new(),
             backups: Backups::default(),
             users: UsersMode::Report,
+            ship_packages: false,
         }
     }
 }
@@ -302,6 +307,7 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
         on_change,
         backups,
         users,
+        ship_packages: raw.ship_packages.unwrap_or(false),
     }
 }
 
