@@ -241,3 +241,40 @@ impl<'de> de::Visitor<'de> for Key<'_> {
         Ok(key.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_keys_are_those_of_the_raw_configuration() {
+        // serde lists the fields it expects when it meets an unknown one.
+        let err = serde_yaml::from_str::<RawConfig>("no_such_key: 1\n").unwrap_err();
+        let text = err.to_string();
+        let listed: Vec<&str> = text
+            .split("expected one of ")
+            .nth(1)
+            .expect("serde lists the keys")
+            .split(" at line")
+            .next()
+            .unwrap()
+            .split(", ")
+            .map(|k| k.trim_matches('`'))
+            .collect();
+        assert_eq!(listed, KEYS);
+    }
+
+    #[test]
+    fn each_section_is_read_on_its_own() {
+        let text = "cluster: c\nnodes:\n  a: { address: x, role: primary, colour: 1 }\n  \
+                    b: { address: y, role: secondary }\nsync: { paths: [/x], remove_extra: 3 }\n";
+        let first = serde_yaml::from_str::<RawConfig>(text).unwrap_err();
+        let p = read(Path::new("/f.yaml"), text, &first);
+        let keys: Vec<&str> = p.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["nodes.a.colour", "sync.remove_extra"]);
+        let raw = p.raw.expect("the rest is read");
+        assert_eq!(raw.nodes.len(), 1, "node b read, node a not");
+        assert!(raw.sync.is_none());
+        assert!(p.failed.contains("nodes") && p.failed.contains("sync"));
+    }
+}
