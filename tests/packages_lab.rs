@@ -287,6 +287,13 @@ fn a_package_installed_from_a_file_is_named_and_shipped_from_the_primary_when_en
              dpkg -i /tmp/vendortool.deb >/dev/null; rm -rf $d /tmp/vendortool.deb; \
              echo 'level=2' >/etc/vendortool/tool.conf")
         .expect_ok("a package installed from a file");
+    // Another, whose file apt's cache still holds: that file is shipped.
+    let lib = build_deb(&lab.primary(), "vendorlib", "1.0-1", "", "true");
+    lab.primary()
+        .sh(&format!(
+            "set -e; dpkg -i {lib} >/dev/null; mv {lib} /var/cache/apt/archives/vendorlib_1.0-1_all.deb"
+        ))
+        .expect_ok("a package whose file is in apt's cache");
     let warning = "WARNING package vendortool 3.1-1 is in none of secondary's package sources: \
                    installed on the primary from a file, most likely, so apt cannot install it \
                    here; set sync.ship_packages: true to ship the primary's own package file";
@@ -318,7 +325,9 @@ fn a_package_installed_from_a_file_is_named_and_shipped_from_the_primary_when_en
     );
     assert_eq!(version_on(&lab, "secondary", "vendortool"), "absent");
     let out = coldspare(&lab, &["--config", &cfg, "sync"]).expect_ok("sync shipping it");
-    out.has("package vendortool 3.1-1 shipped from primary (rebuilt from its installed files, ");
+    out.has("package vendortool 3.1-1 shipped from primary (rebuilt from its installed files, ")
+        .has("package vendorlib 1.0-1 shipped from primary (apt's cache there, ");
+    assert_eq!(version_on(&lab, "secondary", "vendorlib"), "1.0-1 ii");
     assert!(!out.stdout.contains("WARNING"), "{}", out.stdout);
     // Exactly the primary's: its version, its files, its conffile as edited
     // there, and its maintainer script ran.
