@@ -618,3 +618,41 @@ fn show_of_the_labs_configuration_round_trips() {
     let shown = show_round_trip(&run, &lab.config_path(), dir.path());
     assert!(shown.contains("cluster: lab\n"), "{shown}");
 }
+
+#[test]
+fn mistakes_of_every_stage_in_different_sections_are_all_reported_in_one_run() {
+    // An unknown key (ssh), a value of the wrong type (sync), a bad value
+    // (verify), and a second unknown key at the top: serde alone would stop
+    // at the first.
+    let text = GOOD.replace("  key:", "  kye:")
+        + "sync:\n  paths: [/etc/nginx]\n  remove_extra: maybe\n\
+           verify:\n  max_sync_age: 26\n\
+           colour: blue\n";
+    let ran = Test::new()
+        .config(&text)
+        .args(&["config", "check"])
+        .run()
+        .code(2)
+        .stdout("");
+    let dir = ran.dir().to_string_lossy().to_string();
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "error: {dir}/coldspare.yaml:6:3: ssh.kye: unknown key `kye`\n  help: did you mean `key`?\n\
+             error: {dir}/coldspare.yaml:10:17: sync.remove_extra: wrong kind of value: string \"maybe\", expected true or false\n\
+             error: {dir}/coldspare.yaml:12:17: verify.max_sync_age: `26` has no unit; write 26s, 26ms or 26m\n\
+             error: {dir}/coldspare.yaml:13:1: colour: unknown key `colour`\n  \
+             help: the keys here are: cluster, nodes, ssh, agent, state_dir, sync, services, verify, notify, failover\n\
+             coldspare: the configuration was refused (4 problems); nothing was changed\n"
+        )
+    );
+}
+
+#[test]
+fn a_bad_users_setting_gets_did_you_mean() {
+    refused(
+        &format!("{GOOD}sync:\n  paths: [/etc/nginx]\n  users: craete\n"),
+        "error: {dir}/coldspare.yaml:10:10: sync.users: `craete` is not a valid users setting\n  \
+         help: did you mean `create`?",
+    );
+}

@@ -1,8 +1,8 @@
 //! Notification beyond the plain relay, against the lab's mail host
 //! (tests/lab/mailhost.py): STARTTLS and implicit TLS with the login from a
 //! credentials file and the lab's private CA (`notify.email.ca_file`); a
-//! certificate nobody vouches for and a wrong password are refused and the
-//! message waits in the outbox; the webhook gets the report as JSON, and
+//! certificate nobody vouches for, one for another host name, and a wrong
+//! password are refused and the message waits in the outbox; the webhook gets the report as JSON, and
 //! while its endpoint fails the report waits in the outbox too.
 
 use std::path::Path;
@@ -244,4 +244,51 @@ fn the_webhook_gets_the_report_as_json_and_waits_in_the_outbox_while_it_fails() 
         "the secret's content leaked into the webhook"
     );
     coldspare(&lab, &["--config", &fixed, "outbox"]).expect_ok("the outbox is empty");
+}
+
+#[test]
+fn a_certificate_for_another_host_name_is_refused_and_the_message_waits() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    let ca = lab.run_dir().join("tls/ca.pem");
+    let cred = lab.run_dir().join("client/etc/smtp-credentials");
+    let dir = tempfile::tempdir().unwrap();
+    let named = |server: &str, tls: &str| {
+        with_notify(
+            &lab,
+            dir.path(),
+            &email(tls, &tls_login(&ca, &cred)).replace("198.51.100.50", server),
+        )
+    };
+    // On the client both names reach the mail host (the lab's client
+    // /etc/hosts); its certificate, from a CA coldspare is told to trust,
+    // carries mail.lab.test and not smtp.lab.test.
+    for tls in ["starttls", "implicit"] {
+        let out = coldspare(
+            &lab,
+            &[
+                "--config",
+                &named("smtp.lab.test", tls),
+                "verify",
+                "--digest",
+            ],
+        );
+        out.has("NOT SENT, kept in the outbox: email: [coldspare] lab: all good");
+        out.has("the server's certificate is not for the name `smtp.lab.test`");
+        out.has("set notify.email.server to a name its certificate carries");
+    }
+    assert!(lab.mail().is_empty(), "nothing was delivered");
+    let waiting = coldspare(&lab, &["outbox"]);
+    waiting.has("[coldspare] lab: all good");
+    // The same server under the certificate's name: the waiting messages go.
+    let cfg = named("mail.lab.test", "starttls");
+    coldspare(&lab, &["--config", &cfg, "outbox", "--flush"])
+        .expect_ok("flush under the right name")
+        .has("sent email (from the outbox): [coldspare] lab: all good");
+    let mail = lab.wait_for_mail(2, Duration::from_secs(5));
+    assert_eq!(mail.len(), 2, "{mail:?}");
+    assert!(
+        mail.iter()
+            .all(|m| m.raw().contains("X-Lab-Listener: starttls"))
+    );
 }

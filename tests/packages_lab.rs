@@ -269,3 +269,81 @@ fn a_failed_service_enable_is_named_even_when_another_change_follows() {
     let plan = coldspare(&lab, &["--config", &cfg, "sync", "--dry-run"]).expect_ok("dry run");
     plan.has("service disable labextra");
 }
+
+#[test]
+fn a_package_installed_from_a_file_is_named_and_shipped_from_the_primary_when_enabled() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("first sync");
+    // A vendor's package, installed on the primary from its file and in no
+    // repository; the file is gone afterwards (as after a download to /tmp),
+    // so only the installed files are left to ship.
+    lab.primary()
+        .sh("set -e; d=$(mktemp -d); mkdir -p $d/DEBIAN $d/usr/lib/vendortool $d/etc/vendortool; \
+             printf 'Package: vendortool\\nVersion: 3.1-1\\nArchitecture: all\\nMaintainer: lab <lab@coldspare.invalid>\\nDescription: a vendor tool\\n' >$d/DEBIAN/control; \
+             echo 'tool v3.1' >$d/usr/lib/vendortool/tool.txt; echo 'level=1' >$d/etc/vendortool/tool.conf; \
+             echo /etc/vendortool/tool.conf >$d/DEBIAN/conffiles; \
+             printf '#!/bin/sh\\necho ran >/var/lib/vendortool-postinst\\n' >$d/DEBIAN/postinst; chmod 755 $d/DEBIAN/postinst; \
+             dpkg-deb --root-owner-group -Zgzip --build $d /tmp/vendortool.deb >/dev/null; \
+             dpkg -i /tmp/vendortool.deb >/dev/null; rm -rf $d /tmp/vendortool.deb; \
+             echo 'level=2' >/etc/vendortool/tool.conf")
+        .expect_ok("a package installed from a file");
+    // Another, whose file apt's cache still holds: that file is shipped.
+    let lib = build_deb(&lab.primary(), "vendorlib", "1.0-1", "", "true");
+    lab.primary()
+        .sh(&format!(
+            "set -e; dpkg -i {lib} >/dev/null; mv {lib} /var/cache/apt/archives/vendorlib_1.0-1_all.deb"
+        ))
+        .expect_ok("a package whose file is in apt's cache");
+    let warning = "WARNING package vendortool 3.1-1 is in none of secondary's package sources: \
+                   installed on the primary from a file, most likely, so apt cannot install it \
+                   here; set sync.ship_packages: true to ship the primary's own package file";
+    coldspare(&lab, &["sync", "--dry-run"]).has(warning);
+    let out = coldspare(&lab, &["sync"]);
+    assert_eq!(out.status, 1, "{}", out.stdout);
+    out.has(warning).has("packages: FAILED");
+    out.has("Unable to locate package vendortool");
+    for noise in ["Get:", "Ign:", "Hit:", "Reading package lists"] {
+        assert!(
+            !out.stdout.contains(noise),
+            "apt's {noise} lines:\n{}",
+            out.stdout
+        );
+    }
+    assert_eq!(version_on(&lab, "secondary", "vendortool"), "absent");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lab.config_variant(dir.path(), |t| {
+        t.replace(
+            "  paths: [/etc/nginx",
+            "  ship_packages: true\n  paths: [/etc/nginx",
+        )
+    });
+    let cfg = cfg.to_string_lossy();
+    coldspare(&lab, &["--config", &cfg, "sync", "--dry-run"]).has(
+        "NOTE package vendortool 3.1-1 is in none of secondary's package sources: the primary's \
+         own package file is shipped when the sync runs (sync.ship_packages)",
+    );
+    assert_eq!(version_on(&lab, "secondary", "vendortool"), "absent");
+    let out = coldspare(&lab, &["--config", &cfg, "sync"]).expect_ok("sync shipping it");
+    out.has("package vendortool 3.1-1 shipped from primary (rebuilt from its installed files, ")
+        .has("package vendorlib 1.0-1 shipped from primary (apt's cache there, ");
+    assert_eq!(version_on(&lab, "secondary", "vendorlib"), "1.0-1 ii");
+    assert!(!out.stdout.contains("WARNING"), "{}", out.stdout);
+    // Exactly the primary's: its version, its files, its conffile as edited
+    // there, and its maintainer script ran.
+    assert_eq!(version_on(&lab, "secondary", "vendortool"), "3.1-1 ii");
+    let cat = |path: &str| {
+        lab.secondary()
+            .exec(&["cat", path])
+            .expect_ok(path)
+            .stdout
+            .trim()
+            .to_string()
+    };
+    assert_eq!(cat("/usr/lib/vendortool/tool.txt"), "tool v3.1");
+    assert_eq!(cat("/etc/vendortool/tool.conf"), "level=2");
+    assert_eq!(cat("/var/lib/vendortool-postinst"), "ran");
+    coldspare(&lab, &["--config", &cfg, "sync"])
+        .expect_ok("sync again")
+        .has("already matches capture");
+}

@@ -9,6 +9,8 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::Timelike as _;
+
 use coldspare_lab::{Lab, Output};
 
 use crate::lab;
@@ -252,33 +254,113 @@ fn a_powered_off_secondary_is_a_finding_and_the_primary_is_still_checked() {
 }
 
 #[test]
-fn the_daemon_runs_on_its_schedule_and_stops_cleanly_on_sigterm() {
+fn the_daemon_runs_quick_and_full_on_their_schedules_and_stops_cleanly_on_sigterm() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
+    // Cron has minutes, not seconds: quick checks every minute, the full
+    // report at one minute two ahead (it wins the tie there). Within two
+    // minutes or three, each fires at least once.
+    let full_minute = (chrono::Local::now() + chrono::Duration::minutes(2)).minute();
     let dir = tempfile::tempdir().unwrap();
     let cfg = lab.config_variant(dir.path(), |t| {
         format!("{t}\n").replace(
             "verify:\n  max_sync_age: 1h",
-            "verify:\n  max_sync_age: 1h\n  schedule: \"* * * * *\"",
+            &format!(
+                "verify:\n  max_sync_age: 1h\n  schedule: \"{full_minute} * * * *\"\n  quick: \"* * * * *\""
+            ),
         )
     });
     let metrics = dir.path().join("coldspare.prom");
     let (cfg, m) = (cfg.to_string_lossy(), metrics.to_string_lossy());
+    let reports = lab.run_dir().join("client/state/reports");
+    let stored = || -> Vec<serde_json::Value> {
+        let mut all: Vec<(String, serde_json::Value)> = std::fs::read_dir(&reports)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .map(|e| {
+                        let text = std::fs::read_to_string(e.path()).unwrap();
+                        (
+                            e.path().display().to_string(),
+                            serde_json::from_str(&text).unwrap(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.into_iter().map(|(_, v)| v).collect()
+    };
+    assert!(stored().is_empty(), "no report before the daemon runs");
     let mut daemon = lab.client_daemon(&["--config", &cfg, "run", "--metrics", &m]);
-    daemon.wait_for("run 2:", Duration::from_secs(150));
-    assert!(metrics.exists(), "metrics were written");
-    let prom = std::fs::read_to_string(&metrics).unwrap();
-    assert!(prom.contains("coldspare_check_up{cluster=\"lab\",service=\"web\",check=\"http GET http://{address}/\",node=\"secondary\"} 1"), "{prom}");
-    assert!(prom.contains("coldspare_node_reachable{cluster=\"lab\",node=\"primary\"} 1"));
+    let kinds = |all: &[serde_json::Value]| {
+        all.iter()
+            .map(|r| r["kind"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    let until = Instant::now() + Duration::from_secs(200);
+    loop {
+        let k = kinds(&stored());
+        if k.iter().any(|k| k == "full") && k.iter().any(|k| k == "quick") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "no quick and full report in time: {k:?}\n{}",
+            daemon.log.join("\n")
+        );
+        // The next report comes with a log line: wait for one (or a while).
+        daemon.read_log(Duration::from_secs(2));
+    }
     let (status, text) = daemon.stop();
     assert!(status.success(), "exit status {status:?}\n{text}");
     assert!(
         text.contains("SIGTERM received: finishing the current run, then stopping"),
         "{text}"
     );
-    assert!(text.contains("stopped after 2 runs"), "{text}");
-    // Each full run sent the nightly digest.
-    assert_eq!(lab.wait_for_mail(2, Duration::from_secs(5)).len(), 2);
+    assert!(text.contains("next run: quick checks at"), "{text}");
+    assert!(text.contains("next run: full report at"), "{text}");
+    let all = stored();
+    let started = |r: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(r["started"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Local)
+    };
+    for r in &all {
+        let at = started(r);
+        // Each run started at the top of the minute its schedule named.
+        assert!(at.second() < 20, "a run off its minute: {at}");
+        let checks = r["checks"].as_array().unwrap();
+        assert!(!checks.is_empty(), "every run checks the services");
+        match r["kind"].as_str() {
+            Some("full") => {
+                assert_eq!(at.minute(), full_minute, "the full report at its minute");
+                // The full run compared the nodes itself.
+                assert!(r["drift"].is_object(), "{r}");
+                assert!(r["drift"]["as_of"].is_null(), "{r}");
+                assert!(r["nodes"][0]["facts"].is_object(), "{r}");
+            }
+            Some("quick") => {
+                assert_ne!(at.minute(), full_minute, "the full report wins its minute");
+                // Quick checks do not compare the nodes: any drift shown is
+                // the last full run's, dated.
+                assert!(
+                    r["drift"].is_null() || !r["drift"]["as_of"].is_null(),
+                    "{r}"
+                );
+            }
+            other => panic!("a report of kind {other:?}"),
+        }
+    }
+    assert!(metrics.exists(), "metrics were written");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(prom.contains("coldspare_check_up{cluster=\"lab\",service=\"web\",check=\"http GET http://{address}/\",node=\"secondary\"} 1"), "{prom}");
+    assert!(prom.contains("coldspare_node_reachable{cluster=\"lab\",node=\"primary\"} 1"));
+    // The full run sent the nightly digest; quick runs with nothing new
+    // send nothing.
+    let fulls = kinds(&all).iter().filter(|k| *k == "full").count();
+    let mail = lab.wait_for_mail(fulls, Duration::from_secs(5));
+    assert_eq!(mail.len(), fulls, "{mail:?}");
 }
 
 /// Serves https on `node` with a self-signed certificate valid for `days`.

@@ -107,6 +107,16 @@ pub fn send(e: &EmailSettings, from: &str, to: &[String], raw: &[u8]) -> Result<
                     timeout: cluster::config::duration::format(e.timeout),
                     detail,
                 }
+            } else if detail.to_ascii_lowercase().contains("hostname mismatch")
+                || detail.to_ascii_lowercase().contains("ip address mismatch")
+            {
+                // A trusted certificate, but for another name: checked
+                // first, the name is the thing to fix.
+                Error::WrongName {
+                    server,
+                    port,
+                    detail,
+                }
             } else if detail.contains("certificate verify failed") && e.ca_file.is_none() {
                 Error::UntrustedCertificate {
                     server,

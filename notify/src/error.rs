@@ -35,6 +35,15 @@ pub enum Error {
         port: u16,
         detail: String,
     },
+    #[error(
+        "{server}:{port}: the server's certificate is not for the name `{server}` ({detail}) — \
+         set notify.email.server to a name its certificate carries"
+    )]
+    WrongName {
+        server: String,
+        port: u16,
+        detail: String,
+    },
     #[error("{server}:{port}: {detail}")]
     Smtp {
         server: String,

@@ -242,6 +242,14 @@ fn print_outcome(out: &SyncOutcome) {
             a.backup
         );
     }
+    if let Some(acc) = &a.accounts {
+        for c in &acc.created {
+            println!("  created {c} on {}", out.plan.node);
+        }
+        for f in &acc.failed {
+            println!("  {} {f}", output::red("FAILED"));
+        }
+    }
     for (path, why) in &a.failed {
         println!("  {} {path}: {why}", output::red("FAILED"));
     }
@@ -354,16 +362,67 @@ fn print_plan(plan: &Plan, diffs: &[PathDiff]) {
         println!("  {verb} {}{details}", synchronizer::meta::escape(&f.path));
     }
     for o in &plan.missing_owners {
+        if plan.create_owners {
+            println!(
+                "  {} {o} does not exist on {}: created there before the files are written \
+                 (sync.users: create)",
+                output::yellow("NOTE"),
+                plan.node
+            );
+        } else {
+            println!(
+                "  {} {o} does not exist on {}: its files there carry the bare number, and a \
+                 service running as it would not start after a failover; create it there with \
+                 the same id, or set sync.users: create",
+                output::yellow("WARNING"),
+                plan.node
+            );
+        }
+    }
+    for o in &plan.owners_other_id {
         println!(
-            "  {} {o} does not exist on {}: its files there carry the bare number, and a \
-             service running as it would not start after a failover; create it there with \
-             the same id",
-            output::yellow("WARNING"),
-            plan.node
+            "  {} {o}: the files are owned by the name; the account is left as it is",
+            output::yellow("NOTE")
         );
     }
     for a in &plan.packages.actions {
         println!("  package {a}");
+    }
+    for n in &plan.packages.shipped_notes {
+        println!("  package {n}");
+    }
+    for key in &plan.packages.unavailable {
+        if plan.packages.shipped.contains_key(key) {
+            continue;
+        }
+        let Some(a) = plan
+            .packages
+            .actions
+            .iter()
+            .find(|a| &a.package.key() == key)
+        else {
+            continue;
+        };
+        if plan.packages.ship {
+            println!(
+                "  {} package {} {} is in none of {}'s package sources: the primary's own \
+                 package file is shipped when the sync runs (sync.ship_packages)",
+                output::yellow("NOTE"),
+                a.package.name,
+                a.package.version,
+                plan.node
+            );
+            continue;
+        }
+        println!(
+            "  {} package {} {} is in none of {}'s package sources: installed on the primary \
+             from a file, most likely, so apt cannot install it here; set \
+             sync.ship_packages: true to ship the primary's own package file",
+            output::yellow("WARNING"),
+            a.package.name,
+            a.package.version,
+            plan.node
+        );
     }
     for (verb, list) in [
         ("mark manual", &plan.packages.mark_manual),

@@ -44,6 +44,9 @@ pub struct Applied {
     /// Set when a stop was asked for (SIGINT, SIGTERM) before every path
     /// was written: the files in flight were finished, the rest left.
     pub interrupted: Option<Interrupted>,
+    /// Users and groups created before the files (`sync.users: create`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<crate::users::Created>,
 }
 
 /// What an interrupted sync left undone.
@@ -65,6 +68,7 @@ impl Applied {
             && self.packages.as_ref().is_none_or(|p| p.ok)
             && self.services.as_ref().is_none_or(|s| s.ok)
             && self.hooks.iter().all(|h| h.ok)
+            && self.accounts.as_ref().is_none_or(crate::users::Created::ok)
     }
 }
 
@@ -102,6 +106,20 @@ fn run_script(
     })
 }
 
+/// apt's progress lines (a line per package index fetched or not, its
+/// reading of lists): they hide the lines that say what went wrong.
+fn apt_noise(line: &str) -> bool {
+    [
+        "Get:",
+        "Ign:",
+        "Hit:",
+        "Reading ",
+        "Building dependency tree",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
+}
+
 /// Installs, changes and removes packages, then marks and holds.
 /// `removals_confirmed`: apt may remove what the plan does not name (the
 /// admin saw the simulation and said yes).
@@ -115,7 +133,16 @@ pub fn packages(
         Manager::Rpm => packages::rpm_script(plan),
         Manager::Dpkg => packages::dpkg_script(plan, &platform.arch, removals_confirmed),
     };
-    run_script(node, script, std::time::Duration::from_secs(1800))
+    let mut out = run_script(node, script, std::time::Duration::from_secs(1800))?;
+    if platform.manager == Manager::Dpkg {
+        out.output = out
+            .output
+            .lines()
+            .filter(|l| !apt_noise(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    Ok(out)
 }
 
 /// Asks apt on `node` what applying `plan` would really do (`apt-get -s`),
@@ -141,7 +168,14 @@ pub fn simulate(
     };
     let r = node.agent.exec(ExecSpec::new(command))?;
     if !r.success() {
-        let last: Vec<&str> = r.stdout.trim_end().lines().rev().take(3).collect();
+        let last: Vec<&str> = r
+            .stdout
+            .trim_end()
+            .lines()
+            .filter(|l| !apt_noise(l))
+            .rev()
+            .take(3)
+            .collect();
         return Ok(Some(Simulation {
             error: Some(last.into_iter().rev().collect::<Vec<_>>().join(" / ")),
             ..Default::default()

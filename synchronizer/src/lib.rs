@@ -17,11 +17,13 @@ pub mod plan;
 mod rebuild;
 mod restore;
 pub mod services;
+mod ship;
 mod snapshot;
 mod source;
 pub mod state;
 pub mod summary;
 mod sync;
+pub mod users;
 
 use cluster::NodeSpec;
 use cluster::agent::protocol::WirePath;

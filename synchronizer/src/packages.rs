@@ -381,6 +381,21 @@ pub struct PackagePlan {
     pub unsettled: Vec<Unsettled>,
     /// What apt said it would really do, when it was asked.
     pub simulation: Option<Simulation>,
+    /// Installs whose exact version no package source of the node offers
+    /// (`name version`): installed on the primary from a file, typically.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<String>,
+    /// The primary's own package files shipped to the node instead (see
+    /// `crate::ship`): by package key, the file's path on the node.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub shipped: BTreeMap<String, String>,
+    /// `sync.ship_packages` is set and the primary is reached: what is
+    /// unavailable is shipped when the sync runs.
+    #[serde(skip)]
+    pub ship: bool,
+    /// Where each shipped file came from, one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shipped_notes: Vec<String>,
 }
 
 impl PackagePlan {
@@ -495,7 +510,7 @@ pub fn plan(want: &Packages, have: &Packages, remove_extra: bool) -> PackagePlan
 
 /// The name apt takes for a package (`name` for the native and `all`
 /// architectures, `name:arch` otherwise).
-fn apt_name(key: &str, native: &str) -> String {
+pub(crate) fn apt_name(key: &str, native: &str) -> String {
     match key.rsplit_once(':') {
         Some((name, arch)) if arch == native || arch == "all" => name.to_string(),
         _ => key.to_string(),
@@ -514,8 +529,10 @@ fn apt_transaction(plan: &PackagePlan, native: &str) -> Vec<String> {
         .iter()
         .map(|a| {
             let name = apt_name(&a.package.key(), native);
-            quote(&match a.change {
-                Change::Remove => format!("{name}-"),
+            quote(&match (&a.change, plan.shipped.get(&a.package.key())) {
+                (Change::Remove, _) => format!("{name}-"),
+                // A path: apt installs that file, resolving its dependencies.
+                (_, Some(file)) => file.clone(),
                 _ => format!("{name}={}", a.package.version),
             })
         })

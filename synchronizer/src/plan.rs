@@ -68,10 +68,18 @@ pub struct Plan {
     pub hooks: Vec<String>,
     /// Paths compared, and how many were found identical.
     pub compared: usize,
-    /// Owners of synced files that do not exist on the node (a failover
-    /// risk: see [`missing_owners`]).
+    /// Owners of synced files that do not exist on the node: a failover
+    /// risk (see [`crate::users`]), created before files are written with
+    /// `sync.users: create`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub missing_owners: Vec<String>,
+    pub missing_owners: Vec<crate::users::MissingOwner>,
+    /// Owners the node knows by name with another id than the primary's:
+    /// the files are owned by the name, the account is left as it is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub owners_other_id: Vec<String>,
+    /// The missing owners will be created before files are written
+    /// (`sync.users: create`, on a sync that reaches the primary).
+    pub create_owners: bool,
 }
 
 impl Plan {
@@ -124,30 +132,6 @@ impl Plan {
     pub fn changed_paths(&self) -> Vec<&Path> {
         self.files.iter().map(|f| f.path.as_path()).collect()
     }
-}
-
-/// Users and groups that own synced files on the primary but do not exist on
-/// the node (its files carry the bare number): a service running as one of
-/// them would not start there after a failover. Each as "user `www-app`
-/// (uid 1234)".
-pub fn missing_owners(want: &Meta, live: &Manifest) -> Vec<String> {
-    let mut out = std::collections::BTreeSet::new();
-    for e in &live.entries {
-        let Some(w) = want.get(&e.path.0) else {
-            continue;
-        };
-        if let (None, Some(name)) = (&e.user, &w.user)
-            && e.uid == w.uid
-        {
-            out.insert(format!("user `{name}` (uid {})", w.uid));
-        }
-        if let (None, Some(name)) = (&e.group, &w.group)
-            && e.gid == w.gid
-        {
-            out.insert(format!("group `{name}` (gid {})", w.gid));
-        }
-    }
-    out.into_iter().collect()
 }
 
 fn owner_of(user: &Option<String>, uid: u32, group: &Option<String>, gid: u32) -> String {
@@ -294,7 +278,7 @@ pub fn files(
             }
             let (ho, wo) = (owner_of(&h.user, h.uid, &h.group, h.gid), w.owner());
             // A name the node lacks was written as the primary's number:
-            // that is the closest the node can hold (see `missing_owners`),
+            // that is the closest the node can hold (see `crate::users`),
             // not a change to make again at every sync.
             let same_user = h.user == w.user || (h.user.is_none() && h.uid == w.uid);
             let same_group = h.group == w.group || (h.group.is_none() && h.gid == w.gid);

@@ -72,6 +72,7 @@ pub fn restore(
             source: &source,
             capture: id,
             stop,
+            accounts: None,
         },
         (platform, svc_manager),
         progress,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use cluster::agent::protocol::{Kind, Manifest, WirePath};
-use cluster::config::Config;
+use cluster::config::{Config, UsersMode};
 use cluster::progress::Progress;
 use cluster::stop::Stop;
 use cluster::transport::Node;
@@ -40,6 +40,9 @@ pub(crate) struct Target<'a> {
     pub capture: Oid,
     /// Asked to stop (SIGINT, SIGTERM): finish the files in flight, then stop.
     pub stop: &'a Stop,
+    /// The primary's accounts for the owners the node lacks, read when
+    /// `sync.users: create` is set and the primary was reached.
+    pub accounts: Option<&'a crate::users::PrimaryAccounts>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -130,6 +133,14 @@ pub(crate) fn make_plan(
         _ => Default::default(),
     };
     packages.simulation = apply::simulate(node, &packages, &platform, false)?;
+    if packages
+        .simulation
+        .as_ref()
+        .is_some_and(|s| s.error.is_some())
+    {
+        // Asked before anything changes, so the plan says it.
+        packages.unavailable = crate::ship::unavailable(node, &packages, &platform.arch)?;
+    }
     let services = match (svcs, &have_svcs) {
         (Some(w), Some(h)) if config.sync.services => {
             services::plan(w, h, config.sync.remove_extra)
@@ -142,6 +153,9 @@ pub(crate) fn make_plan(
         .map(|i| config.sync.on_change[i].run.clone())
         .collect();
     let manager = have_svcs.map(|s| s.manager).unwrap_or_default();
+    // Asked of the node before anything is written, so the first plan
+    // already names an owner the node lacks.
+    let owners = crate::users::check(node, want.meta)?;
     let plan = Plan {
         node: node.name().to_string(),
         capture: capture.to_string(),
@@ -150,7 +164,9 @@ pub(crate) fn make_plan(
         services,
         hooks,
         compared,
-        missing_owners: plan::missing_owners(want.meta, live),
+        missing_owners: owners.missing,
+        owners_other_id: owners.other_id,
+        create_owners: false,
     };
     Ok((plan, platform, manager))
 }
@@ -241,6 +257,7 @@ pub(crate) fn execute(
         source,
         capture,
         stop,
+        accounts,
     } = target;
     // A sync interrupted before this one: its written paths still owe their
     // hooks, which run once the capture is whole.
@@ -283,6 +300,30 @@ pub(crate) fn execute(
     }
     if !plan.services.is_empty() {
         applied.services = Some(apply::services(node, &plan.services, svc_manager)?);
+    }
+    // After packages (which may bring their own users), before files: the
+    // files are then written with the names.
+    if config.sync.users == UsersMode::Create && !plan.missing_owners.is_empty() {
+        let created = match accounts {
+            Some(a) => Some(crate::users::create(node, want, a)?),
+            // A restore does not ask the primary: the plan's warning stands.
+            None => None,
+        };
+        if let Some(created) = &created
+            && !created.created.is_empty()
+        {
+            let still = crate::users::check(node, want)?;
+            plan.missing_owners = still.missing;
+            let secret = capture::secret_patterns(config)?;
+            let digests = want.dir_digests();
+            let live = node
+                .agent
+                .manifest(capture::manifest_request(config, &digests))?;
+            let (files, compared) = plan::files(want, &live, want, None, &secret);
+            plan.files = files;
+            plan.compared = compared;
+        }
+        applied.accounts = created;
     }
     let files = apply::files(node, &plan.files, source, &backup, progress, stop)?;
     applied.written = files.written;
@@ -499,6 +540,8 @@ pub fn sync(
         repo: &repo,
         stored: capture_id.or(repo.head()),
     };
+    plan.create_owners = config.sync.users == UsersMode::Create && primary.is_some();
+    plan.packages.ship = config.sync.ship_packages && primary.is_some();
     tracing::info!("planned: {}", plan.summary());
     let diffs = if opts.dry_run || opts.diffs {
         diffs(&plan, &mut target, &source)?
@@ -509,6 +552,25 @@ pub fn sync(
         return Ok(SyncOutcome::planned(snapshot_outcome, plan, diffs));
     }
     let capture = capture_id.expect("a committed capture on a real run");
+    if config.sync.ship_packages
+        && !plan.packages.unavailable.is_empty()
+        && let Some(p) = primary.as_mut()
+    {
+        progress.stage(&format!(
+            "shipping the primary's own packages to {}",
+            target.name()
+        ));
+        let dir = config.state_dir.join("packages");
+        let _ = target
+            .agent
+            .exec(cluster::agent::protocol::ExecSpec::new(format!(
+                "mkdir -p {}",
+                cluster::shell::quote(&dir.to_string_lossy())
+            )));
+        plan.packages.shipped_notes =
+            crate::ship::ship(config, p, &mut target, &mut plan.packages, &platform.arch)?;
+        plan.packages.simulation = apply::simulate(&mut target, &plan.packages, &platform, false)?;
+    }
     let confirmed = opts.yes || config.sync.allow_dependent_removals;
     let refused = apply::confirm_packages(&mut target, &mut plan.packages, &platform, confirmed)?;
     let (plan, applied, recorded) = if refused.is_some() {
@@ -519,6 +581,12 @@ pub fn sync(
             plan.clone(),
             diffs.clone(),
         ));
+        let accounts = match (&mut primary, config.sync.users) {
+            (Some(p), UsersMode::Create) if !plan.missing_owners.is_empty() => {
+                Some(crate::users::read_primary(p, &plan.missing_owners)?)
+            }
+            _ => None,
+        };
         let (plan, applied, recorded) = execute(
             config,
             &mut target,
@@ -528,6 +596,7 @@ pub fn sync(
                 source: &source,
                 capture,
                 stop: &opts.stop,
+                accounts: accounts.as_ref(),
             },
             (platform, svc_manager),
             progress,

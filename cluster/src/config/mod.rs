@@ -12,6 +12,7 @@ mod locate;
 mod nodes;
 mod notify;
 mod raw;
+mod sections;
 mod services;
 mod show;
 pub mod size;
@@ -36,7 +37,7 @@ pub use services::{Check, CheckKind, Nodes, OnFailure, Service, names_each_node}
 pub use show::file_text;
 pub use ssh::{AgentSettings, SshSettings};
 pub use starter::{StarterNode, starter};
-pub use sync::{HOST_SPECIFIC, Hook, PackageMode, SyncSettings};
+pub use sync::{HOST_SPECIFIC, Hook, PackageMode, SyncSettings, UsersMode};
 pub use verify::{VerifySettings, parse_cron};
 pub use yaml_error::from_yaml_error;
 
@@ -206,7 +207,33 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(p) = duplicate_key(path, text) {
         return Err(ConfigError::Invalid(vec![p]));
     }
-    let raw: raw::RawConfig = serde_yaml::from_str(text)
-        .map_err(|e| ConfigError::Invalid(vec![from_yaml_error(path, text, &e)]))?;
+    let raw: raw::RawConfig = match serde_yaml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => return Err(ConfigError::Invalid(every_problem(path, text, &e))),
+    };
     validate::validate(path, text, raw).map_err(ConfigError::Invalid)
+}
+
+/// Every problem of a file that does not read whole (`first` is serde's
+/// first error): each section's own, then the second stage's findings in
+/// the sections that read, in the order of the file.
+fn every_problem(path: &Path, text: &str, first: &serde_yaml::Error) -> Vec<Problem> {
+    let part = sections::read(path, text, first);
+    let mut problems = part.problems;
+    if let Some(raw) = part.raw
+        && let Err(more) = validate::validate(path, text, raw)
+    {
+        let under = |key: &str, f: &String| {
+            key == f
+                || key
+                    .strip_prefix(f.as_str())
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        };
+        problems.extend(
+            more.into_iter()
+                .filter(|p| !part.failed.iter().any(|f| under(&p.key, f))),
+        );
+    }
+    problems.sort_by_key(|p| (p.line, p.column));
+    problems
 }

@@ -23,6 +23,8 @@ pub struct RawSync {
     #[serde(default)]
     pub on_change: Vec<RawHook>,
     pub backups: Option<RawBackups>,
+    pub users: Option<String>,
+    pub ship_packages: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +72,26 @@ pub struct SyncSettings {
     pub services: bool,
     pub on_change: Vec<Hook>,
     pub backups: Backups,
+    /// What a sync does about owners of synced files that exist only on
+    /// the primary.
+    pub users: UsersMode,
+    /// Ship the primary's own package file for a package no package source
+    /// of the secondary offers (installed on the primary from a file).
+    pub ship_packages: bool,
+}
+
+/// `sync.users`: owners (users and groups) of synced files that exist on
+/// the primary but not on the secondary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UsersMode {
+    /// Name them in the plan and in `verify` as a failover risk.
+    #[default]
+    Report,
+    /// Create them on the secondary before files are written: the primary's
+    /// name, its id when free there, its home and shell. An existing
+    /// account is never changed.
+    Create,
 }
 
 /// How many backup sets a node keeps (`<state_dir>/backup/`, on the node
@@ -134,6 +156,8 @@ impl Default for SyncSettings {
             services: true,
             on_change: Vec::new(),
             backups: Backups::default(),
+            users: UsersMode::Report,
+            ship_packages: false,
         }
     }
 }
@@ -266,6 +290,7 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
         });
     }
     let backups = backups(c, raw.backups.unwrap_or_default());
+    let users = users(c, raw.users.as_deref());
     SyncSettings {
         paths,
         exclude: raw.exclude,
@@ -281,6 +306,29 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
         services: raw.services.unwrap_or(true),
         on_change,
         backups,
+        users,
+        ship_packages: raw.ship_packages.unwrap_or(false),
+    }
+}
+
+fn users(c: &mut Checker<'_>, raw: Option<&str>) -> UsersMode {
+    const WORDS: [&str; 2] = ["report", "create"];
+    match raw {
+        None | Some("report") => UsersMode::Report,
+        Some("create") => UsersMode::Create,
+        Some(other) => {
+            c.problem(
+                &["sync", "users"],
+                format!("`{other}` is not a valid users setting"),
+                Some(match super::closest(other, &WORDS) {
+                    Some(w) => format!("did you mean `{w}`?"),
+                    None => "use `report` (name missing users and groups as a failover risk) or \
+                             `create` (create them on the secondary)"
+                        .into(),
+                }),
+            );
+            UsersMode::Report
+        }
     }
 }
 

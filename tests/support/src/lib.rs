@@ -529,6 +529,17 @@ impl Daemon {
         }
     }
 
+    /// Reads the log lines that come within `wait` (at least one, if one
+    /// comes): a pause that ends as soon as the daemon says something.
+    pub fn read_log(&mut self, wait: Duration) {
+        if let Ok(line) = self.lines.recv_timeout(wait) {
+            self.log.push(line);
+        }
+        while let Ok(line) = self.lines.try_recv() {
+            self.log.push(line);
+        }
+    }
+
     /// SIGTERM, then waits for the daemon to exit; its exit status and the
     /// whole log.
     pub fn stop(mut self) -> (std::process::ExitStatus, String) {
