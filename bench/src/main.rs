@@ -5,6 +5,7 @@
 // A benchmark drives tools and prints tables.
 #![allow(clippy::disallowed_methods, clippy::print_stdout)]
 
+mod failover;
 mod large;
 mod manifest;
 mod sync;
@@ -54,6 +55,9 @@ fn main() -> anyhow::Result<()> {
     }
     if want("verify") {
         verify::run(&bench)?;
+    }
+    if want("failover") {
+        failover::run(&bench)?;
     }
     // Not in "all": it moves hundreds of megabytes.
     if suites.iter().any(|s| s == "large") {

@@ -1193,7 +1193,9 @@ impl Runner {
             .unwrap_or_default();
         match is {
             Condition::Down => {
-                if Self::answers(&spec, self.config.ssh.timeout.min(Duration::from_secs(3))) {
+                // Two tries a second each: one lost SYN is not a dead node.
+                let probe = Duration::from_secs(1);
+                if Self::answers(&spec, probe) || Self::answers(&spec, probe) {
                     Err(fail(
                         format!(
                             "{} still answers on {}:{}: promoting {other} now would make two primaries",
@@ -1490,7 +1492,7 @@ impl Runner {
             .node(&old)
             .cloned()
             .map_err(|e| fail(e.to_string(), ""))?;
-        let reaches_old = Self::answers(&old_spec, Duration::from_secs(2));
+        let reaches_old = Self::answers(&old_spec, Duration::from_secs(1));
         let reason = format!(
             "{} playbook, journal {}",
             self.playbook_name, self.journal_id
@@ -1617,11 +1619,14 @@ impl Runner {
         );
         let dev = cluster::shell::quote(&a.interface);
         let script = if take {
-            // `replace` is idempotent; the announcement makes clients and
-            // switches forget the old primary's MAC at once.
+            // `replace` is idempotent. The announcement (three gratuitous ARPs
+            // over two seconds, as keepalived repeats its own) makes clients
+            // and switches forget the old MAC at once; it runs detached so the
+            // step does not wait for arping's pauses.
+
             format!(
                 "ip addr replace {cidr} dev {dev} && \
-                 if command -v arping >/dev/null; then arping -q -U -c 2 -w 2 -I {dev} {addr} || true; \
+                 if command -v arping >/dev/null; then setsid -f arping -q -U -c 3 -I {dev} {addr} >/dev/null 2>&1; \
                  else echo 'arping is missing: clients may keep the old MAC for a minute' >&2; fi; \
                  ip -o addr show dev {dev} to {host} | grep -q . ",
                 addr = a.address
