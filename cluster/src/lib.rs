@@ -9,10 +9,12 @@ pub mod exec;
 pub mod fsutil;
 pub mod hint;
 pub mod progress;
+pub mod roles;
 pub mod shell;
 pub mod stop;
 pub mod transport;
 
 pub use config::{Config, ConfigError, NodeSpec, Problem, Role};
 pub use error::{Error, HostKeyProblem, Result};
+pub use roles::{Roles, RolesError};
 pub use transport::{Node, connect, connect_all};

@@ -8,6 +8,7 @@ mod exit;
 mod init;
 mod output;
 mod progress;
+mod roles;
 mod status;
 mod sync;
 mod trust;
@@ -84,6 +85,8 @@ enum Command {
     Run(verify::RunArgs),
     /// Run the node agent (coldspare starts it over SSH), or install it.
     Agent(agent::Args),
+    /// Show the recorded roles and epoch here and on each node (--adopt NODE takes a newer record).
+    Roles(roles::Args),
 }
 
 /// Global settings every subcommand may use.
@@ -111,8 +114,18 @@ impl Global {
         }
     }
 
-    /// Loads and validates the configuration.
-    pub fn load(&self) -> Result<cluster::Config, cluster::ConfigError> {
+    /// Loads and validates the configuration, and makes it follow the
+    /// roles recorded in its state directory: after a promotion every
+    /// command uses the recorded primary as the source. A roles record that
+    /// cannot be read, or names other nodes, is an error naming the file.
+    pub fn load(&self) -> anyhow::Result<cluster::Config> {
+        let mut config = self.load_file()?;
+        cluster::roles::apply_recorded(&mut config)?;
+        Ok(config)
+    }
+
+    /// The configuration file alone, with its own `role:` assignment.
+    pub fn load_file(&self) -> Result<cluster::Config, cluster::ConfigError> {
         cluster::config::load(&self.config)
     }
 }
@@ -146,6 +159,7 @@ pub fn main() -> ExitCode {
         Command::Outbox(a) => verify::outbox(&global, a),
         Command::Run(a) => verify::run(&global, a),
         Command::Agent(a) => agent::run(&global, a),
+        Command::Roles(a) => roles::run(&global, a),
     };
     match result {
         Ok(code) => code,

@@ -58,8 +58,15 @@ fn open(config: &Config, exclusive: bool) -> Result<(StateRepo, Option<Lock>)> {
     Ok((StateRepo::open(&config.state_dir)?, lock))
 }
 
+/// A session that captures from or writes to `spec`: fenced against this
+/// controller's recorded roles (a node ahead of this machine, or a stale
+/// node, is refused; a node behind gets the current roles first).
 fn connect(config: &Config, spec: &NodeSpec) -> Result<Node> {
-    Ok(cluster::connect(config, spec)?)
+    Ok(cluster::transport::connect_for(
+        config,
+        spec,
+        cluster::roles::Purpose::Act,
+    )?)
 }
 
 fn require_sync(config: &Config) -> Result<()> {

@@ -61,6 +61,10 @@ pub struct Config {
     pub services: Vec<Service>,
     pub verify: VerifySettings,
     pub notify: NotifySettings,
+    /// The recorded roles this configuration follows, when a record moved
+    /// them (set by [`Config::apply_roles`]); `None`: the `role:` keys.
+    #[serde(skip)]
+    pub roles: Option<crate::roles::Applied>,
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

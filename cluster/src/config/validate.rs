@@ -61,5 +61,6 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         services,
         verify,
         notify,
+        roles: None,
     })
 }
