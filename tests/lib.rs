@@ -19,6 +19,7 @@ mod owners_lab;
 mod packages_lab;
 mod promises_lab;
 mod retention_lab;
+mod roles_lab;
 mod secrets_lab;
 mod sync_lab;
 mod verify_lab;

@@ -224,7 +224,7 @@ impl fmt::Display for Roles {
             self.epoch, self.primary, self.secondary
         )?;
         if let Some(s) = &self.stale {
-            write!(f, " ({s} stale, demoted at epoch {})", self.epoch)?;
+            write!(f, "; {s} stale, demoted at epoch {}", self.epoch)?;
         }
         Ok(())
     }

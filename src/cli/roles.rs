@@ -11,19 +11,21 @@ use serde::Serialize;
 
 use super::{Global, exit, output};
 
-/// Show the recorded roles and epoch here and on each node.
-///
-/// The configuration's `role:` is only the first assignment (epoch 0).
-/// Every promotion (a failover) raises the epoch by one and records the new
-/// roles on this machine and on both nodes. A node that holds a newer epoch
-/// than this machine refuses every change from it ("fenced"): this machine
-/// missed a promotion. Check the records below, then take the right one with
-/// `--adopt NODE`.
-///
-/// Exit 0 when every node agrees with this machine, 1 when a node records
-/// something else or cannot be reached, 2 when this machine's record cannot
-/// be read.
+const ABOUT: &str = "\
+The configuration's `role:` is only the first assignment (epoch 0). Every promotion
+(a failover) raises the epoch by one and records the new roles in the state directory
+of this machine and of both nodes; every command then uses the recorded primary.
+
+A node that holds a newer epoch than this machine refuses every change from it
+(\"fenced\"): this machine missed a promotion. Look at the records this command shows,
+then take the right one with `--adopt NODE` (never an older one). A node recorded as
+stale was demoted while it could not be told: it takes part only in failback.
+
+Exit codes: 0 every node agrees with this machine, 1 a node records something else or
+cannot be reached, 2 this machine's record cannot be read.";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = ABOUT)]
 pub struct Args {
     /// Take NODE's record as this machine's: only when NODE's epoch is
     /// higher (or this machine's record is corrupt; it is kept aside as
@@ -236,6 +238,12 @@ fn print_human(r: &Report) {
                         cluster::hint::cs(),
                         n.name
                     )),
+                    Some(o) if theirs.epoch < o.epoch && o.is_stale(&n.name) => {
+                        output::yellow(&format!(
+                            "behind this machine: stale, demoted at epoch {}; it is told at failback",
+                            o.epoch
+                        ))
+                    }
                     Some(o) if theirs.epoch < o.epoch => output::yellow(
                         "behind this machine: the next sync sends it the current roles",
                     ),
