@@ -249,3 +249,68 @@ fn roles_adopt_takes_a_newer_record_and_a_corrupt_record_is_named() {
         "{\"epoch\": 2, \"prim"
     );
 }
+
+/// The agent's own fence, without the controller's in front of it: a
+/// session that carries an older epoch (or none, as from a controller
+/// before roles, or a protocol-3 session) changes nothing on the node.
+#[test]
+fn the_agent_refuses_an_older_epoch_by_itself() {
+    use cluster::agent::protocol::ExecSpec;
+    let lab = lab!();
+    put_roles(&lab, "secondary", &record(2, "secondary", None));
+    lab.secondary()
+        .sh("echo old > /etc/fence-test")
+        .expect_ok("write a file");
+    let config = cluster::config::load(&lab.config_path()).expect("the lab's configuration");
+    let write = || ExecSpec::new("echo new > /etc/fence-test");
+    lab.in_client_net(|| {
+        let mut node = cluster::transport::connect_with(&config, config.secondary(), None)
+            .expect("connect");
+        assert_eq!(node.agent.roles().map(|r| r.epoch), Some(2));
+        node.agent.set_epoch(1);
+        let e = node.agent.exec(write()).unwrap_err();
+        assert!(
+            matches!(e, cluster::Error::Fenced { ours: 1, theirs: 2, ref primary, .. } if primary == "secondary"),
+            "{e}"
+        );
+        let older = cluster::Roles {
+            epoch: 1,
+            primary: "primary".into(),
+            secondary: "secondary".into(),
+            stale: None,
+            changed_at: None,
+            reason: None,
+        };
+        assert!(node.agent.set_roles(&older).is_err());
+        // A protocol-3 session carries no epoch: it counts as 0.
+        let mut old = cluster::transport::connect_with(&config, config.secondary(), Some(3))
+            .expect("connect at protocol 3");
+        old.agent.set_epoch(2);
+        let e = old.agent.exec(write()).unwrap_err();
+        assert!(
+            matches!(e, cluster::Error::Fenced { ours: 0, theirs: 2, .. }),
+            "{e}"
+        );
+        old.agent.bye();
+        assert_eq!(
+            lab.secondary()
+                .sh("cat /etc/fence-test")
+                .expect_ok("read")
+                .stdout,
+            "old\n",
+            "nothing changed"
+        );
+        // At the node's epoch the same request goes through.
+        node.agent.set_epoch(2);
+        assert!(node.agent.exec(write()).unwrap().success());
+        node.agent.bye();
+    });
+    assert_eq!(
+        lab.secondary()
+            .sh("cat /etc/fence-test")
+            .expect_ok("read")
+            .stdout,
+        "new\n"
+    );
+    assert_eq!(node_roles(&lab, "secondary")["epoch"], 2);
+}
