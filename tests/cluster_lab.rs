@@ -199,7 +199,7 @@ fn a_node_without_the_agent_gets_a_hint_and_install_fixes_it() {
     for node in ["primary", "secondary"] {
         assert!(
             out.stdout.contains(&format!(
-                "{node}: installed coldspare {} at /opt/coldspare/bin/coldspare (agent protocol 3)",
+                "{node}: installed coldspare {} at /opt/coldspare/bin/coldspare (agent protocol 4)",
                 env!("CARGO_PKG_VERSION")
             )),
             "{}",
@@ -250,7 +250,7 @@ fn an_older_agent_is_spoken_to_in_its_version_and_an_unknown_one_is_refused() {
         assert_eq!(outs, ["0\n", "1\n", "2\n"]);
 
         let mut node = cluster::connect(&config, config.secondary()).expect("connect");
-        assert_eq!(node.agent.version, 3);
+        assert_eq!(node.agent.version, 4);
         let results = node
             .agent
             .exec_many(
@@ -281,7 +281,7 @@ echo '{"id":1,"result":{"versions":[9],"chosen":null,"agent":"9.0.0"}}'
         .coldspare(&["--config", &cfg.to_string_lossy(), "status"]);
     assert_eq!(out.status, 1);
     let want = format!(
-        "secondary: the agent (coldspare 9.0.0) speaks protocol 9, this coldspare ({}) speaks 1, 2, 3; no version in common",
+        "secondary: the agent (coldspare 9.0.0) speaks protocol 9, this coldspare ({}) speaks 1, 2, 3, 4; no version in common",
         env!("CARGO_PKG_VERSION")
     );
     out.has(&want);

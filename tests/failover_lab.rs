@@ -167,6 +167,39 @@ fn cold_reboot_after_a_power_off_moves_roles_epoch_and_address() {
         ))
         .expect_ok("the old primary does not hold the service address");
     assert_eq!(mac_seen_by_client(&lab, SERVICE_ADDRESS), secondary_mac);
+
+    // `status` shows the roles as they are now; captures come from the new
+    // primary; the stale old primary is refused as a target...
+    lab.client()
+        .coldspare(&["status"])
+        .expect_ok("status")
+        .has("roles moved at epoch 1: secondary");
+    lab.secondary()
+        .sh("echo 'workers = 8' >> /srv/app/config/app.conf")
+        .expect_ok("work goes on at the new primary");
+    lab.client()
+        .coldspare(&["snapshot"])
+        .expect_ok("a capture from the new primary")
+        .has(" of secondary: ");
+    let refused = lab.client().coldspare(&["sync"]);
+    assert_eq!(refused.status, 1, "{refused:?}");
+    refused.err_has("stale");
+    // ... and, with its own old roles, as a source: its timer's sync is fenced.
+    let stale = lab.primary().coldspare(&["sync"]);
+    assert_eq!(stale.status, 1, "{stale:?}");
+    stale.err_has("fenced");
+
+    // Failback resyncs it, and it takes part again.
+    let run = lab.session("client", &["failover", "failback"]);
+    let (code, out, err) = run.finish(Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("it is no longer stale (epoch 2"), "{out}");
+    let roles = roles_here(&lab);
+    assert_eq!(roles["epoch"], 2, "{roles}");
+    assert!(roles["stale"].is_null(), "{roles}");
+    lab.client()
+        .coldspare(&["sync"])
+        .expect_ok("a plain sync again");
 }
 
 #[test]

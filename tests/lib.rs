@@ -23,6 +23,7 @@ mod playbook_check;
 mod prometheus_lab;
 mod promises_lab;
 mod retention_lab;
+mod roles_lab;
 mod secrets_lab;
 mod sync_lab;
 mod verify_lab;

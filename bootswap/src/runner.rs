@@ -171,7 +171,7 @@ pub fn run(config: &Config, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome, 
     };
     let mut config = config.clone();
     let roles_now = roles::current(&config)?;
-    config.apply_roles(&roles_now);
+    config.apply_roles(&roles_now)?;
 
     let (mut journal, playbook, vars, force_reason, start_at) = if opts.resume {
         resume_journal(&config, opts)?
@@ -792,12 +792,16 @@ impl Runner {
 
     fn node(&mut self, spec: &NodeSpec) -> Result<&mut Node, StepFailure> {
         if !self.nodes.contains_key(&spec.name) {
-            let node = cluster::connect(&self.config, spec).map_err(|e| {
-                fail(
-                    format!("cannot reach {}: {e}", spec.name),
-                    format!("check that {} is on and its cable is in", spec.name),
-                )
-            })?;
+            // Fenced like a sync (a node ahead of this machine refuses it),
+            // but a stale node takes part: the playbooks bring it back.
+            let node =
+                cluster::transport::connect_for(&self.config, spec, roles::Purpose::Failback)
+                    .map_err(|e| {
+                        fail(
+                            format!("cannot reach {}: {e}", spec.name),
+                            format!("check that {} is on and its cable is in", spec.name),
+                        )
+                    })?;
             self.nodes.insert(spec.name.clone(), node);
         }
         Ok(self.nodes.get_mut(&spec.name).expect("just connected"))
@@ -1363,6 +1367,7 @@ impl Runner {
                 diffs: false,
                 yes: false,
                 stop: cluster::stop::Stop::default(),
+                failback: false,
             };
             synchronizer::sync(&config, &opts, &cluster::progress::Quiet, &|_| {})
         };
@@ -1428,6 +1433,8 @@ impl Runner {
                 "fix the playbook's step order",
             ));
         }
+        let roles = roles::current(&self.config).map_err(|e| fail(e.to_string(), ""))?;
+        let resync = roles.is_stale(&spec.name);
         // The synchronizer opens its own sessions.
         self.nodes.clear();
         let opts = synchronizer::SyncOptions {
@@ -1436,6 +1443,7 @@ impl Runner {
             diffs: false,
             yes: false,
             stop: cluster::stop::Stop::default(),
+            failback: resync,
         };
         let out = synchronizer::sync(&self.config, &opts, &cluster::progress::Quiet, &|_| {})
             .map_err(|e| {
@@ -1459,12 +1467,30 @@ impl Runner {
                 ),
             ));
         }
-        Ok(Acted::Done(format!(
+        let mut said = format!(
             "{} now matches the primary ({} file{} changed)",
             spec.name,
             out.plan.files.len(),
             if out.plan.files.len() == 1 { "" } else { "s" }
-        )))
+        );
+        if resync {
+            // Resynced: it takes part again. Told first, then recorded here.
+            let next = roles.resynced(&format!(
+                "{} resynced by the {} playbook, journal {}",
+                spec.name, self.playbook_name, self.journal_id
+            ));
+            let primary = self.config.primary().clone();
+            self.tell(&spec, &next)?;
+            self.tell(&primary, &next)?;
+            next.store(&self.config.state_dir)
+                .map_err(|e| fail(e.to_string(), "check this machine's state directory"))?;
+            self.carry_epoch(next.epoch);
+            said.push_str(&format!(
+                "; it is no longer stale (epoch {}, recorded on both nodes and here)",
+                next.epoch
+            ));
+        }
+        Ok(Acted::Done(said))
     }
 
     fn promote(&mut self, node: &str) -> Result<Acted, StepFailure> {
@@ -1533,7 +1559,10 @@ impl Runner {
                 next.epoch
             ));
         }
-        self.config.apply_roles(&next);
+        self.config
+            .apply_roles(&next)
+            .map_err(|e| fail(e.to_string(), "check this machine's state directory"))?;
+        self.carry_epoch(next.epoch);
         Ok(Acted::Done(said))
     }
 
@@ -1544,61 +1573,39 @@ impl Runner {
             .unwrap_or(0)
     }
 
-    /// The roles a node records, if any.
+    /// The roles a node records, if any, read from a fresh session's hello
+    /// that looks only (a node already ahead of this machine is not refused
+    /// here: that is what an interrupted promotion leaves).
     fn node_roles(&mut self, spec: &NodeSpec) -> Result<Option<Roles>, StepFailure> {
-        let path = self.config.state_dir.join("roles");
-        let r = self.exec(
-            spec,
-            &format!(
-                "cat {} 2>/dev/null || true",
-                cluster::shell::quote(&path.to_string_lossy())
-            ),
-            Duration::from_secs(10),
-        )?;
-        if r.stdout.trim().is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_str(&r.stdout).map(Some).map_err(|e| {
+        let node = cluster::connect(&self.config, spec).map_err(|e| {
             fail(
-                format!(
-                    "{}: {} is not a roles record: {e}",
-                    spec.name,
-                    path.display()
-                ),
-                "look at the file on the node; `coldspare roles` shows every node's record",
+                format!("cannot reach {}: {e}", spec.name),
+                format!("check that {} is on and its cable is in", spec.name),
             )
-        })
+        })?;
+        Ok(node.agent.roles())
     }
 
-    /// Records `roles` on a node's own state directory.
+    /// Records `roles` on a node (the agent refuses an older epoch).
     fn tell(&mut self, spec: &NodeSpec, roles: &Roles) -> Result<(), StepFailure> {
-        let dir = self.config.state_dir.clone();
-        let json = serde_json::to_string_pretty(roles).expect("roles serialise");
-        let path = dir.join("roles");
-        let tmp = dir.join(".roles.coldspare-tmp");
-        let script = format!(
-            "mkdir -p -m 700 {d} && cat > {t} && sync {t} && mv -f {t} {p}",
-            d = cluster::shell::quote(&dir.to_string_lossy()),
-            t = cluster::shell::quote(&tmp.to_string_lossy()),
-            p = cluster::shell::quote(&path.to_string_lossy()),
-        );
         let node = self.node(spec)?;
-        let mut cmd = ExecSpec::new(script).timeout(Duration::from_secs(20));
-        cmd.stdin = Some(format!("{json}\n"));
-        match node.agent.exec(cmd) {
-            Ok(r) if r.code == Some(0) => Ok(()),
-            Ok(r) => Err(fail(
-                format!(
-                    "{}: cannot record the roles: {}",
-                    spec.name,
-                    r.stderr.trim()
-                ),
-                "check the node's state directory",
-            )),
+        match node.agent.set_roles(roles) {
+            Ok(()) => Ok(()),
             Err(e) => {
                 self.nodes.remove(&spec.name);
-                Err(fail(format!("{}: {e}", spec.name), "check the node"))
+                Err(fail(
+                    format!("{}: cannot record the roles: {e}", spec.name),
+                    "`coldspare roles` shows what each node records",
+                ))
             }
+        }
+    }
+
+    /// After the roles moved here: every open session carries the new epoch
+    /// (the agents refuse changes from an older one).
+    fn carry_epoch(&mut self, epoch: u64) {
+        for node in self.nodes.values_mut() {
+            node.agent.set_epoch(epoch);
         }
     }
 

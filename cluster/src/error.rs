@@ -86,6 +86,44 @@ pub enum Error {
 
     #[error("{0}")]
     Refused(String),
+
+    /// A node holds a newer epoch than this controller: the roles moved and
+    /// this machine did not learn it. Nothing was changed.
+    #[error(
+        "fenced: this machine carries epoch {ours} but {node} is at epoch {theirs}: roles moved, \
+         {primary} is the primary since epoch {theirs} ({why}); nothing was changed
+  this machine's roles record is out of date; acting on it could push old state onto the new primary
+  help: `{cs} roles` shows what each side records; if {node}'s record is right, take it with \
+`{cs} roles --adopt {node}`, then run the command again",
+        cs = crate::hint::cs()
+    )]
+    Fenced {
+        node: String,
+        /// The epoch this controller (or the request) carries.
+        ours: u64,
+        /// The node's recorded epoch.
+        theirs: u64,
+        /// The primary by the node's record.
+        primary: String,
+        /// What is known of the change (reason, time).
+        why: String,
+    },
+
+    /// A node recorded as stale: it was demoted while it could not be told.
+    #[error(
+        "{node} is stale, demoted at epoch {epoch}: {primary} took over while {node} could not be told, \
+         so what {node} holds is old; it takes part in nothing but failback until it has been resynced
+  help: bring it back with the failback playbook, which resyncs it from {primary}; `{} roles` shows the record",
+        crate::hint::cs()
+    )]
+    Stale {
+        node: String,
+        epoch: u64,
+        primary: String,
+    },
+
+    #[error(transparent)]
+    Roles(#[from] crate::roles::RolesError),
 }
 
 /// A host key that is not the one pinned (or none is pinned).
@@ -168,7 +206,9 @@ impl Error {
             | Error::Incompatible { node, .. }
             | Error::Lost { node, .. }
             | Error::Protocol { node, .. }
-            | Error::Remote { node, .. } => Some(node),
+            | Error::Remote { node, .. }
+            | Error::Fenced { node, .. }
+            | Error::Stale { node, .. } => Some(node),
             Error::HostKeyUnknown(p) | Error::HostKeyChanged(p) => Some(&p.node),
             _ => None,
         }

@@ -16,4 +16,5 @@ pub mod transport;
 
 pub use config::{Config, ConfigError, NodeSpec, Problem, Role};
 pub use error::{Error, HostKeyProblem, Result};
+pub use roles::{Roles, RolesError};
 pub use transport::{Node, connect, connect_all};

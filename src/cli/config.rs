@@ -19,6 +19,9 @@ struct CheckReport<'a> {
     file: String,
     valid: bool,
     problems: &'a [cluster::Problem],
+    /// The recorded roles, when they differ from the file's `role:` keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<&'a cluster::Roles>,
 }
 
 pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
@@ -30,13 +33,18 @@ pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
 
 fn check(global: &Global) -> anyhow::Result<ExitCode> {
     let file = global.config.display().to_string();
-    match global.load() {
-        Ok(c) => {
+    match global.load_file() {
+        Ok(mut c) => {
+            // The file is good; the roles recorded next to the state must
+            // fit it too (a record naming other nodes is refused).
+            cluster::roles::apply_recorded(&mut c)?;
+            let moved = c.roles.as_ref().filter(|a| a.differs());
             if global.json {
                 output::json(&CheckReport {
                     file,
                     valid: true,
                     problems: &[],
+                    roles: moved.map(|a| &a.recorded),
                 })?;
             } else {
                 let p = c.primary();
@@ -50,6 +58,9 @@ fn check(global: &Global) -> anyhow::Result<ExitCode> {
                     s.name,
                     s.address
                 );
+                if let Some(a) = moved {
+                    println!("  {}", output::yellow(&a.describe()));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -58,6 +69,7 @@ fn check(global: &Global) -> anyhow::Result<ExitCode> {
                 file,
                 valid: false,
                 problems: &problems,
+                roles: None,
             })?;
             Ok(exit::from(exit::CANNOT_RUN))
         }

@@ -55,6 +55,10 @@ fn cluster_code(e: &cluster::Error) -> u8 {
     use cluster::Error as E;
     match e {
         E::Config(_) | E::UnknownNode(_) => CANNOT_RUN,
+        // This machine's own roles record is unreadable or does not fit.
+        E::Roles(_) => CANNOT_RUN,
+        // Fenced (roles moved, this machine is behind) and stale nodes are
+        // problems found: exit 1, nothing was changed.
         // Everything else is about a node: unreachable, lost, a host key
         // refused, a login refused, a missing or incompatible agent.
         _ => PROBLEM,

@@ -11,6 +11,7 @@ mod generate;
 mod init;
 mod output;
 mod progress;
+mod roles;
 mod status;
 mod sync;
 mod trust;
@@ -97,6 +98,8 @@ enum Command {
     /// Write the man pages or shell completions (for packagers).
     #[command(subcommand, hide = true)]
     Generate(generate::Cmd),
+    /// Show the recorded roles and epoch here and on each node (--adopt NODE takes a newer record).
+    Roles(roles::Args),
 }
 
 /// Global settings every subcommand may use.
@@ -124,8 +127,18 @@ impl Global {
         }
     }
 
-    /// Loads and validates the configuration.
-    pub fn load(&self) -> Result<cluster::Config, cluster::ConfigError> {
+    /// Loads and validates the configuration, and makes it follow the
+    /// roles recorded in its state directory: after a promotion every
+    /// command uses the recorded primary as the source. A roles record that
+    /// cannot be read, or names other nodes, is an error naming the file.
+    pub fn load(&self) -> anyhow::Result<cluster::Config> {
+        let mut config = self.load_file()?;
+        cluster::roles::apply_recorded(&mut config)?;
+        Ok(config)
+    }
+
+    /// The configuration file alone, with its own `role:` assignment.
+    pub fn load_file(&self) -> Result<cluster::Config, cluster::ConfigError> {
         cluster::config::load(&self.config)
     }
 }
@@ -163,6 +176,7 @@ pub fn main() -> ExitCode {
         Command::Playbook(c) => failover::playbook(&global, c),
         Command::Journal(a) => failover::journal(&global, a),
         Command::Generate(c) => generate::run(c),
+        Command::Roles(a) => roles::run(&global, a),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! `coldspare status`: each node — reachable, latency, agent version, role,
 //! the facts that matter and what its state directory holds (history and
-//! backup sets). Both nodes are asked at once; an unreachable
+//! backup sets), and the recorded roles when they moved (a stale node is
+//! marked). Both nodes are asked at once; an unreachable
 //! node is reported next to the other, and makes the exit code 1.
 
 use std::process::ExitCode;
@@ -17,6 +18,11 @@ pub struct Args {}
 #[derive(Serialize)]
 struct Report {
     cluster: String,
+    /// This machine's recorded roles (epoch 0: the configuration's).
+    roles: cluster::Roles,
+    /// How the recorded roles differ from the configuration's `role:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles_moved: Option<String>,
     nodes: Vec<NodeStatus>,
 }
 
@@ -24,6 +30,13 @@ struct Report {
 struct NodeStatus {
     name: String,
     role: cluster::Role,
+    /// Demoted while it could not be told: it takes part only in failback.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stale: bool,
+    /// The roles the node itself records (agents of protocol 4 on), when
+    /// they are not this machine's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_roles: Option<cluster::Roles>,
     address: String,
     /// The node answered on the network (even if it then refused us).
     reachable: bool,
@@ -58,12 +71,15 @@ struct AgentInfo {
 
 pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
+    let ours = cluster::roles::current(&config)?;
     let mut all_ok = true;
     let mut nodes = Vec::new();
     for (spec, result) in cluster::connect_all(&config) {
         let mut st = NodeStatus {
             name: spec.name.clone(),
             role: spec.role,
+            stale: ours.is_stale(&spec.name),
+            node_roles: None,
             address: spec.address.clone(),
             reachable: false,
             state: "unreachable",
@@ -89,6 +105,19 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
                     capabilities: node.agent.hello.capabilities.clone(),
                 });
                 st.facts = Some(node.agent.hello.facts.clone());
+                if node.agent.version >= 4 {
+                    let theirs = node
+                        .agent
+                        .roles()
+                        .unwrap_or_else(|| cluster::Roles::initial(&config));
+                    if theirs != ours {
+                        if theirs.epoch >= ours.epoch {
+                            // Ahead of this machine, or split: a problem.
+                            all_ok = false;
+                        }
+                        st.node_roles = Some(theirs);
+                    }
+                }
                 if let Ok(Some(p)) = synchronizer::apply::partial(&mut node, &config) {
                     all_ok = false;
                     st.partial_sync = Some(format!(
@@ -128,6 +157,12 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
     }
     let report = Report {
         cluster: config.cluster.clone(),
+        roles_moved: config
+            .roles
+            .as_ref()
+            .filter(|a| a.differs())
+            .map(|a| a.describe()),
+        roles: ours,
         nodes,
     };
     if global.json {
@@ -144,6 +179,9 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
 
 fn print_human(r: &Report) {
     println!("cluster {}", output::bold(&r.cluster));
+    if let Some(m) = &r.roles_moved {
+        println!("{}", output::yellow(m));
+    }
     for n in &r.nodes {
         println!();
         let state = match n.state {
@@ -151,13 +189,44 @@ fn print_human(r: &Report) {
             "agent problem" => output::yellow("agent problem"),
             other => output::red(&other.to_uppercase()),
         };
+        let stale = if n.stale {
+            format!(
+                "  {}",
+                output::red(&format!(
+                    "STALE, demoted at epoch {}: takes part only in failback",
+                    r.roles.epoch
+                ))
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{} ({}, {})  {}",
+            "{} ({}, {})  {}{stale}",
             output::bold(&n.name),
             n.role,
             n.address,
             state
         );
+        if let Some(theirs) = &n.node_roles {
+            let note = if theirs.epoch > r.roles.epoch {
+                format!(
+                    "ahead of this machine (epoch {}): `{} roles --adopt {}` takes its record",
+                    r.roles.epoch,
+                    cluster::hint::cs(),
+                    n.name
+                )
+            } else if theirs.epoch == r.roles.epoch {
+                format!(
+                    "DIFFERS from this machine's at the same epoch ({})",
+                    r.roles
+                )
+            } else if n.stale {
+                "behind this machine: it has not been told it was demoted".into()
+            } else {
+                "behind this machine: the next sync sends it the current roles".into()
+            };
+            println!("  roles     {theirs} ({}); {note}", theirs.why());
+        }
         if let Some(e) = &n.error {
             for line in e.lines() {
                 println!("  {line}");

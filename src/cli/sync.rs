@@ -76,13 +76,19 @@ pub fn snapshot(global: &Global, _args: SnapshotArgs) -> anyhow::Result<ExitCode
     if global.json {
         output::json(&out)?;
     } else {
+        // The source is named: after a failover it is not the node the
+        // configuration calls primary.
+        let from = &config.primary().name;
         match &out.created {
-            Some(id) => println!("capture {}: {}", &id[..10], out.subject),
-            None => println!(
-                "{} ({})",
-                out.subject,
-                out.head.as_deref().map(|h| &h[..10]).unwrap_or("-")
-            ),
+            Some(id) => println!("capture {} of {from}: {}", &id[..10], out.subject),
+            None => {
+                let head = out.head.as_deref().map(|h| &h[..10]).unwrap_or("-");
+                if out.subject.contains(head) {
+                    println!("{from}: {}", out.subject)
+                } else {
+                    println!("{from}: {} ({head})", out.subject)
+                }
+            }
         }
         if !out.body.is_empty() {
             for line in out.body.lines() {
@@ -111,6 +117,7 @@ pub fn sync(global: &Global, args: SyncArgs) -> anyhow::Result<ExitCode> {
         diffs: args.diff,
         yes: args.yes,
         stop,
+        failback: false,
     };
     // The plan is printed before it is applied: an interrupted sync has
     // already said what it was doing.

@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let config = global.load()?;
+    let config = global.load_file()?;
     let spec = config.node(&args.node)?;
     let link = SshLink::open(spec, &config.ssh, HostCheck::ShowOnly)?;
     let key = &link.host_key;

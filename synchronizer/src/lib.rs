@@ -60,8 +60,16 @@ fn open(config: &Config, exclusive: bool) -> Result<(StateRepo, Option<Lock>)> {
     Ok((StateRepo::open(&config.state_dir)?, lock))
 }
 
+/// A session that captures from or writes to `spec`: fenced against this
+/// controller's recorded roles (a node ahead of this machine, or a stale
+/// node, is refused; a node behind gets the current roles first).
 fn connect(config: &Config, spec: &NodeSpec) -> Result<Node> {
-    Ok(cluster::connect(config, spec)?)
+    connect_as(config, spec, cluster::roles::Purpose::Act)
+}
+
+/// As [`connect`], for `purpose` (a failback lets a stale node take part).
+fn connect_as(config: &Config, spec: &NodeSpec, purpose: cluster::roles::Purpose) -> Result<Node> {
+    Ok(cluster::transport::connect_for(config, spec, purpose)?)
 }
 
 fn require_sync(config: &Config) -> Result<()> {

@@ -58,6 +58,9 @@ pub struct SyncOptions {
     pub yes: bool,
     /// Set by SIGINT or SIGTERM: finish the files in flight, then stop.
     pub stop: Stop,
+    /// The target is a stale node being resynced (the failback playbook):
+    /// it may take part.
+    pub failback: bool,
 }
 
 /// A path's change as shown to a person.
@@ -410,13 +413,28 @@ pub fn sync(
     // walks against the last capture's digests (or those of `--to`), while
     // the last capture is loaded and the primary is captured.
     let (digests_tx, digests_rx) = std::sync::mpsc::channel::<BTreeMap<WirePath, String>>();
+    // Whether the secondary's session was refused for its roles (fenced or
+    // stale): then nothing is captured either.
+    let (fenced_tx, fenced_rx) = std::sync::mpsc::channel::<bool>();
     progress.stage(&format!(
         "comparing {} while capturing the primary",
         target_spec.name
     ));
     let (walked, primary, last, captured) = std::thread::scope(|s| {
         let walker = s.spawn(move || -> Result<(Node, Manifest)> {
-            let mut node = connect(config, target_spec)?;
+            let purpose = if opts.failback {
+                cluster::roles::Purpose::Failback
+            } else {
+                cluster::roles::Purpose::Act
+            };
+            let connected = crate::connect_as(config, target_spec, purpose);
+            let _ = fenced_tx.send(matches!(
+                connected,
+                Err(Error::Cluster(
+                    cluster::Error::Fenced { .. } | cluster::Error::Stale { .. }
+                ))
+            ));
+            let mut node = connected?;
             let Ok(digests) = digests_rx.recv() else {
                 return Err(Error::State {
                     path: config.state_dir.clone(),
@@ -447,9 +465,13 @@ pub fn sync(
             let _ = digests_tx.send(l.digests.clone());
         }
         drop(digests_tx);
+        // Roles come first: a secondary that refuses this controller's
+        // epoch, or is stale, stops the run before anything is captured.
+        let fenced = primary.is_some() && fenced_rx.recv().unwrap_or(false);
         // Nothing is committed while the primary holds a capture this
         // history lacks (a controller that lost its history).
         let captured = match (&mut primary, &last) {
+            _ if fenced => None,
             (Some(Ok(p)), Ok(l)) => Some(
                 crate::rebuild::check(&repo, p)
                     .and_then(|()| capture_and_commit(config, &repo, p, l, !opts.dry_run, None)),

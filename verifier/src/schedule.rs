@@ -37,9 +37,16 @@ pub fn next_run(config: &Config, now: &DateTime<Local>) -> Result<(DateTime<Loca
     })
 }
 
+/// The configuration, following the recorded roles.
+fn load(config_path: &Path) -> Result<Config, Error> {
+    let mut config = cluster::config::load(config_path)?;
+    cluster::roles::apply_recorded(&mut config).map_err(cluster::Error::from)?;
+    Ok(config)
+}
+
 /// Runs until stopped. Each full run sends the nightly digest.
 pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<u32, Error> {
-    let mut config = cluster::config::load(config_path)?;
+    let mut config = load(config_path)?;
     let mut runs = 0;
     tracing::info!(
         "coldspare run: cluster {}; full report \"{}\"{}",
@@ -66,7 +73,9 @@ pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<
         if stop.sleep((when - Local::now()).to_std().unwrap_or_default()) {
             break;
         }
-        match cluster::config::load(config_path) {
+        // Each run follows the roles as recorded now (a failover may have
+        // moved them since the last run).
+        match load(config_path) {
             Ok(c) => config = c,
             Err(e) => tracing::error!(
                 "the configuration has problems; running with the last good one:\n{e}"

@@ -11,11 +11,12 @@ use serde::de::DeserializeOwned;
 use super::protocol::{
     BackupPruneRequest, BackupPruned, Content, ExecBatchRequest, ExecRequest, ExecResult, ExecSpec,
     Hello, HelloRequest, ItemResults, Manifest, ManifestRequest, ReadItem, ReadRequest, ReadResult,
-    RemoveRequest, Request, RequestFrame, ResponseFrame, RestoreRequest, StateHead,
-    StateReceiveRequest, StateReplayRequest, StateUsage, VERSIONS, WirePath, WriteItem,
+    RemoveRequest, Request, RequestFrame, ResponseFrame, RestoreRequest, RolesSetRequest,
+    StateHead, StateReceiveRequest, StateReplayRequest, StateUsage, VERSIONS, WirePath, WriteItem,
     WriteRequest, read_line,
 };
 use crate::error::{Error, Result};
+use crate::roles::Roles;
 
 /// A byte stream to an agent.
 pub trait Duplex: Read + Write + Send {
@@ -49,6 +50,9 @@ pub struct AgentClient {
     pub hello: Hello,
     /// The protocol version of this session.
     pub version: u32,
+    /// The controller's epoch, carried by every request that changes the
+    /// node (protocol 4; see [`set_epoch`](Self::set_epoch)).
+    epoch: Option<u64>,
 }
 
 impl AgentClient {
@@ -70,8 +74,11 @@ impl AgentClient {
                 agent: String::new(),
                 capabilities: Vec::new(),
                 facts: Default::default(),
+                roles: None,
+                roles_error: None,
             },
             version: 0,
+            epoch: None,
         };
         let req = Request::Hello(HelloRequest {
             versions: VERSIONS.to_vec(),
@@ -121,6 +128,49 @@ impl AgentClient {
         &self.node
     }
 
+    /// The epoch this controller holds: every request that changes the node
+    /// carries it from now on, and the agent (protocol 4) refuses it when
+    /// its own record is newer. Set once per session, after hello.
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = Some(epoch);
+    }
+
+    /// The epoch this session carries, once set.
+    pub fn epoch(&self) -> Option<u64> {
+        self.epoch
+    }
+
+    /// The node's recorded roles, as it said in hello (`None`: no record,
+    /// or an agent older than protocol 4).
+    pub fn roles(&self) -> Option<Roles> {
+        self.hello.roles.clone()
+    }
+
+    /// Stores `roles` on the node (protocol 4). The agent refuses roles
+    /// older than its own record, and a different record at the same epoch;
+    /// the same record again changes nothing.
+    pub fn set_roles(&mut self, roles: &Roles) -> Result<()> {
+        if self.version < 4 {
+            return Err(Error::Remote {
+                node: self.node.clone(),
+                op: "roles_set".into(),
+                message: format!(
+                    "its agent speaks protocol {}, roles need 4\n  help: install this version on it: {} agent install {}",
+                    self.version,
+                    crate::hint::cs(),
+                    self.node
+                ),
+            });
+        }
+        let t = self.timeout;
+        let req = Request::RolesSet(RolesSetRequest {
+            roles: roles.clone(),
+        });
+        let (_, _): (serde_json::Value, _) = self.call(req, &[], t)?;
+        self.hello.roles = Some(roles.clone());
+        Ok(())
+    }
+
     fn lost(&mut self, op: &str, e: io::Error) -> Error {
         if e.kind() != io::ErrorKind::UnexpectedEof {
             self.io.get_mut().abandon();
@@ -162,10 +212,16 @@ impl AgentClient {
         let op = req.op();
         let id = self.next_id;
         self.next_id += 1;
+        let epoch = if self.version >= 4 && req.changes_node() {
+            self.epoch
+        } else {
+            None
+        };
         let frame = RequestFrame {
             id,
             request: req,
             blob: total,
+            epoch,
         };
         self.io.get_mut().set_timeout(timeout);
         let head = serde_json::to_vec(&frame).map_err(|e| self.protocol(op, e.to_string()))?;
@@ -212,6 +268,15 @@ impl AgentClient {
             sent_bytes + total,
             line.len() as u64 + resp.blob
         );
+        if let Some(f) = resp.fenced {
+            return Err(Error::Fenced {
+                node: self.node.clone(),
+                ours: f.request.unwrap_or(0),
+                theirs: f.roles.epoch,
+                primary: f.roles.primary.clone(),
+                why: f.roles.why(),
+            });
+        }
         if let Some(message) = resp.error {
             return Err(Error::Remote {
                 node: self.node.clone(),

@@ -21,6 +21,14 @@
 //!   `state_usage` (the sizes `status` shows; not shown for a version-2
 //!   agent). A `state_receive` pack has no deltas from version-3
 //!   controllers, which every version indexes the same.
+//! - 4: roles and the epoch (the fencing token, see `crate::roles`): `hello`
+//!   answers with the node's recorded roles; `roles_set` stores newer roles
+//!   on the node; every request that changes the node carries the
+//!   controller's `epoch` in its envelope, and the agent refuses one older
+//!   than its own record (`fenced` in the answer). A request without an
+//!   epoch (from a controller of version 1–3) counts as epoch 0, so it is
+//!   refused once the node's roles have moved. A version-3 agent gets no
+//!   epoch and fences nothing.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -31,8 +39,10 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::roles::Roles;
+
 /// Protocol versions this build speaks, oldest first.
-pub const VERSIONS: &[u32] = &[1, 2, 3];
+pub const VERSIONS: &[u32] = &[1, 2, 3, 4];
 
 /// The largest line (JSON part of a message) either side accepts.
 pub const MAX_LINE: usize = 256 << 20;
@@ -144,6 +154,7 @@ pub enum Request {
     StateReplay(StateReplayRequest),
     BackupPrune(BackupPruneRequest),
     StateUsage,
+    RolesSet(RolesSetRequest),
     Bye,
 }
 
@@ -163,6 +174,7 @@ impl Request {
             Request::StateReplay(_) => "state_replay",
             Request::BackupPrune(_) => "backup_prune",
             Request::StateUsage => "state_usage",
+            Request::RolesSet(_) => "roles_set",
             Request::Bye => "bye",
         }
     }
@@ -175,9 +187,40 @@ impl Request {
             | Request::StateReceive(_)
             | Request::StateReplay(_) => 2,
             Request::BackupPrune(_) | Request::StateUsage => 3,
+            Request::RolesSet(_) => 4,
             _ => 1,
         }
     }
+
+    /// Whether the request may change the node (and so is fenced by the
+    /// epoch): everything but the requests that only look.
+    pub fn changes_node(&self) -> bool {
+        !matches!(
+            self,
+            Request::Hello(_)
+                | Request::Manifest(_)
+                | Request::Read(_)
+                | Request::StateHead
+                | Request::StateUsage
+                | Request::Bye
+        )
+    }
+}
+
+/// Stores `roles` on the node when their epoch is not older than its own
+/// (protocol 4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolesSetRequest {
+    pub roles: Roles,
+}
+
+/// Why the agent refused a request for its epoch (protocol 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fenced {
+    /// The epoch the request carried (none: a controller of version 1–3).
+    pub request: Option<u64>,
+    /// The node's recorded roles.
+    pub roles: Roles,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -202,6 +245,13 @@ pub struct Hello {
     pub capabilities: Vec<String>,
     #[serde(default)]
     pub facts: Facts,
+    /// The node's recorded roles (protocol 4; `None` from older agents and
+    /// from a node without a record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Roles>,
+    /// Why the node's roles record could not be read (protocol 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles_error: Option<String>,
 }
 
 /// What a node is: the environment facts the Verifier compares.
@@ -620,6 +670,9 @@ pub struct RequestFrame {
     pub request: Request,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub blob: u64,
+    /// The controller's epoch, on requests that change the node (protocol 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// The envelope of a response. The result stays raw JSON until the caller,
@@ -634,6 +687,9 @@ pub struct ResponseFrame {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub blob: u64,
+    /// With `error`: the request was refused for its epoch (protocol 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fenced: Option<Fenced>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -695,6 +751,7 @@ mod tests {
             id: 3,
             request: Request::Bye,
             blob: 0,
+            epoch: None,
         };
         assert_eq!(
             serde_json::to_string(&frame).unwrap(),

@@ -5,7 +5,7 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -14,10 +14,11 @@ use serde::Serialize;
 
 use super::names::Names;
 use super::protocol::{
-    ExecBatchRequest, Hello, HelloRequest, Request, RequestFrame, ResponseFrame, StateHead,
+    ExecBatchRequest, Fenced, Hello, HelloRequest, Request, RequestFrame, ResponseFrame, StateHead,
     VERSIONS, negotiate, read_line, write_line,
 };
 use super::{facts, files, manifest, retention, state_repo};
+use crate::roles::Roles;
 
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
@@ -102,7 +103,7 @@ pub fn serve<F: Read + AsFd, W: Write>(
                 let max = versions.last().copied().unwrap_or(0);
                 let msg =
                     format!("unsupported request `{op}` for this agent (protocol {max}): {e}");
-                respond(&mut output, id, Err(msg), &[])?;
+                respond(&mut output, id, Err(msg), &[], None)?;
                 continue;
             }
         };
@@ -114,18 +115,29 @@ pub fn serve<F: Read + AsFd, W: Write>(
         {
             let chosen = negotiate(&versions, theirs);
             session = chosen;
+            let (roles, roles_error) = if chosen.unwrap_or(0) >= 4 {
+                match Roles::load(&opts.state_dir) {
+                    Ok(r) => (r, None),
+                    Err(e) => (None, Some(e.to_string())),
+                }
+            } else {
+                (None, None)
+            };
             let hello = Hello {
                 versions: versions.clone(),
                 chosen,
                 agent: env!("CARGO_PKG_VERSION").to_string(),
                 capabilities: capabilities(chosen.unwrap_or(0)),
                 facts: facts::gather(),
+                roles,
+                roles_error,
             };
-            respond(&mut output, id, ok(&hello), &[])?;
+            respond(&mut output, id, ok(&hello), &[], None)?;
             continue;
         }
         input.get_mut().timeout = opts.stall_timeout;
         let mut blob_in = (&mut input).take(frame.blob);
+        let mut fenced = None;
         let answer = match session {
             None => {
                 Err("the session has not said hello (or shares no protocol version)".to_string())
@@ -135,6 +147,13 @@ pub fn serve<F: Read + AsFd, W: Write>(
                 request.op(),
                 request.since()
             )),
+            Some(_) if request.changes_node() => match check_epoch(&opts.state_dir, frame.epoch) {
+                Ok(()) => handle(&request, &mut blob_in, opts, &mut names),
+                Err((message, f)) => {
+                    fenced = f.map(|b| *b);
+                    Err(message)
+                }
+            },
             Some(_) => handle(&request, &mut blob_in, opts, &mut names),
         };
         // A request that did not read its whole blob must not desync the stream.
@@ -144,7 +163,7 @@ pub fn serve<F: Read + AsFd, W: Write>(
             Err(e) => (Err(e), Vec::new()),
         };
         input.get_mut().timeout = None;
-        respond(&mut output, id, result, &blob)?;
+        respond(&mut output, id, result, &blob, fenced)?;
         if matches!(request, Request::Bye) {
             break;
         }
@@ -198,7 +217,68 @@ fn handle(
         }
         Request::BackupPrune(r) => ok(&retention::prune(state_dir, r)?).map(no_blob),
         Request::StateUsage => ok(&retention::usage(state_dir)).map(no_blob),
+        Request::RolesSet(r) => {
+            roles_set(state_dir, &r.roles)?;
+            ok(&()).map(no_blob)
+        }
     }
+}
+
+/// Refuses a request that carries an older epoch than the node's record
+/// (none counts as 0: a controller from before roles). A record that cannot
+/// be read refuses everything: the node's roles are unknown.
+fn check_epoch(state_dir: &Path, epoch: Option<u64>) -> Result<(), (String, Option<Box<Fenced>>)> {
+    let own = Roles::load(state_dir)
+        .map_err(|e| (format!("refused: this node's roles are unknown: {e}"), None))?;
+    let Some(own) = own else { return Ok(()) };
+    if epoch.unwrap_or(0) >= own.epoch {
+        return Ok(());
+    }
+    let carried = match epoch {
+        Some(e) => format!("epoch {e}"),
+        None => "no epoch (a coldspare from before roles moved; counted as 0)".into(),
+    };
+    let message = format!(
+        "fenced: this request carries {carried} but this node is at epoch {} \
+         (roles moved: {} is the primary since epoch {}, {}); nothing was changed",
+        own.epoch,
+        own.primary,
+        own.epoch,
+        own.why()
+    );
+    Err((
+        message,
+        Some(Box::new(Fenced {
+            request: epoch,
+            roles: own,
+        })),
+    ))
+}
+
+/// Stores `roles` unless the node's own record is newer; the same record
+/// again is a no-op, a different record at the same epoch is refused (two
+/// promotions that each raised the epoch from the same number).
+fn roles_set(state_dir: &Path, roles: &Roles) -> Result<(), String> {
+    let own = Roles::load(state_dir).map_err(|e| e.to_string())?;
+    if let Some(own) = &own {
+        if roles.epoch < own.epoch {
+            return Err(format!(
+                "refused: these roles are at epoch {} but this node records epoch {} ({})",
+                roles.epoch, own.epoch, own
+            ));
+        }
+        if roles.epoch == own.epoch {
+            if roles == own {
+                return Ok(());
+            }
+            return Err(format!(
+                "refused: this node already records a different assignment at epoch {} ({own}); \
+                 the one sent says {roles}",
+                own.epoch
+            ));
+        }
+    }
+    roles.store(state_dir).map_err(|e| e.to_string())
 }
 
 fn no_blob(v: Raw) -> (Raw, Vec<u8>) {
@@ -251,6 +331,7 @@ fn respond<W: Write>(
     id: u64,
     result: Result<Raw, String>,
     blob: &[u8],
+    fenced: Option<Fenced>,
 ) -> io::Result<()> {
     let frame = match result {
         Ok(v) => ResponseFrame {
@@ -258,12 +339,14 @@ fn respond<W: Write>(
             result: Some(v),
             error: None,
             blob: blob.len() as u64,
+            fenced: None,
         },
         Err(e) => ResponseFrame {
             id,
             result: None,
             error: Some(e),
             blob: 0,
+            fenced,
         },
     };
     write_line(out, &frame)?;
@@ -271,4 +354,134 @@ fn respond<W: Write>(
         out.write_all(blob)?;
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::protocol::{Content, ExecSpec, WirePath, WriteItem};
+    use crate::error::Error;
+    use crate::transport::local_client;
+
+    fn roles(epoch: u64, primary: &str) -> Roles {
+        let secondary = if primary == "alpha" { "beta" } else { "alpha" };
+        Roles {
+            epoch,
+            primary: primary.into(),
+            secondary: secondary.into(),
+            stale: None,
+            changed_at: Some("2026-11-22T18:30:00Z".into()),
+            reason: Some("cold-reboot".into()),
+        }
+    }
+
+    fn item(path: &Path) -> WriteItem {
+        use sha2::Digest;
+        WriteItem {
+            path: WirePath(path.to_path_buf()),
+            content: Content::File {
+                size: 4,
+                sha256: manifest::hex(&sha2::Sha256::digest(b"new\n")),
+            },
+            mode: 0o600,
+            user: None,
+            group: None,
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            mtime_ns: None,
+        }
+    }
+
+    /// The real agent over pipes: a request older than the node's epoch
+    /// changes nothing; an equal or newer one goes through.
+    #[test]
+    fn requests_older_than_the_nodes_epoch_are_fenced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, file) = (dir.path().join("state"), dir.path().join("a.conf"));
+        std::fs::write(&file, b"old\n").unwrap();
+        roles(2, "beta").store(&state).unwrap();
+
+        let mut agent = local_client("beta", &state).unwrap();
+        assert_eq!(agent.roles(), Some(roles(2, "beta")));
+        // No epoch at all (a controller from before roles) counts as 0.
+        let e = agent
+            .write("s", vec![item(&file)], &[b"new\n"])
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Fenced {
+                    ours: 0,
+                    theirs: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        agent.set_epoch(1);
+        let e = agent
+            .write("s", vec![item(&file)], &[b"new\n"])
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            matches!(e, Error::Fenced { ours: 1, theirs: 2, ref primary, .. } if primary == "beta"),
+            "{e}"
+        );
+        assert!(
+            text.contains("epoch 1") && text.contains("epoch 2"),
+            "{text}"
+        );
+        assert!(agent.exec(ExecSpec::new("true")).is_err());
+        assert!(agent.restore("s", vec![]).is_err());
+        assert_eq!(std::fs::read(&file).unwrap(), b"old\n");
+        // Looking is never fenced.
+        assert_eq!(
+            agent.read(&[(WirePath(file.clone()), 4)]).unwrap()[0].1,
+            b"old\n"
+        );
+        // Older roles are refused, naming both epochs; the same is a no-op.
+        let e = agent.set_roles(&roles(1, "alpha")).unwrap_err().to_string();
+        assert!(e.contains("epoch 1") && e.contains("epoch 2"), "{e}");
+        agent.set_epoch(2);
+        agent.set_roles(&roles(2, "beta")).unwrap();
+        let e = agent.set_roles(&roles(2, "alpha")).unwrap_err().to_string();
+        assert!(e.contains("different assignment at epoch 2"), "{e}");
+        assert_eq!(Roles::load(&state).unwrap(), Some(roles(2, "beta")));
+        // At the node's epoch, writes go through.
+        let out = agent.write("s", vec![item(&file)], &[b"new\n"]).unwrap();
+        assert_eq!(out.failures().count(), 0);
+        assert_eq!(std::fs::read(&file).unwrap(), b"new\n");
+        // Newer roles are stored, and fence this session's epoch from then on.
+        agent.set_roles(&roles(3, "alpha")).unwrap();
+        assert_eq!(Roles::load(&state).unwrap(), Some(roles(3, "alpha")));
+        assert!(matches!(
+            agent.exec(ExecSpec::new("true")),
+            Err(Error::Fenced {
+                ours: 2,
+                theirs: 3,
+                ..
+            })
+        ));
+        agent.bye();
+    }
+
+    #[test]
+    fn a_node_without_roles_fences_nothing_and_a_corrupt_record_fences_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let mut agent = local_client("alpha", &state).unwrap();
+        assert_eq!(agent.roles(), None);
+        assert!(agent.exec(ExecSpec::new("true")).unwrap().success());
+        agent.bye();
+
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(state.join("roles"), b"{ not json").unwrap();
+        let mut agent = local_client("alpha", &state).unwrap();
+        let said = agent.hello.roles_error.clone().unwrap_or_default();
+        assert!(said.contains("roles") && said.contains("corrupt"), "{said}");
+        agent.set_epoch(5);
+        let e = agent.exec(ExecSpec::new("true")).unwrap_err().to_string();
+        assert!(e.contains("roles are unknown"), "{e}");
+        agent.bye();
+    }
 }

@@ -74,6 +74,10 @@ pub struct Config {
     pub notify: NotifySettings,
     /// Bootswap's settings: the service address, the admin's playbooks.
     pub failover: FailoverSettings,
+    /// The recorded roles this configuration follows, when a record moved
+    /// them (set by [`Config::apply_roles`]); `None`: the `role:` keys.
+    #[serde(skip)]
+    pub roles: Option<crate::roles::Applied>,
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -64,5 +64,6 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         verify,
         notify,
         failover,
+        roles: None,
     })
 }

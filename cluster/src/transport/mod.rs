@@ -16,6 +16,7 @@ use crate::agent::client::{AgentClient, Duplex};
 use crate::agent::server::{AgentOptions, serve};
 use crate::config::{Config, NodeSpec};
 use crate::error::{Error, Result};
+use crate::roles::Purpose;
 pub use ssh::{HostCheck, SshLink};
 
 /// A connected node.
@@ -38,13 +39,28 @@ impl Node {
     }
 }
 
-/// Connects to one node and starts its agent.
+/// Connects to one node and starts its agent. The session carries this
+/// controller's epoch (so the agent refuses changes if the roles moved
+/// without this machine), but nothing is refused here: see
+/// [`connect_for`] for sessions that capture or write.
 pub fn connect(config: &Config, spec: &NodeSpec) -> Result<Node> {
-    connect_with(config, spec, None)
+    connect_for(config, spec, Purpose::Inspect)
+}
+
+/// Connects to one node for `purpose`, fenced against this controller's
+/// recorded roles (see [`crate::roles::fence`]); what the person should be
+/// told (roles sent to a node that was behind) is logged as a warning.
+pub fn connect_for(config: &Config, spec: &NodeSpec, purpose: Purpose) -> Result<Node> {
+    let ours = crate::roles::current(config)?;
+    let mut node = connect_with(config, spec, None)?;
+    if let Some(note) = crate::roles::fence(&ours, &mut node, purpose)? {
+        tracing::warn!("{note}");
+    }
+    Ok(node)
 }
 
 /// As [`connect`], with the agent told to speak at most `max_protocol`
-/// (for testing compatibility with older agents).
+/// (for testing compatibility with older agents), and no epoch set.
 pub fn connect_with(config: &Config, spec: &NodeSpec, max_protocol: Option<u32>) -> Result<Node> {
     let start = Instant::now();
     if is_local(&spec.address) {
@@ -201,7 +217,7 @@ mod tests {
         let mut agent = local_client("here", &state).unwrap();
         assert_eq!(
             (agent.version, agent.hello.agent.as_str()),
-            (3, env!("CARGO_PKG_VERSION"))
+            (4, env!("CARGO_PKG_VERSION"))
         );
 
         let req = ManifestRequest {
