@@ -181,7 +181,7 @@ fn the_package_installs_with_dpkg_and_upgrades_and_removes_without_touching_conf
     node.sh("test -s /usr/share/zsh/vendor-completions/_coldspare && \
              test -s /usr/share/fish/vendor_completions.d/coldspare.fish && \
              test -s /usr/share/doc/coldspare/examples/coldspare.yaml && \
-             test -s /usr/share/coldspare/playbooks/README.md && \
+             test -s /usr/share/coldspare/playbooks/README.md && test -s /usr/share/coldspare/playbooks/cold-reboot.yaml && \
              grep -q '^ExecStart=/usr/bin/coldspare run' /usr/lib/systemd/system/coldspare.service")
         .expect_ok("zsh, fish, the example, the playbooks and the units are installed");
 
