@@ -752,3 +752,94 @@ fn switchover_then_failback_with_a_short_outage_and_only_the_changes_resynced() 
         .sh("grep -q 'workers = 8' /srv/app/config/app.conf")
         .expect_ok("the old primary has the change");
 }
+
+#[test]
+fn a_cut_primary_keeps_running_so_it_must_be_powered_off_and_forcing_past_that_is_named() {
+    let lab = lab!();
+    healthy(&lab);
+    let secondary_mac = mac_of(&lab, "secondary");
+    // The cable is cut: the primary runs on, address and all.
+    lab.primary().cut();
+
+    // Keeping it off is a step that cannot be skipped...
+    let mut run = lab.session("client", &["failover", "cold-reboot"]);
+    run.expect("Step 6 of 12: Keep primary off", Duration::from_secs(60));
+    run.expect("done? [y]", Duration::from_secs(10));
+    run.send("s");
+    run.expect("this step cannot be skipped", Duration::from_secs(5));
+    run.send("a");
+    let (code, out, _) = run.finish(Duration::from_secs(30));
+    assert_eq!(code, 1, "{out}");
+    assert!(!lab.run_dir().join("client/state/roles").exists());
+
+    // ... except under --force, with a reason, and then the window in which
+    // two nodes may answer is named.
+    let reason = "the primary is in a locked room; Ana powers it off at 9";
+    let mut run = lab.session(
+        "client",
+        &["failover", "cold-reboot", "--force", "--reason", reason],
+    );
+    run.expect("Step 6 of 12: Keep primary off", Duration::from_secs(60));
+    run.expect("done? [y]", Duration::from_secs(10));
+    run.send("s");
+    run.expect("why is it skipped?", Duration::from_secs(5));
+    run.send("Ana is on her way");
+    run.expect(
+        "Step 8 of 12: Cold-restart secondary",
+        Duration::from_secs(30),
+    );
+    lab.secondary().power_off();
+    lab.secondary().power_on();
+    let (code, out, err) = run.finish(Duration::from_secs(180));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("WARNING: TWO NODES MAY ANSWER for 198.51.100.10"),
+        "{out}"
+    );
+    let journal = lab
+        .client()
+        .coldspare(&["journal"])
+        .expect_ok("the journal");
+    journal
+        .has("step 6 SKIPPED: Ana is on her way (an unskippable step, passed under --force")
+        .has("WARNING: TWO NODES MAY ANSWER for 198.51.100.10 from ");
+    let mail = lab.wait_for_mail(3, Duration::from_secs(20));
+    let closing = mail
+        .iter()
+        .find(|m| m.subject.contains("failover `cold-reboot` finished"))
+        .expect("the closing mail");
+    assert!(
+        closing.raw().contains("TWO NODES MAY ANSWER"),
+        "{}",
+        closing.raw()
+    );
+
+    // The cable is back: the old primary still holds the address. The first
+    // command that reaches it releases it before anything else.
+    lab.primary().heal();
+    lab.primary()
+        .sh(&format!("ip -o addr show to {SERVICE_ADDRESS} | grep -q ."))
+        .expect_ok("the cut primary still held the address");
+    let status = lab.client().coldspare(&["status"]);
+    status.err_has("it still held the service address 198.51.100.10");
+    lab.primary()
+        .sh(&format!(
+            "! ip -o addr show to {SERVICE_ADDRESS} | grep -q ."
+        ))
+        .expect_ok("released on first contact");
+    // One MAC answers for the address now: the secondary's.
+    let replies = lab
+        .client()
+        .sh(&format!("arping -c 3 -w 4 -I eth0 {SERVICE_ADDRESS}"))
+        .expect_ok("arping the service address")
+        .stdout
+        .to_lowercase();
+    let macs: std::collections::BTreeSet<&str> = replies
+        .lines()
+        .filter_map(|l| l.find('[').map(|i| &l[i + 1..i + 18]))
+        .collect();
+    assert_eq!(
+        macs.into_iter().collect::<Vec<_>>(),
+        vec![secondary_mac.as_str()]
+    );
+}

@@ -215,6 +215,9 @@ pub fn run(config: &Config, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome, 
         journal_id: journal.id.clone(),
         playbook_name: playbook.name.clone(),
         restart_token: None,
+        unconfirmed: false,
+        warnings: Vec::new(),
+        warnings_journaled: 0,
     };
     ui.show(&Show::Start {
         journal: journal.id.clone(),
@@ -348,6 +351,12 @@ struct Runner {
     playbook_name: String,
     /// For a `restarted` wait: how the node's boot looked before the step.
     restart_token: Option<String>,
+    /// The old primary was not confirmed off: a preflight condition was
+    /// forced, or an unskippable step skipped under --force.
+    unconfirmed: bool,
+    /// Said at the end, in the summary and the closing mail.
+    warnings: Vec<String>,
+    warnings_journaled: usize,
 }
 
 /// What identifies one boot of a node: the kernel's boot id, and the start
@@ -381,6 +390,11 @@ impl Runner {
         ui: &mut dyn Ui,
     ) -> Result<Outcome, Error> {
         let total = playbook.steps.len();
+        self.unconfirmed = journal.entries.iter().any(|e| match &e.event {
+            Event::Forced { .. } => true,
+            Event::StepSkipped { reason, .. } => reason.contains("an unskippable step"),
+            _ => false,
+        });
         let mut forced_any = Vec::new();
         // A dry run goes on past what would fail, and says so at the end.
         let mut would_refuse: Vec<String> = Vec::new();
@@ -488,8 +502,21 @@ impl Runner {
                         millis,
                     })?;
                     ui.show(&Show::Done { n, detail, millis });
+                    for w in &self.warnings[self.warnings_journaled..] {
+                        journal.append(Event::Note {
+                            text: format!("WARNING: {w}"),
+                        })?;
+                        ui.show(&Show::Progress {
+                            n,
+                            text: format!("WARNING: {w}"),
+                        });
+                    }
+                    self.warnings_journaled = self.warnings.len();
                 }
                 Ok(Acted::Skipped(reason)) => {
+                    if reason.contains("an unskippable step") {
+                        self.unconfirmed = true;
+                    }
                     journal.append(Event::StepSkipped {
                         step: i,
                         reason: reason.clone(),
@@ -518,6 +545,7 @@ impl Runner {
                             reason: reason.clone(),
                         });
                         forced_any.push(format!("step {n}: {} (forced: {reason})", f.detail));
+                        self.unconfirmed = true;
                         self.mirror(journal);
                         continue;
                     }
@@ -574,6 +602,9 @@ impl Runner {
         );
         if !forced_any.is_empty() {
             summary.push_str(&format!("\nFORCED: {}", forced_any.join("; ")));
+        }
+        for w in &self.warnings {
+            summary.push_str(&format!("\nWARNING: {w}"));
         }
         if !would_refuse.is_empty() {
             summary = format!(
@@ -1644,6 +1675,38 @@ impl Runner {
                  ! ip -o addr show dev {dev} to {host} | grep -q ."
             )
         };
+        let mut other_note = String::new();
+        if take
+            && let Some(other) = self
+                .config
+                .nodes
+                .iter()
+                .find(|n| n.name != spec.name)
+                .cloned()
+        {
+            // Never two holders: the other node lets go first when it can
+            // be reached; when it cannot and was not confirmed off, the
+            // window in which both may answer is said, journaled and mailed.
+            if Self::answers(&other, Duration::from_secs(1)) {
+                let release = format!(
+                    "if ip -o addr show dev {dev} to {host} | grep -q .; then ip addr del {cidr} dev {dev} && echo released; fi"
+                );
+                if let Ok(r) = self.exec(&other, &release, Duration::from_secs(20))
+                    && r.stdout.contains("released")
+                {
+                    other_note = format!("; {} let go of it first", other.name);
+                }
+            } else if self.unconfirmed {
+                self.warnings.push(format!(
+                    "TWO NODES MAY ANSWER for {} from {}: {} was not confirmed off and could not \
+                     be reached to release it. Power it off; the first coldspare command that \
+                     reaches it releases the address before anything else.",
+                    a.address,
+                    chrono::Utc::now().format("%H:%M:%S UTC"),
+                    other.name
+                ));
+            }
+        }
         let r = self.exec(&spec, &script, Duration::from_secs(20))?;
         if r.code != Some(0) {
             return Err(fail(
@@ -1662,7 +1725,7 @@ impl Runner {
         }
         let warn = r.stderr.trim();
         Ok(Acted::Done(format!(
-            "{} {} {}{}",
+            "{} {} {}{}{other_note}",
             spec.name,
             if take { "holds" } else { "released" },
             a,

@@ -56,7 +56,60 @@ pub fn connect_for(config: &Config, spec: &NodeSpec, purpose: Purpose) -> Result
     if let Some(note) = crate::roles::fence(&ours, &mut node, purpose)? {
         tracing::warn!("{note}");
     }
+    if let Some(note) = let_go_of_service_address(config, &ours, &mut node) {
+        tracing::warn!("{note}");
+    }
     Ok(node)
+}
+
+/// After the roles moved, a node that is not the primary must not hold the
+/// service address: an old primary that was cut off (not powered off) when
+/// the other was promoted still answers for it the moment its cable is back.
+/// The first session to it, for whatever command, releases the address
+/// before anything else is asked of it, and says so.
+fn let_go_of_service_address(
+    config: &Config,
+    ours: &crate::roles::Roles,
+    node: &mut Node,
+) -> Option<String> {
+    let a = config.failover.service_address.as_ref()?;
+    if ours.epoch == 0 || ours.primary == node.spec.name {
+        return None;
+    }
+    let host = if a.address.is_ipv4() { 32 } else { 128 };
+    let dev = crate::shell::quote(&a.interface);
+    let script = format!(
+        "ip -o addr show dev {dev} to {addr}/{host} | grep -q . || exit 3; \
+         ip addr del {addr}/{prefix} dev {dev}",
+        addr = a.address,
+        prefix = a.prefix
+    );
+    let cmd = crate::agent::protocol::ExecSpec::new(script).timeout(Duration::from_secs(10));
+    match node.agent.exec(cmd) {
+        Ok(r) if r.code == Some(3) => None,
+        Ok(r) if r.code == Some(0) => Some(format!(
+            "{}: it still held the service address {} although {} is the primary since \
+             epoch {} ({}): released it now. Until now two nodes could answer for it",
+            node.spec.name,
+            a.address,
+            ours.primary,
+            ours.epoch,
+            ours.changed_at.as_deref().unwrap_or("a promotion")
+        )),
+        Ok(r) => Some(format!(
+            "{}: it holds the service address {} but is not the primary, and releasing it failed: {}",
+            node.spec.name,
+            a.address,
+            r.stderr.trim()
+        )),
+        Err(e) => {
+            tracing::debug!(
+                "{}: cannot look for the service address: {e}",
+                node.spec.name
+            );
+            None
+        }
+    }
 }
 
 /// As [`connect`], with the agent told to speak at most `max_protocol`
