@@ -843,3 +843,60 @@ fn a_cut_primary_keeps_running_so_it_must_be_powered_off_and_forcing_past_that_i
         vec![secondary_mac.as_str()]
     );
 }
+
+#[test]
+fn after_a_reboot_the_recorded_primary_holds_the_address_again_and_a_returning_old_primary_does_not()
+ {
+    let lab = lab!();
+    healthy(&lab);
+    let secondary_mac = mac_of(&lab, "secondary");
+    lab.primary().power_off();
+    let mut run = lab.session("client", &["failover", "cold-reboot"]);
+    assert!(
+        drive(&lab, &mut run, Some("Step 8 of 12: Cold-restart secondary")),
+        "{}",
+        run.out.join("\n")
+    );
+    lab.secondary().power_off();
+    lab.secondary().power_on();
+    let (code, out, err) = run.finish(Duration::from_secs(180));
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // An unplanned reboot of the new primary loses the address...
+    lab.secondary().power_off();
+    lab.secondary().power_on();
+    lab.secondary()
+        .sh(&format!(
+            "! ip -o addr show to {SERVICE_ADDRESS} | grep -q ."
+        ))
+        .expect_ok("the address is gone after the reboot");
+    // ... and its boot unit takes it back.
+    lab.secondary()
+        .coldspare(&["address", "hold"])
+        .expect_ok("address hold on the new primary")
+        .has("secondary holds 198.51.100.10/24 on eth0 again (the recorded primary, epoch 1");
+    assert_eq!(mac_seen_by_client(&lab, SERVICE_ADDRESS), secondary_mac);
+
+    // The old primary comes back believing it is the primary (it was off
+    // when the roles moved): its boot unit sees the address answering
+    // elsewhere and leaves it alone.
+    lab.primary().power_on();
+    let refused = lab.primary().coldspare(&["address", "hold"]);
+    assert_eq!(refused.status, 1, "{refused:?}");
+    refused.err_has(&format!(
+        "198.51.100.10 already answers from {}",
+        secondary_mac.to_uppercase()
+    ));
+    refused.err_has("not taking it (never two primaries)");
+    lab.primary()
+        .sh(&format!(
+            "! ip -o addr show to {SERVICE_ADDRESS} | grep -q ."
+        ))
+        .expect_ok("the old primary does not take the address");
+    assert_eq!(mac_seen_by_client(&lab, SERVICE_ADDRESS), secondary_mac);
+    // Once the secondary holds it, asking again changes nothing.
+    lab.secondary()
+        .coldspare(&["address", "hold"])
+        .expect_ok("again")
+        .has("already holds");
+}

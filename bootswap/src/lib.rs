@@ -5,6 +5,7 @@
 //! reboot, resumes where it stopped, and moves the roles with an epoch that
 //! fences stale actors. VIP mode is not built yet.
 
+pub mod address;
 pub mod journal;
 pub mod playbook;
 pub mod runner;

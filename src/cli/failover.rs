@@ -79,6 +79,14 @@ pub enum PlaybookCmd {
     },
 }
 
+/// The service address at boot (run by coldspare-address.service).
+#[derive(Debug, clap::Subcommand)]
+pub enum AddressCmd {
+    /// Take the service address if this machine is the recorded primary and
+    /// no other machine answers for it (exit 1 when another one does).
+    Hold,
+}
+
 /// Show a failover journal: its timeline, checked entry by entry.
 #[derive(Debug, clap::Args)]
 pub struct JournalArgs {
@@ -401,4 +409,25 @@ pub fn journal(global: &Global, args: JournalArgs) -> anyhow::Result<ExitCode> {
         print!("{}", runner::timeline(&entries));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn address(global: &Global, cmd: AddressCmd) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    match cmd {
+        AddressCmd::Hold => {
+            let held = bootswap::address::hold(&config)?;
+            if global.json {
+                output::json(&held)?;
+            } else if held.conflict {
+                eprintln!("coldspare: {}", held.said);
+            } else {
+                println!("{}", held.said);
+            }
+            Ok(if held.conflict {
+                exit::from(exit::PROBLEM)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
 }

@@ -95,6 +95,9 @@ enum Command {
     Playbook(failover::PlaybookCmd),
     /// Show a failover journal (the newest, or --list them).
     Journal(failover::JournalArgs),
+    /// The service address at boot: `hold` takes it on the recorded primary if nobody else has it.
+    #[command(subcommand)]
+    Address(failover::AddressCmd),
     /// Write the man pages or shell completions (for packagers).
     #[command(subcommand, hide = true)]
     Generate(generate::Cmd),
@@ -175,6 +178,7 @@ pub fn main() -> ExitCode {
         Command::Failover(a) => failover::failover(&global, a),
         Command::Playbook(c) => failover::playbook(&global, c),
         Command::Journal(a) => failover::journal(&global, a),
+        Command::Address(c) => failover::address(&global, c),
         Command::Generate(c) => generate::run(c),
         Command::Roles(a) => roles::run(&global, a),
     };
