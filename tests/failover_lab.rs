@@ -65,19 +65,19 @@ fn cold_reboot_after_a_power_off_moves_roles_epoch_and_address() {
 
     let mut run = lab.session("client", &["failover", "cold-reboot"]);
     // The preflight passes (primary off, secondary whole, synced, green).
-    run.expect("Step 5 of 12", Duration::from_secs(60));
+    run.expect("Step 5 of 13", Duration::from_secs(60));
     run.expect("done", Duration::from_secs(30));
     // The manual step cannot be skipped...
-    run.expect("Step 6 of 12: Keep primary off", Duration::from_secs(10));
+    run.expect("Step 6 of 13: Keep primary off", Duration::from_secs(10));
     run.expect("done? [y]", Duration::from_secs(5));
     run.send("s");
     run.expect("this step cannot be skipped", Duration::from_secs(5));
     // ... it is confirmed.
     run.send("y");
-    run.expect("Step 7 of 12: Promote secondary", Duration::from_secs(10));
+    run.expect("Step 7 of 13: Promote secondary", Duration::from_secs(10));
     run.expect("is the primary at epoch 1", Duration::from_secs(30));
     run.expect(
-        "Step 8 of 12: Cold-restart secondary",
+        "Step 8 of 13: Cold-restart secondary",
         Duration::from_secs(10),
     );
     lab.secondary().power_off();
@@ -124,7 +124,7 @@ fn cold_reboot_after_a_power_off_moves_roles_epoch_and_address() {
         .iter()
         .filter(|e| e["event"]["type"] == "step_done")
         .count();
-    assert_eq!(done, 12, "every step done: {}", j.stdout);
+    assert_eq!(done, 13, "every step done: {}", j.stdout);
     let id = doc["id"].as_str().expect("an id");
     let mirrored = lab
         .secondary()
@@ -362,7 +362,7 @@ fn a_runner_on_the_survivor_resumes_after_its_own_cold_restart() {
     lab.primary().power_off();
     let mut run = lab.session("secondary", &["failover", "cold-reboot"]);
     assert!(
-        drive(&lab, &mut run, Some("Step 8 of 12: Cold-restart secondary")),
+        drive(&lab, &mut run, Some("Step 8 of 13: Cold-restart secondary")),
         "{}",
         run.out.join("\n")
     );
@@ -590,14 +590,14 @@ fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
 
     let mut run = lab.session("client", &["failover", "disk-swap"]);
     run.expect(
-        "Step 2 of 10: Shut both machines down",
+        "Step 2 of 11: Shut both machines down",
         Duration::from_secs(60),
     );
     run.expect("done? [y]", Duration::from_secs(10));
     lab.secondary().power_off();
     run.send("y");
     run.expect(
-        "Step 5 of 10: Move primary's disk and power on",
+        "Step 5 of 11: Move primary's disk and power on",
         Duration::from_secs(30),
     );
     run.expect("done? [y]", Duration::from_secs(10));
@@ -636,7 +636,7 @@ fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
         .iter()
         .filter(|e| e["event"]["type"] == "step_done")
         .count();
-    assert_eq!(done, 10, "{}", j.stdout);
+    assert_eq!(done, 11, "{}", j.stdout);
     let mail = lab.wait_for_mail(3, Duration::from_secs(20));
     assert!(
         mail.iter()
@@ -763,7 +763,7 @@ fn a_cut_primary_keeps_running_so_it_must_be_powered_off_and_forcing_past_that_i
 
     // Keeping it off is a step that cannot be skipped...
     let mut run = lab.session("client", &["failover", "cold-reboot"]);
-    run.expect("Step 6 of 12: Keep primary off", Duration::from_secs(60));
+    run.expect("Step 6 of 13: Keep primary off", Duration::from_secs(60));
     run.expect("done? [y]", Duration::from_secs(10));
     run.send("s");
     run.expect("this step cannot be skipped", Duration::from_secs(5));
@@ -779,13 +779,13 @@ fn a_cut_primary_keeps_running_so_it_must_be_powered_off_and_forcing_past_that_i
         "client",
         &["failover", "cold-reboot", "--force", "--reason", reason],
     );
-    run.expect("Step 6 of 12: Keep primary off", Duration::from_secs(60));
+    run.expect("Step 6 of 13: Keep primary off", Duration::from_secs(60));
     run.expect("done? [y]", Duration::from_secs(10));
     run.send("s");
     run.expect("why is it skipped?", Duration::from_secs(5));
     run.send("Ana is on her way");
     run.expect(
-        "Step 8 of 12: Cold-restart secondary",
+        "Step 8 of 13: Cold-restart secondary",
         Duration::from_secs(30),
     );
     lab.secondary().power_off();
@@ -853,7 +853,7 @@ fn after_a_reboot_the_recorded_primary_holds_the_address_again_and_a_returning_o
     lab.primary().power_off();
     let mut run = lab.session("client", &["failover", "cold-reboot"]);
     assert!(
-        drive(&lab, &mut run, Some("Step 8 of 12: Cold-restart secondary")),
+        drive(&lab, &mut run, Some("Step 8 of 13: Cold-restart secondary")),
         "{}",
         run.out.join("\n")
     );
@@ -899,4 +899,42 @@ fn after_a_reboot_the_recorded_primary_holds_the_address_again_and_a_returning_o
         .coldspare(&["address", "hold"])
         .expect_ok("again")
         .has("already holds");
+}
+
+#[test]
+fn a_wait_for_the_address_fails_naming_the_mac_that_answers_instead() {
+    let lab = lab!();
+    healthy(&lab);
+    let primary_mac = mac_of(&lab, "primary");
+    let dir = lab.run_dir().join("client/etc/playbooks");
+    std::fs::create_dir_all(&dir).expect("the playbooks directory");
+    std::fs::write(
+        dir.join("prove.yaml"),
+        "name: prove\ndescription: Which node answers for the service address.\nsteps:\n  \
+         - wait: { node: \"{secondary}\", until: holds_address, timeout: 3s }\n",
+    )
+    .expect("write the playbook");
+    let run = lab.session("client", &["failover", "prove"]);
+    let (code, out, _) = run.finish(Duration::from_secs(30));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "the service address still answers from {primary_mac}, not from secondary's"
+        )),
+        "{out}"
+    );
+    // A stopped run can be closed without running more.
+    lab.client()
+        .coldspare(&[
+            "failover",
+            "--abandon",
+            "--reason",
+            "the primary holds it: as it should",
+        ])
+        .expect_ok("abandon")
+        .has("closed the unfinished `prove` run");
+    lab.client()
+        .coldspare(&["journal"])
+        .expect_ok("journal")
+        .has("ABORTED at step 1: abandoned: the primary holds it: as it should");
 }

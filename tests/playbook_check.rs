@@ -50,10 +50,10 @@ fn the_shipped_playbooks_are_valid() {
         .run()
         .code(0)
         .stdout(
-            "(shipped)/cold-reboot.yaml: valid — 12 steps\n\
-             (shipped)/disk-swap.yaml: valid — 10 steps\n\
+            "(shipped)/cold-reboot.yaml: valid — 13 steps\n\
+             (shipped)/disk-swap.yaml: valid — 11 steps\n\
              (shipped)/failback.yaml: valid — 6 steps\n\
-             (shipped)/switchover.yaml: valid — 11 steps\n",
+             (shipped)/switchover.yaml: valid — 12 steps\n",
         );
 }
 
@@ -163,7 +163,7 @@ fn timeouts_and_words_out_of_range() {
     );
     refused(
         "steps:\n  - wait: { node: alpha, until: gone }\n",
-        "4:33: steps[0].wait.until: `gone` is not a valid until\n  help: use `down` or `up` or `restarted`",
+        "4:33: steps[0].wait.until: `gone` is not a valid until\n  help: use `down` or `up` or `restarted` or `holds_address`",
     );
     refused(
         "preflight:\n  - require: { node: alpha, is: dead }\nsteps:\n  - promote: { node: beta }\n",

@@ -176,6 +176,9 @@ pub enum WaitFor {
     /// The node went down and came back: a new boot (its boot id, or its
     /// first process's start, differs from before the step).
     Restarted,
+    /// The service address answers from this node's MAC, as seen from the
+    /// machine running the playbook (the proof clients reach the right node).
+    HoldsAddress,
 }
 
 /// What a require step demands of a node before anything changes.
@@ -838,6 +841,7 @@ fn default_title(action: &Action) -> String {
                 WaitFor::Down => "down",
                 WaitFor::Up => "up",
                 WaitFor::Restarted => "restarted",
+                WaitFor::HoldsAddress => "holding the service address",
             }
         ),
         Action::Require { node, is } => format!("Require {node} to be {is}"),

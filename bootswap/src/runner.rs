@@ -770,6 +770,8 @@ impl Runner {
                     WaitFor::Down => "down (no answer on its ssh port)",
                     WaitFor::Up => "up (answering with its pinned host key)",
                     WaitFor::Restarted => "back from a restart (a new boot, its pinned host key)",
+                    WaitFor::HoldsAddress =>
+                        "the one answering for the service address (its MAC, seen from here)",
                 },
                 cluster::config::duration::format(*timeout)
             ),
@@ -1117,8 +1119,67 @@ impl Runner {
         let deadline = Instant::now() + timeout;
         let started = Instant::now();
         let mut last_shown = Instant::now();
+        let mut node_mac: Option<String> = None;
+        let mut seen = String::new();
         loop {
             match until {
+                WaitFor::HoldsAddress => {
+                    let Some(a) = self.config.failover.service_address.clone() else {
+                        return Err(fail(
+                            "the step waits for the service address, and none is configured",
+                            "set failover.service_address, or remove the step",
+                        ));
+                    };
+                    if node_mac.is_none() {
+                        let cmd = format!(
+                            "cat /sys/class/net/{}/address",
+                            cluster::shell::quote(&a.interface)
+                        );
+                        if let Ok(r) = self.exec(&spec, &cmd, Duration::from_secs(10))
+                            && r.code == Some(0)
+                        {
+                            node_mac = Some(r.stdout.trim().to_lowercase());
+                        }
+                    }
+                    if let Some(mac) = &node_mac {
+                        if cluster::transport::is_local(&spec.address) {
+                            // This machine is the node: its own interface says.
+                            let r = cluster::exec::run(&ExecSpec::new(format!(
+                                "ip -o addr show to {} | grep -q .",
+                                a.address
+                            )));
+                            if r.code == Some(0) {
+                                return Ok(Acted::Done(format!(
+                                    "{} holds {} (this machine)",
+                                    spec.name, a.address
+                                )));
+                            }
+                        } else {
+                            let r = cluster::exec::run(
+                                &ExecSpec::new(format!("arping -c 1 -w 1 {}", a.address))
+                                    .timeout(Duration::from_secs(5)),
+                            );
+                            if r.code == Some(127) {
+                                return Err(fail(
+                                    "arping is missing on this machine",
+                                    "apt-get install iputils-arping",
+                                ));
+                            }
+                            seen = r
+                                .stdout
+                                .lines()
+                                .find_map(|l| l.split('[').nth(1).and_then(|r| r.split(']').next()))
+                                .map(str::to_lowercase)
+                                .unwrap_or_default();
+                            if &seen == mac {
+                                return Ok(Acted::Done(format!(
+                                    "{} answers from {}'s MAC {mac}, seen from here",
+                                    a.address, spec.name
+                                )));
+                            }
+                        }
+                    }
+                }
                 WaitFor::Down => {
                     if !Self::answers(&spec, Duration::from_secs(1)) {
                         self.nodes.remove(&spec.name);
@@ -1160,6 +1221,18 @@ impl Runner {
                 }
             }
             if Instant::now() >= deadline {
+                if until == WaitFor::HoldsAddress && !seen.is_empty() {
+                    return Err(fail(
+                        format!(
+                            "the service address still answers from {seen}, not from {}'s {} \
+                             (after {})",
+                            spec.name,
+                            node_mac.as_deref().unwrap_or("MAC"),
+                            cluster::config::duration::format(timeout)
+                        ),
+                        "another machine holds it: find it by that MAC and release the address there",
+                    ));
+                }
                 return Err(fail(
                     format!(
                         "{} is still {} after {}",
@@ -1168,6 +1241,8 @@ impl Runner {
                             WaitFor::Down => "up",
                             WaitFor::Up => "down",
                             WaitFor::Restarted => "not restarted",
+                            WaitFor::HoldsAddress =>
+                                "not the one answering for the service address",
                         },
                         cluster::config::duration::format(timeout)
                     ),
@@ -1197,6 +1272,7 @@ impl Runner {
                             WaitFor::Down => "down",
                             WaitFor::Up => "up",
                             WaitFor::Restarted => "back from a restart (switch it off and on now)",
+                            WaitFor::HoldsAddress => "the one answering for the service address",
                         },
                         started.elapsed().as_secs(),
                         timeout.as_secs()
