@@ -942,3 +942,60 @@ fn a_wait_for_the_address_fails_naming_the_mac_that_answers_instead() {
         .expect_ok("journal")
         .has("ABORTED at step 1: abandoned: the primary holds it: as it should");
 }
+
+#[test]
+fn a_runner_that_lost_its_state_directory_resumes_from_a_nodes_copy_of_the_journal() {
+    let lab = lab!();
+    let dir = lab.run_dir().join("client/etc/playbooks");
+    std::fs::create_dir_all(&dir).expect("the playbooks directory");
+    std::fs::write(dir.join("counter.yaml"), COUNTER).expect("write the playbook");
+    let mut run = lab.session("client", &["failover", "counter"]);
+    assert!(
+        drive(&lab, &mut run, Some("Step 5 of 11")),
+        "{}",
+        run.out.join("\n")
+    );
+    run.expect("done? [y]", Duration::from_secs(10));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the runner");
+    let _ = run.finish(Duration::from_secs(10));
+
+    // This machine loses its journals; the nodes keep their copies.
+    std::fs::remove_dir_all(lab.run_dir().join("client/state/journal")).expect("lose them");
+    lab.client()
+        .coldspare(&["failover", "--resume"])
+        .err_has("no unfinished failover")
+        .err_has("journal --from NODE");
+    // A copy that was tampered with on the node is refused; the real one
+    // is copied, verified.
+    lab.secondary()
+        .sh("cd /var/lib/coldspare/journal && f=$(ls *.jsonl) && sed 's/once-a/once-x/' $f > 20990101-000000-forged.jsonl")
+        .expect_ok("forge a journal on the node");
+    let fetched = lab.client().coldspare(&["journal", "--from", "secondary"]);
+    assert_eq!(fetched.status, 1, "{fetched:?}");
+    fetched
+        .has("-counter from secondary (verified)")
+        .has("unfinished: `counter`")
+        .err_has("not copied: 20990101-000000-forged: journal")
+        .err_has("does not verify");
+    assert!(
+        !lab.run_dir()
+            .join("client/state/journal/20990101-000000-forged.jsonl")
+            .exists()
+    );
+
+    let mut run = lab.session("client", &["failover", "--resume"]);
+    run.expect("resumed at step 5", Duration::from_secs(30));
+    assert!(!drive(&lab, &mut run, None));
+    let (code, out, err) = run.finish(Duration::from_secs(60));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let counter = lab
+        .secondary()
+        .sh("cat /root/counter")
+        .expect_ok("the counter")
+        .stdout;
+    assert_eq!(counter, "once-a\nonce-c\nonce-d\n");
+}

@@ -502,3 +502,108 @@ mod tests {
         assert!(!torn);
     }
 }
+
+/// What fetching a node's journals did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Fetched {
+    /// Journals copied here (new, or longer than the copy here).
+    pub copied: Vec<String>,
+    /// Journals this machine already had whole.
+    pub same: Vec<String>,
+    /// Journals refused: they do not verify, or differ from the copy here
+    /// (not the same run written further).
+    pub refused: Vec<String>,
+}
+
+/// Copies the journals a node keeps (the runner mirrors each one to the
+/// nodes it reaches) into this machine's state directory: for a machine
+/// that lost its own, so `failover --resume` can go on. Each copy must
+/// verify; one that differs from a journal here, other than by going
+/// further, is refused and left alone.
+pub fn fetch(
+    state_dir: &Path,
+    node: &mut cluster::transport::Node,
+) -> Result<Fetched, JournalError> {
+    use cluster::agent::protocol::{ExecSpec, WirePath};
+    let dir = dir(state_dir);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| JournalError::Io { path, source: e }
+    };
+    let remote = |e: cluster::Error| JournalError::Io {
+        path: dir.clone(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    let listing = node
+        .agent
+        .exec(ExecSpec::new(format!(
+            "ls -1 {} 2>/dev/null || true",
+            cluster::shell::quote(&dir.to_string_lossy())
+        )))
+        .map_err(remote)?;
+    let ids: Vec<String> = listing
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_suffix(".jsonl"))
+        .filter(|id| !id.starts_with('.') && !id.contains('/'))
+        .map(str::to_string)
+        .collect();
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io(&dir))?;
+    }
+    let mut out = Fetched::default();
+    for id in ids {
+        let path = dir.join(format!("{id}.jsonl"));
+        let got = node
+            .agent
+            .read(&[(WirePath(path.clone()), 64 << 20)])
+            .map_err(remote)?;
+        let Some((_, bytes)) = got.into_iter().find(|(i, _)| i.error.is_none()) else {
+            out.refused
+                .push(format!("{id}: cannot be read on {}", node.name()));
+            continue;
+        };
+        let tmp = dir.join(format!(".{id}.fetched"));
+        std::fs::write(&tmp, &bytes).map_err(io(&tmp))?;
+        let theirs = match read(&tmp) {
+            Ok((entries, _)) => entries,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                out.refused.push(format!("{id}: {e}"));
+                continue;
+            }
+        };
+        let ours = if path.exists() {
+            Some(read(&path)?.0)
+        } else {
+            None
+        };
+        match ours {
+            Some(o) if o.len() >= theirs.len() => {
+                let _ = std::fs::remove_file(&tmp);
+                if theirs.iter().zip(&o).all(|(a, b)| a.hash == b.hash) {
+                    out.same.push(id);
+                } else {
+                    out.refused
+                        .push(format!("{id}: differs from the journal here"));
+                }
+            }
+            Some(o) if !o.iter().zip(&theirs).all(|(a, b)| a.hash == b.hash) => {
+                let _ = std::fs::remove_file(&tmp);
+                out.refused
+                    .push(format!("{id}: differs from the journal here"));
+            }
+            _ => {
+                std::fs::rename(&tmp, &path).map_err(io(&path))?;
+                cluster::fsutil::sync_dir(&dir).map_err(io(&dir))?;
+                out.copied.push(id);
+            }
+        }
+    }
+    Ok(out)
+}

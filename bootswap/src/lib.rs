@@ -43,7 +43,9 @@ pub enum Error {
     )]
     Unfinished { id: String, playbook: String },
     #[error(
-        "no unfinished failover to resume\n  help: `{} journal --list` shows the journals",
+        "no unfinished failover to resume\n  help: `{} journal --list` shows the journals here; \
+         if this machine lost its state directory, `{} journal --from NODE` copies a node's",
+        cluster::hint::cs(),
         cluster::hint::cs()
     )]
     NothingToResume,

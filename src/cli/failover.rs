@@ -95,6 +95,10 @@ pub struct JournalArgs {
     /// List the journals instead.
     #[arg(long)]
     list: bool,
+    /// Copy the journals NODE keeps (each run is mirrored to the nodes) to
+    /// this machine, for one that lost its own; then `failover --resume`.
+    #[arg(long, value_name = "NODE", conflicts_with = "list")]
+    from: Option<String>,
 }
 
 struct Console {
@@ -371,6 +375,37 @@ pub fn playbook(global: &Global, cmd: PlaybookCmd) -> anyhow::Result<ExitCode> {
 
 pub fn journal(global: &Global, args: JournalArgs) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
+    if let Some(name) = &args.from {
+        let spec = config.node(name)?.clone();
+        let mut node = cluster::connect(&config, &spec)?;
+        let got = journal::fetch(&config.state_dir, &mut node)?;
+        if global.json {
+            output::json(&got)?;
+        } else {
+            for id in &got.copied {
+                println!("copied {id} from {name} (verified)");
+            }
+            for id in &got.same {
+                println!("{id}: already here, the same");
+            }
+            for why in &got.refused {
+                eprintln!("coldspare: not copied: {why}");
+            }
+            if let Some(open) = journal::unfinished(&config.state_dir)? {
+                println!(
+                    "unfinished: `{}` (journal {}); `{} failover --resume` continues it",
+                    open.playbook,
+                    open.id,
+                    global.cmd()
+                );
+            }
+        }
+        return Ok(if got.refused.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            exit::from(exit::PROBLEM)
+        });
+    }
     if args.list {
         let list = journal::list(&config.state_dir)?;
         if global.json {
