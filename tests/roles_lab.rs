@@ -198,7 +198,7 @@ fn roles_adopt_takes_a_newer_record_and_a_corrupt_record_is_named() {
     put_roles(&lab, "secondary", &record(2, "secondary", None));
     let out = coldspare(&lab, &["roles"]);
     assert_eq!(out.status, 1, "{}\n{}", out.stdout, out.stderr);
-    out.has("this machine  epoch 0: primary primary, secondary secondary");
+    out.has("this machine  epoch 0: primary is the primary, secondary the secondary");
     out.has("AHEAD of this machine");
 
     let out = coldspare(&lab, &["roles", "--adopt", "primary"]);
@@ -206,7 +206,7 @@ fn roles_adopt_takes_a_newer_record_and_a_corrupt_record_is_named() {
     out.err_has("primary has no roles record to adopt");
 
     let out = coldspare(&lab, &["roles", "--adopt", "secondary"]);
-    out.has("took secondary's roles: epoch 2: primary secondary, secondary primary");
+    out.has("took secondary's roles: epoch 2: secondary is the primary, primary the secondary");
     let here = std::fs::read_to_string(lab.run_dir().join("client/state/roles")).unwrap();
     let here: serde_json::Value = serde_json::from_str(&here).unwrap();
     assert_eq!(here, node_roles(&lab, "secondary"));

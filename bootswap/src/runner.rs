@@ -486,7 +486,7 @@ impl Runner {
                     // Read-only: a dry run shows what would be refused.
                     Action::Require { .. } => self.act(n, step, ui),
                     _ => Ok(Acted::Done(format!(
-                        "dry run: would {}",
+                        "dry run, not done: {}",
                         lower_first(&detail)
                     ))),
                 }

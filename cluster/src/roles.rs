@@ -220,7 +220,7 @@ impl fmt::Display for Roles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "epoch {}: primary {}, secondary {}",
+            "epoch {}: {} is the primary, {} the secondary",
             self.epoch, self.primary, self.secondary
         )?;
         if let Some(s) = &self.stale {
