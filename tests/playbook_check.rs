@@ -236,3 +236,58 @@ fn every_problem_in_a_playbook_is_reported_at_once() {
         .count();
     assert_eq!(errors, 3, "{}", ran.stderr);
 }
+
+#[test]
+fn a_runbook_prints_every_step_in_order_with_this_clusters_names() {
+    let config = format!(
+        "{CONFIG}failover:\n  service_address: 10.0.0.10/24 on eth0\n  contacts: \"Ana 555-0101\"\n"
+    );
+    let ran = Test::new()
+        .key()
+        .config(&config)
+        .args(&["runbook", "cold-reboot", "--html", "{dir}/runbook.html"])
+        .run()
+        .code(0)
+        .stdout_has("runbook of `cold-reboot` (13 steps) written to ");
+    let html = std::fs::read_to_string(ran.dir().join("runbook.html")).expect("the HTML");
+    let markdown = Test::new()
+        .key()
+        .config(&config)
+        .args(&["runbook", "cold-reboot"])
+        .run()
+        .code(0)
+        .stdout;
+    for text in [&html, &markdown] {
+        let mut at = 0;
+        for (n, title) in [
+            (1, "alpha is off"),
+            (6, "Keep alpha off"),
+            (7, "Promote beta to primary"),
+            (9, "Take the service address on beta"),
+            (11, "10.0.0.10 answers from beta's own MAC"),
+            (13, "Mail: [coldspare] office: beta is the primary now"),
+        ] {
+            let step = format!("Step {n}");
+            let found = text[at..]
+                .find(&step)
+                .unwrap_or_else(|| panic!("{step} in order:\n{text}"));
+            at += found;
+            assert!(text[at..].contains(title), "{title}:\n{text}");
+        }
+        assert!(text.contains("Ana 555-0101"), "{text}");
+        assert!(
+            text.contains("ip addr replace 10.0.0.10/24 dev eth0"),
+            "{text}"
+        );
+        assert!(text.contains(" failover --resume"), "{text}");
+    }
+    assert!(html.contains("break-inside:avoid"), "{html}");
+    assert!(
+        markdown.contains("## [ ] Step 6: Keep alpha off (steps)"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("If not: it cannot be skipped: stop and call the contacts below"),
+        "{markdown}"
+    );
+}

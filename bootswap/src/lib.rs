@@ -8,6 +8,7 @@
 pub mod address;
 pub mod journal;
 pub mod playbook;
+pub mod runbook;
 pub mod runner;
 
 use std::path::PathBuf;

@@ -721,82 +721,8 @@ impl Runner {
         })
     }
 
-    /// One line saying exactly what the step will do.
     fn describe(&self, step: &Step) -> String {
-        let e = |s: &str| self.expand(s);
-        match &step.action {
-            Action::Manual { what, .. } => e(what),
-            Action::Run {
-                node,
-                command,
-                timeout,
-                ..
-            } => format!(
-                "run on {}: {} (at most {})",
-                e(node),
-                e(command),
-                cluster::config::duration::format(*timeout)
-            ),
-            Action::Check {
-                node,
-                services,
-                against,
-                timeout,
-            } => format!(
-                "check {} on {}{} until they pass (at most {})",
-                if services.is_empty() {
-                    "every service".into()
-                } else {
-                    services.join(", ")
-                },
-                e(node),
-                match against {
-                    Against::Node => String::new(),
-                    Against::ServiceAddress => format!(
-                        " through the service address {}",
-                        self.vars["service_address"]
-                    ),
-                },
-                cluster::config::duration::format(*timeout)
-            ),
-            Action::Wait {
-                node,
-                until,
-                timeout,
-            } => format!(
-                "wait until {} is {} (at most {})",
-                e(node),
-                match until {
-                    WaitFor::Down => "down (no answer on its ssh port)",
-                    WaitFor::Up => "up (answering with its pinned host key)",
-                    WaitFor::Restarted => "back from a restart (a new boot, its pinned host key)",
-                    WaitFor::HoldsAddress =>
-                        "the one answering for the service address (its MAC, seen from here)",
-                },
-                cluster::config::duration::format(*timeout)
-            ),
-            Action::Require { node, is } => format!("require {} to be {is}", e(node)),
-            Action::Sync { to } => format!("sync {} from the primary", e(to)),
-            Action::Promote { node } => format!("make {} the primary (raise the epoch)", e(node)),
-            Action::Address { take, node } => match &self.config.failover.service_address {
-                Some(a) if *take => format!(
-                    "on {}: ip addr replace {}/{} dev {}, then announce it (gratuitous ARP)",
-                    e(node),
-                    a.address,
-                    a.prefix,
-                    a.interface
-                ),
-                Some(a) => format!(
-                    "on {}: ip addr del {}/{} dev {}",
-                    e(node),
-                    a.address,
-                    a.prefix,
-                    a.interface
-                ),
-                None => "nothing: no failover.service_address is configured".into(),
-            },
-            Action::Notify { subject, .. } => format!("mail: {}", e(subject)),
-        }
+        describe(&self.config, &self.vars, step)
     }
 
     fn ask(&mut self, n: usize, question: &str, ui: &mut dyn Ui) -> Option<String> {
@@ -1954,4 +1880,81 @@ pub fn timeline(entries: &[journal::Entry]) -> String {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
+}
+
+/// One line saying exactly what `step` will do, with this cluster's names,
+/// addresses and commands filled in (the runner shows it; the runbook prints it).
+pub fn describe(config: &Config, vars: &BTreeMap<String, String>, step: &Step) -> String {
+    let e = |s: &str| playbook::expand(s, vars);
+    match &step.action {
+        Action::Manual { what, .. } => e(what),
+        Action::Run {
+            node,
+            command,
+            timeout,
+            ..
+        } => format!(
+            "run on {}: {} (at most {})",
+            e(node),
+            e(command),
+            cluster::config::duration::format(*timeout)
+        ),
+        Action::Check {
+            node,
+            services,
+            against,
+            timeout,
+        } => format!(
+            "check {} on {}{} until they pass (at most {})",
+            if services.is_empty() {
+                "every service".into()
+            } else {
+                services.join(", ")
+            },
+            e(node),
+            match against {
+                Against::Node => String::new(),
+                Against::ServiceAddress =>
+                    format!(" through the service address {}", vars["service_address"]),
+            },
+            cluster::config::duration::format(*timeout)
+        ),
+        Action::Wait {
+            node,
+            until,
+            timeout,
+        } => format!(
+            "wait until {} is {} (at most {})",
+            e(node),
+            match until {
+                WaitFor::Down => "down (no answer on its ssh port)",
+                WaitFor::Up => "up (answering with its pinned host key)",
+                WaitFor::Restarted => "back from a restart (a new boot, its pinned host key)",
+                WaitFor::HoldsAddress =>
+                    "the one answering for the service address (its MAC, seen from here)",
+            },
+            cluster::config::duration::format(*timeout)
+        ),
+        Action::Require { node, is } => format!("require {} to be {is}", e(node)),
+        Action::Sync { to } => format!("sync {} from the primary", e(to)),
+        Action::Promote { node } => format!("make {} the primary (raise the epoch)", e(node)),
+        Action::Address { take, node } => match &config.failover.service_address {
+            Some(a) if *take => format!(
+                "on {}: ip addr replace {}/{} dev {}, then announce it (gratuitous ARP)",
+                e(node),
+                a.address,
+                a.prefix,
+                a.interface
+            ),
+            Some(a) => format!(
+                "on {}: ip addr del {}/{} dev {}",
+                e(node),
+                a.address,
+                a.prefix,
+                a.interface
+            ),
+            None => "nothing: no failover.service_address is configured".into(),
+        },
+        Action::Notify { subject, .. } => format!("mail: {}", e(subject)),
+    }
 }

@@ -79,6 +79,19 @@ pub enum PlaybookCmd {
     },
 }
 
+/// Print a playbook as a runbook for paper: this cluster's names, addresses
+/// and commands filled in, a box to tick per step, what you should see and
+/// what to do when you don't. Markdown on stdout, or --html FILE (print CSS:
+/// A4 or Letter, no step split across pages, black and white).
+#[derive(Debug, clap::Args)]
+pub struct RunbookArgs {
+    /// The playbook: a name (`cold-reboot`) or a file.
+    playbook: String,
+    /// Write HTML for printing to FILE instead of Markdown on stdout.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+}
+
 /// The service address at boot (run by coldspare-address.service).
 #[derive(Debug, clap::Subcommand)]
 pub enum AddressCmd {
@@ -465,4 +478,29 @@ pub fn address(global: &Global, cmd: AddressCmd) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+pub fn runbook(global: &Global, args: RunbookArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let p = playbook::load(&config, &args.playbook)?;
+    let book = bootswap::runbook::build(&config, &p);
+    if let Some(file) = &args.html {
+        cluster::fsutil::write_atomic(file, book.html().as_bytes(), 0o644)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+        if global.json {
+            output::json(&serde_json::json!({"html": file, "runbook": book}))?;
+        } else {
+            println!(
+                "runbook of `{}` ({} steps) written to {}",
+                book.playbook,
+                book.steps.len(),
+                file.display()
+            );
+        }
+    } else if global.json {
+        output::json(&book)?;
+    } else {
+        print!("{}", book.markdown());
+    }
+    Ok(ExitCode::SUCCESS)
 }

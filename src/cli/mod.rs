@@ -95,6 +95,8 @@ enum Command {
     Playbook(failover::PlaybookCmd),
     /// Show a failover journal (the newest, or --list them).
     Journal(failover::JournalArgs),
+    /// Print a playbook as a runbook for paper (Markdown, or --html FILE).
+    Runbook(failover::RunbookArgs),
     /// The service address at boot: `hold` takes it on the recorded primary if nobody else has it.
     #[command(subcommand)]
     Address(failover::AddressCmd),
@@ -178,6 +180,7 @@ pub fn main() -> ExitCode {
         Command::Failover(a) => failover::failover(&global, a),
         Command::Playbook(c) => failover::playbook(&global, c),
         Command::Journal(a) => failover::journal(&global, a),
+        Command::Runbook(a) => failover::runbook(&global, a),
         Command::Address(c) => failover::address(&global, c),
         Command::Generate(c) => generate::run(c),
         Command::Roles(a) => roles::run(&global, a),
