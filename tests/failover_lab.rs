@@ -52,6 +52,67 @@ fn roles_here(lab: &Lab) -> serde_json::Value {
     serde_json::from_str(&text).expect("roles are JSON")
 }
 
+/// Polls `done` until it holds, panicking after `deadline` with `what`.
+#[track_caller]
+fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + deadline;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < until,
+            "{what}: not within {deadline:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Puts `text` in the client's playbooks directory as `NAME.yaml`.
+fn install_playbook(lab: &Lab, name: &str, text: &str) {
+    let dir = lab.run_dir().join("client/etc/playbooks");
+    std::fs::create_dir_all(&dir).expect("the playbooks directory");
+    std::fs::write(dir.join(format!("{name}.yaml")), text).expect("write the playbook");
+}
+
+/// Kills the runner as a power cut would, and waits for it to be gone.
+fn sigkill(run: coldspare_lab::Session) -> (i32, String) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the runner");
+    let (code, out, _) = run.finish(Duration::from_secs(10));
+    (code, out)
+}
+
+/// The newest journal, as `journal --json` prints it (verified).
+fn journal_doc(lab: &Lab) -> serde_json::Value {
+    let j = lab
+        .client()
+        .coldspare(&["journal", "--json"])
+        .expect_ok("the journal verifies");
+    serde_json::from_str(&j.stdout).expect("journal JSON")
+}
+
+/// How many steps the journal records as done.
+fn steps_done(doc: &serde_json::Value) -> usize {
+    doc["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["event"]["type"] == "step_done")
+        .count()
+}
+
+/// The survivor's last verify is red (nginx was down during it); nginx
+/// runs again afterwards, so only the report says it failed.
+fn survivor_verified_red(lab: &Lab) {
+    lab.secondary()
+        .sh("nginx -s stop")
+        .expect_ok("stop nginx on the secondary");
+    let red = lab.client().coldspare(&["verify"]);
+    assert_eq!(red.status, 1, "{red:?}");
+    lab.secondary().sh("nginx").expect_ok("start nginx again");
+}
+
 #[test]
 fn cold_reboot_after_a_power_off_moves_roles_epoch_and_address() {
     let lab = lab!();
@@ -111,20 +172,15 @@ fn cold_reboot_after_a_power_off_moves_roles_epoch_and_address() {
         .has("Welcome to nginx");
 
     // A complete journal that verifies, mirrored on the new primary.
-    let j = lab
-        .client()
-        .coldspare(&["journal", "--json"])
-        .expect_ok("the journal");
-    let doc: serde_json::Value = serde_json::from_str(&j.stdout).expect("journal JSON");
-    let entries = doc["entries"].as_array().expect("entries");
-    let last = &entries.last().expect("an entry")["event"];
+    let doc = journal_doc(&lab);
+    let last = &doc["entries"]
+        .as_array()
+        .expect("entries")
+        .last()
+        .expect("an entry")["event"];
     assert_eq!(last["type"], "finished", "{last}");
     assert_eq!(last["ok"], true);
-    let done = entries
-        .iter()
-        .filter(|e| e["event"]["type"] == "step_done")
-        .count();
-    assert_eq!(done, 13, "every step done: {}", j.stdout);
+    assert_eq!(steps_done(&doc), 13, "every step done: {doc}");
     let id = doc["id"].as_str().expect("an id");
     let mirrored = lab
         .secondary()
@@ -281,9 +337,7 @@ fn drive(lab: &Lab, run: &mut coldspare_lab::Session, until: Option<&str>) -> bo
 #[test]
 fn the_runner_killed_at_every_step_resumes_and_never_repeats_a_step_that_is_not_safe_to() {
     let lab = lab!();
-    let dir = lab.run_dir().join("client/etc/playbooks");
-    std::fs::create_dir_all(&dir).expect("the playbooks directory");
-    std::fs::write(dir.join("counter.yaml"), COUNTER).expect("write the playbook");
+    install_playbook(&lab, "counter", COUNTER);
     let steps = 11;
     for k in 1..=steps {
         let args: &[&str] = if k == 1 {
@@ -298,17 +352,22 @@ fn the_runner_killed_at_every_step_resumes_and_never_repeats_a_step_that_is_not_
             "the run ended before {step}:\n{}",
             run.out.join("\n")
         );
-        // Inside a counted command (each takes a second); any other step
-        // is killed the moment it is shown.
-        if [3, 7, 11].contains(&k) {
-            std::thread::sleep(Duration::from_millis(400));
+        // Inside a counted command: once its line is in the counter (the
+        // command sleeps a second after it); any other step is killed the
+        // moment it is shown.
+        let counted = [(3, "once-a"), (7, "once-c"), (11, "once-d")];
+        if let Some((_, marker)) = counted.iter().find(|(n, _)| *n == k) {
+            wait_until(
+                &format!("{marker} written"),
+                Duration::from_secs(30),
+                || {
+                    lab.secondary()
+                        .sh(&format!("grep -q {marker} /root/counter"))
+                        .success()
+                },
+            );
         }
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(run.pid() as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .expect("SIGKILL the runner");
-        let (code, out, _) = run.finish(Duration::from_secs(10));
+        let (code, out) = sigkill(run);
         assert_eq!(code, 128 + 9, "killed at step {k}:\n{out}");
     }
     let mut run = lab.session("client", &["failover", "--resume"]);
@@ -328,11 +387,7 @@ fn the_runner_killed_at_every_step_resumes_and_never_repeats_a_step_that_is_not_
     assert_eq!(roles["epoch"], 1, "{roles}");
     assert_eq!(roles["primary"], "secondary", "{roles}");
 
-    let j = lab
-        .client()
-        .coldspare(&["journal", "--json"])
-        .expect_ok("the journal verifies");
-    let doc: serde_json::Value = serde_json::from_str(&j.stdout).expect("journal JSON");
+    let doc = journal_doc(&lab);
     let kinds: Vec<&str> = doc["entries"]
         .as_array()
         .expect("entries")
@@ -434,17 +489,12 @@ fn the_preflight_refuses_a_red_or_old_verify_and_an_old_sync() {
     lab.primary().power_off();
 
     // A red verify of the survivor.
-    lab.secondary()
-        .sh("nginx -s stop")
-        .expect_ok("stop nginx on the secondary");
-    let red = lab.client().coldspare(&["verify"]);
-    assert_eq!(red.status, 1, "{red:?}");
+    survivor_verified_red(&lab);
     refused_at(
         &lab,
         "secondary passed its last verify",
         "was red for secondary: web ",
     );
-    lab.secondary().sh("nginx").expect_ok("start nginx again");
 
     // A green verify, but older than verify.max_sync_age (1h in the lab).
     // The primary is off, so the run is red for it; the survivor is green.
@@ -479,12 +529,7 @@ fn forced_past_a_refusal_the_reason_is_journaled_and_mailed() {
     let lab = lab!();
     healthy(&lab);
     lab.primary().power_off();
-    lab.secondary()
-        .sh("nginx -s stop")
-        .expect_ok("stop nginx on the secondary");
-    let red = lab.client().coldspare(&["verify"]);
-    assert_eq!(red.status, 1, "{red:?}");
-    lab.secondary().sh("nginx").expect_ok("start nginx again");
+    survivor_verified_red(&lab);
     let reason = "the primary's power supply burnt; the secondary was fixed by hand";
     let mut run = lab.session(
         "client",
@@ -546,11 +591,7 @@ fn a_survivor_left_half_synced_is_made_whole_by_the_preflight() {
             .parse::<u32>()
             .unwrap_or(0)
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while count() < 5 {
-        assert!(std::time::Instant::now() < deadline, "the sync never wrote");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the sync writes", Duration::from_secs(60), || count() >= 5);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -625,18 +666,8 @@ fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
     );
     // The roles did not move.
     assert!(!lab.run_dir().join("client/state/roles").exists());
-    let j = lab
-        .client()
-        .coldspare(&["journal", "--json"])
-        .expect_ok("the journal");
-    let doc: serde_json::Value = serde_json::from_str(&j.stdout).expect("JSON");
-    let done = doc["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter(|e| e["event"]["type"] == "step_done")
-        .count();
-    assert_eq!(done, 11, "{}", j.stdout);
+    let doc = journal_doc(&lab);
+    assert_eq!(steps_done(&doc), 11, "{doc}");
     let mail = lab.wait_for_mail(3, Duration::from_secs(20));
     assert!(
         mail.iter()
@@ -646,43 +677,78 @@ fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
     );
 }
 
-/// Probes `http://ADDRESS/` from the client every ~20 ms until `stop`
-/// exists (at most 60 s): one `SECONDS STATUS` line per try.
-fn start_probe(
-    lab: &Lab,
-    address: &str,
-    stop: &std::path::Path,
-) -> std::thread::JoinHandle<String> {
-    let script = format!(
-        "end=$(( $(date +%s) + 60 )); while [ $(date +%s) -lt $end ] && [ ! -e {stop} ]; do \
-         t=$(date +%s.%N); c=$(curl -s -o /dev/null -m 0.3 -w '%{{http_code}}' http://{address}/); \
-         echo \"$t $c\"; sleep 0.02; done",
-        stop = stop.display()
-    );
-    let script_dir = lab.run_dir().to_path_buf();
-    let lab_script = coldspare_lab::repo_root().join("tests/lab/lab");
-    std::thread::spawn(move || {
-        let _ = script_dir;
-        #[allow(clippy::disallowed_methods)] // the probe runs beside the failover
-        let out = std::process::Command::new(lab_script)
-            .args(["exec", "client", "--", "sh", "-c", &script])
-            .output()
-            .expect("run the probe");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    })
+/// An HTTP probe from the client: `http://ADDRESS/` every ~20 ms, one
+/// `SECONDS STATUS` line per try in a file, until told to stop (at most
+/// 120 s).
+struct Probe {
+    log: std::path::PathBuf,
+    stop: std::path::PathBuf,
+    thread: std::thread::JoinHandle<()>,
 }
 
-/// The longest time without a 200 in a probe's lines, and the failed tries.
+impl Probe {
+    fn start(lab: &Lab, address: &str) -> Probe {
+        let log = lab.run_dir().join("probe.log");
+        let stop = lab.run_dir().join("probe.stop");
+        let _ = std::fs::remove_file(&log);
+        let _ = std::fs::remove_file(&stop);
+        let script = format!(
+            "end=$(( $(date +%s) + 120 )); while [ $(date +%s) -lt $end ] && [ ! -e {stop} ]; do \
+             t=$(date +%s.%N); c=$(curl -s -o /dev/null -m 0.3 -w '%{{http_code}}' http://{address}/); \
+             echo \"$t $c\" >> {log}; sleep 0.02; done",
+            stop = stop.display(),
+            log = log.display()
+        );
+        let lab_script = coldspare_lab::repo_root().join("tests/lab/lab");
+        let thread = std::thread::spawn(move || {
+            #[allow(clippy::disallowed_methods)] // the probe runs beside the failover
+            let _ = std::process::Command::new(lab_script)
+                .args(["exec", "client", "--", "sh", "-c", &script])
+                .output();
+        });
+        let probe = Probe { log, stop, thread };
+        wait_until("the probe answers", Duration::from_secs(10), || {
+            probe.lines().contains(" 200")
+        });
+        probe
+    }
+
+    fn lines(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops once the service has answered after `since` (seconds since
+    /// the epoch); returns every line.
+    fn stop_after_an_answer_since(self, since: f64) -> String {
+        wait_until("the service answers again", Duration::from_secs(30), || {
+            self.lines().lines().any(|l| {
+                let mut p = l.split_whitespace();
+                let t: f64 = p.next().and_then(|t| t.parse().ok()).unwrap_or(0.0);
+                t > since && p.next() == Some("200")
+            })
+        });
+        std::fs::write(&self.stop, "").expect("stop the probe");
+        let lines = self.lines();
+        self.thread.join().expect("the probe ends");
+        // Read again: the last tries may have landed while it stopped.
+        std::fs::read_to_string(&self.log).unwrap_or(lines)
+    }
+}
+
+/// The longest time without a 200 in a probe's lines (a failure at the end
+/// counts until the last try), and the failed tries.
 fn outage(lines: &str) -> (f64, usize) {
     let mut longest: f64 = 0.0;
     let mut down_since: Option<f64> = None;
     let mut failed = 0;
+    let mut last = 0.0;
     for line in lines.lines() {
         let mut parts = line.split_whitespace();
         let (Some(t), Some(code)) = (parts.next(), parts.next()) else {
             continue;
         };
         let t: f64 = t.parse().unwrap_or(0.0);
+        last = t;
         if code == "200" {
             if let Some(s) = down_since.take() {
                 longest = longest.max(t - s);
@@ -692,6 +758,9 @@ fn outage(lines: &str) -> (f64, usize) {
             down_since.get_or_insert(t);
         }
     }
+    if let Some(s) = down_since {
+        longest = longest.max(last - s);
+    }
     (longest, failed)
 }
 
@@ -700,16 +769,15 @@ fn switchover_then_failback_with_a_short_outage_and_only_the_changes_resynced() 
     let lab = lab!();
     healthy(&lab);
     let secondary_mac = mac_of(&lab, "secondary");
-    let stop = lab.run_dir().join("stop-probe");
-    let _ = std::fs::remove_file(&stop);
-    let probe = start_probe(&lab, SERVICE_ADDRESS, &stop);
-    std::thread::sleep(Duration::from_millis(300));
+    let probe = Probe::start(&lab, SERVICE_ADDRESS);
 
     let run = lab.session("client", &["failover", "switchover"]);
     let (code, out, err) = run.finish(Duration::from_secs(120));
-    std::thread::sleep(Duration::from_millis(300));
-    std::fs::write(&stop, "").expect("stop the probe");
-    let lines = probe.join().expect("the probe");
+    let ended = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs_f64();
+    let lines = probe.stop_after_an_answer_since(ended);
     assert_eq!(code, 0, "{out}\n{err}");
     let (longest, failed) = outage(&lines);
     eprintln!(
@@ -910,14 +978,12 @@ fn a_wait_for_the_address_fails_naming_the_mac_that_answers_instead() {
     let lab = lab!();
     healthy(&lab);
     let primary_mac = mac_of(&lab, "primary");
-    let dir = lab.run_dir().join("client/etc/playbooks");
-    std::fs::create_dir_all(&dir).expect("the playbooks directory");
-    std::fs::write(
-        dir.join("prove.yaml"),
+    install_playbook(
+        &lab,
+        "prove",
         "name: prove\ndescription: Which node answers for the service address.\nsteps:\n  \
          - wait: { node: \"{secondary}\", until: holds_address, timeout: 3s }\n",
-    )
-    .expect("write the playbook");
+    );
     let run = lab.session("client", &["failover", "prove"]);
     let (code, out, _) = run.finish(Duration::from_secs(30));
     assert_eq!(code, 1, "{out}");
@@ -946,9 +1012,7 @@ fn a_wait_for_the_address_fails_naming_the_mac_that_answers_instead() {
 #[test]
 fn a_runner_that_lost_its_state_directory_resumes_from_a_nodes_copy_of_the_journal() {
     let lab = lab!();
-    let dir = lab.run_dir().join("client/etc/playbooks");
-    std::fs::create_dir_all(&dir).expect("the playbooks directory");
-    std::fs::write(dir.join("counter.yaml"), COUNTER).expect("write the playbook");
+    install_playbook(&lab, "counter", COUNTER);
     let mut run = lab.session("client", &["failover", "counter"]);
     assert!(
         drive(&lab, &mut run, Some("Step 5 of 11")),
@@ -956,12 +1020,7 @@ fn a_runner_that_lost_its_state_directory_resumes_from_a_nodes_copy_of_the_journ
         run.out.join("\n")
     );
     run.expect("done? [y]", Duration::from_secs(10));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(run.pid() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("SIGKILL the runner");
-    let _ = run.finish(Duration::from_secs(10));
+    sigkill(run);
 
     // This machine loses its journals; the nodes keep their copies.
     std::fs::remove_dir_all(lab.run_dir().join("client/state/journal")).expect("lose them");

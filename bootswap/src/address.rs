@@ -65,14 +65,7 @@ pub fn hold(config: &Config) -> Result<Held, Error> {
         });
     }
     let dev = cluster::shell::quote(&a.interface);
-    let host = if a.address.is_ipv4() { 32 } else { 128 };
-    let mine = sh(
-        &format!(
-            "ip -o addr show dev {dev} to {}/{host} | grep -q .",
-            a.address
-        ),
-        Duration::from_secs(5),
-    );
+    let mine = sh(&a.held_cmd(), Duration::from_secs(5));
     if mine.code == Some(0) {
         return Ok(Held {
             holds: true,
@@ -117,13 +110,7 @@ pub fn hold(config: &Config) -> Result<Held, Error> {
             });
         }
     }
-    let take = sh(
-        &format!(
-            "ip addr replace {}/{} dev {dev} && setsid -f arping -q -U -c 3 -I {dev} {} >/dev/null 2>&1",
-            a.address, a.prefix, a.address
-        ),
-        Duration::from_secs(10),
-    );
+    let take = sh(&a.take_cmd(), Duration::from_secs(10));
     if take.code != Some(0) {
         return Ok(Held {
             holds: false,

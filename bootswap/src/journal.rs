@@ -163,6 +163,16 @@ pub fn dir(state_dir: &Path) -> PathBuf {
     state_dir.join("journal")
 }
 
+/// The journal directory, made private (0700) when missing: journals name
+/// hosts, commands and reasons.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// This boot's id (`/proc/sys/kernel/random/boot_id`): a journal shows
 /// which entries were written before and after a reboot.
 pub fn boot_id() -> String {
@@ -172,10 +182,7 @@ pub fn boot_id() -> String {
 }
 
 fn host_name() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into())
+    cluster::agent::facts::host_name().unwrap_or_else(|| "unknown".into())
 }
 
 impl Journal {
@@ -186,14 +193,7 @@ impl Journal {
             let path = path.to_path_buf();
             move |source| JournalError::Io { path, source }
         };
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(io(&dir))?;
-        }
+        private_dir(&dir).map_err(io(&dir))?;
         let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
         let mut id = format!("{stamp}-{playbook}");
         let mut n = 1;
@@ -548,14 +548,7 @@ pub fn fetch(
         .filter(|id| !id.starts_with('.') && !id.contains('/'))
         .map(str::to_string)
         .collect();
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(io(&dir))?;
-    }
+    private_dir(&dir).map_err(io(&dir))?;
     let mut out = Fetched::default();
     for id in ids {
         let path = dir.join(format!("{id}.jsonl"));

@@ -226,11 +226,7 @@ impl Runbook {
 
     /// As one self-contained HTML page with print CSS.
     pub fn html(&self) -> String {
-        let h = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-        };
+        let h = verifier::html::esc;
         let mut body = String::new();
         for s in &self.steps {
             body.push_str(&format!(

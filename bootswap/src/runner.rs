@@ -691,7 +691,7 @@ impl Runner {
             self.journal_id,
             chrono::Utc::now().format("%H%M%S%3f")
         );
-        let html = format!("<pre>{}</pre>", html_escape(text));
+        let html = format!("<pre>{}</pre>", verifier::html::esc(text));
         let message = notify::Message {
             id,
             cluster: self.config.cluster.clone(),
@@ -1070,10 +1070,7 @@ impl Runner {
                     if let Some(mac) = &node_mac {
                         if cluster::transport::is_local(&spec.address) {
                             // This machine is the node: its own interface says.
-                            let r = cluster::exec::run(&ExecSpec::new(format!(
-                                "ip -o addr show to {} | grep -q .",
-                                a.address
-                            )));
+                            let r = cluster::exec::run(&ExecSpec::new(a.held_cmd()));
                             if r.code == Some(0) {
                                 return Ok(Acted::Done(format!(
                                     "{} holds {} (this machine)",
@@ -1395,12 +1392,8 @@ impl Runner {
         self.nodes.clear();
         let push = |rev: &str| {
             let opts = synchronizer::SyncOptions {
-                dry_run: false,
                 to: Some(rev.to_string()),
-                diffs: false,
-                yes: false,
-                stop: cluster::stop::Stop::default(),
-                failback: false,
+                ..Default::default()
             };
             synchronizer::sync(&config, &opts, &cluster::progress::Quiet, &|_| {})
         };
@@ -1471,12 +1464,8 @@ impl Runner {
         // The synchronizer opens its own sessions.
         self.nodes.clear();
         let opts = synchronizer::SyncOptions {
-            dry_run: false,
-            to: None,
-            diffs: false,
-            yes: false,
-            stop: cluster::stop::Stop::default(),
             failback: resync,
+            ..Default::default()
         };
         let out = synchronizer::sync(&self.config, &opts, &cluster::progress::Quiet, &|_| {})
             .map_err(|e| {
@@ -1649,34 +1638,7 @@ impl Runner {
             ));
         };
         let spec = self.spec(node)?;
-        let cidr = format!("{}/{}", a.address, a.prefix);
-        // `ip addr show to A/24` matches every address in the /24: ask for
-        // exactly this one.
-        let host = format!(
-            "{}/{}",
-            a.address,
-            if a.address.is_ipv4() { 32 } else { 128 }
-        );
-        let dev = cluster::shell::quote(&a.interface);
-        let script = if take {
-            // `replace` is idempotent. The announcement (three gratuitous ARPs
-            // over two seconds, as keepalived repeats its own) makes clients
-            // and switches forget the old MAC at once; it runs detached so the
-            // step does not wait for arping's pauses.
-
-            format!(
-                "ip addr replace {cidr} dev {dev} && \
-                 if command -v arping >/dev/null; then setsid -f arping -q -U -c 3 -I {dev} {addr} >/dev/null 2>&1; \
-                 else echo 'arping is missing: clients may keep the old MAC for a minute' >&2; fi; \
-                 ip -o addr show dev {dev} to {host} | grep -q . ",
-                addr = a.address
-            )
-        } else {
-            format!(
-                "if ip -o addr show dev {dev} to {host} | grep -q .; then ip addr del {cidr} dev {dev}; fi; \
-                 ! ip -o addr show dev {dev} to {host} | grep -q ."
-            )
-        };
+        let script = if take { a.take_cmd() } else { a.release_cmd() };
         let mut other_note = String::new();
         if take
             && let Some(other) = self
@@ -1690,10 +1652,7 @@ impl Runner {
             // be reached; when it cannot and was not confirmed off, the
             // window in which both may answer is said, journaled and mailed.
             if Self::answers(&other, Duration::from_secs(1)) {
-                let release = format!(
-                    "if ip -o addr show dev {dev} to {host} | grep -q .; then ip addr del {cidr} dev {dev} && echo released; fi"
-                );
-                if let Ok(r) = self.exec(&other, &release, Duration::from_secs(20))
+                if let Ok(r) = self.exec(&other, &a.release_cmd(), Duration::from_secs(20))
                     && r.stdout.contains("released")
                 {
                     other_note = format!("; {} let go of it first", other.name);
@@ -1800,12 +1759,6 @@ fn lower_first(s: &str) -> String {
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// The journal as lines a person reads: time, step, what happened.

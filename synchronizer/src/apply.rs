@@ -469,29 +469,13 @@ pub struct PartialRecord {
 }
 
 fn host() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
+    cluster::agent::facts::host_name().unwrap_or_default()
 }
 
 /// Writes the record file `name` under the node's state directory.
 fn write_record(node: &mut Node, config: &Config, name: &str, bytes: &[u8]) -> Result<()> {
-    let sha = cluster::agent::manifest::hex(&<sha2::Sha256 as sha2::Digest>::digest(bytes));
     let path = config.state_dir.join(name);
-    let item = WriteItem {
-        path: WirePath(path.clone()),
-        content: Content::File {
-            size: bytes.len() as u64,
-            sha256: sha,
-        },
-        mode: 0o644,
-        user: None,
-        group: None,
-        uid: 0,
-        gid: 0,
-        mtime_ns: None,
-    };
+    let item = WriteItem::file(path.clone(), bytes, 0o644);
     let res = node.agent.write(RECORD_SET, vec![item], &[bytes])?;
     if let Some(f) = res.failures().next() {
         return Err(Error::Capture {

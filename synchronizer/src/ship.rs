@@ -9,7 +9,7 @@
 //! data, maintainer scripts, conffiles and the files as they are now). Shipped
 //! files go to `<state_dir>/packages/` on the node.
 
-use cluster::agent::protocol::{Content, ExecSpec, WirePath, WriteItem};
+use cluster::agent::protocol::{ExecSpec, WirePath, WriteItem};
 use cluster::config::Config;
 use cluster::shell::quote;
 use cluster::transport::Node;
@@ -149,21 +149,7 @@ pub fn ship(
             p.arch
         );
         let target = config.state_dir.join("packages").join(&file);
-        let item = WriteItem {
-            path: WirePath(target.clone()),
-            content: Content::File {
-                size: bytes.len() as u64,
-                sha256: cluster::agent::manifest::hex(&<sha2::Sha256 as sha2::Digest>::digest(
-                    &bytes,
-                )),
-            },
-            mode: 0o644,
-            user: None,
-            group: None,
-            uid: 0,
-            gid: 0,
-            mtime_ns: None,
-        };
+        let item = WriteItem::file(target.clone(), &bytes, 0o644);
         let res = node.agent.write(SHIP_SET, vec![item], &[&bytes])?;
         if let Some(f) = res.failures().next() {
             return Err(Error::Command {

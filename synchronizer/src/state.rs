@@ -258,10 +258,7 @@ impl StateRepo {
             return Ok(None);
         }
         let tree = repo.find_tree(tree_id).map_err(&g)?;
-        let host = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".into());
+        let host = cluster::agent::facts::host_name().unwrap_or_else(|| "localhost".into());
         let sig = Signature::now("coldspare", &format!("coldspare@{host}")).map_err(&g)?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         let id = repo

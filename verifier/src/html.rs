@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use crate::report::{Cell, Report, Severity, age};
 
-fn esc(s: &str) -> String {
+/// Text made safe inside HTML (elements and attribute values).
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

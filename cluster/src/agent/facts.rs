@@ -20,10 +20,7 @@ pub fn gather() -> Facts {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
     Facts {
-        hostname: nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_default(),
+        hostname: host_name().unwrap_or_default(),
         os: field("PRETTY_NAME"),
         os_id: field("ID"),
         os_version: field("VERSION_ID"),
@@ -92,4 +89,11 @@ pub fn service_manager() -> &'static str {
     } else {
         "none"
     }
+}
+
+/// This machine's host name, if it has one that is text.
+pub fn host_name() -> Option<String> {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
 }

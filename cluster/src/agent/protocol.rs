@@ -492,6 +492,27 @@ pub struct WriteItem {
     pub mtime_ns: Option<i64>,
 }
 
+impl WriteItem {
+    /// `bytes` as a plain file at `path`, owned by root, with `mode`: what
+    /// coldspare keeps on a node for itself (records, shipped packages).
+    pub fn file(path: PathBuf, bytes: &[u8], mode: u32) -> WriteItem {
+        use sha2::Digest as _;
+        WriteItem {
+            path: WirePath(path),
+            content: Content::File {
+                size: bytes.len() as u64,
+                sha256: crate::agent::manifest::hex(&sha2::Sha256::digest(bytes)),
+            },
+            mode,
+            user: None,
+            group: None,
+            uid: 0,
+            gid: 0,
+            mtime_ns: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WriteRequest {
     pub items: Vec<WriteItem>,

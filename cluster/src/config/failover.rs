@@ -45,6 +45,47 @@ impl Serialize for ServiceAddress {
 }
 
 impl ServiceAddress {
+    /// The one shell test of whether this machine holds the address (exit
+    /// 0 when it does). It asks for exactly `A/32` (`/128`): `ip addr show
+    /// to A/24` would match every address in the /24.
+    pub fn held_cmd(&self) -> String {
+        format!(
+            "ip -o addr show dev {} to {}/{} | grep -q .",
+            crate::shell::quote(&self.interface),
+            self.address,
+            if self.address.is_ipv4() { 32 } else { 128 }
+        )
+    }
+
+    /// Takes the address (`replace` is idempotent) and announces it: three
+    /// gratuitous ARPs over two seconds, as keepalived repeats its own, run
+    /// detached so the caller does not wait for arping's pauses. Exits 0
+    /// when the address is held afterwards.
+    pub fn take_cmd(&self) -> String {
+        let dev = crate::shell::quote(&self.interface);
+        format!(
+            "ip addr replace {a}/{p} dev {dev} && \
+             if command -v arping >/dev/null; then setsid -f arping -q -U -c 3 -I {dev} {a} >/dev/null 2>&1; \
+             else echo 'arping is missing: clients may keep the old MAC for a minute' >&2; fi; \
+             {held}",
+            a = self.address,
+            p = self.prefix,
+            held = self.held_cmd()
+        )
+    }
+
+    /// Releases the address if held, printing `released` when it was.
+    /// Exits 0 when the address is not held afterwards.
+    pub fn release_cmd(&self) -> String {
+        format!(
+            "if {held}; then ip addr del {a}/{p} dev {dev} && echo released; fi; ! {held}",
+            held = self.held_cmd(),
+            a = self.address,
+            p = self.prefix,
+            dev = crate::shell::quote(&self.interface)
+        )
+    }
+
     /// Parses `ADDRESS/PREFIX on INTERFACE`.
     pub fn parse(text: &str) -> Result<ServiceAddress, String> {
         let shape = "write it as ADDRESS/PREFIX on INTERFACE, e.g. `198.51.100.10/24 on eth0`";

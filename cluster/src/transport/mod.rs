@@ -76,17 +76,10 @@ fn let_go_of_service_address(
     if ours.epoch == 0 || ours.primary == node.spec.name {
         return None;
     }
-    let host = if a.address.is_ipv4() { 32 } else { 128 };
-    let dev = crate::shell::quote(&a.interface);
-    let script = format!(
-        "ip -o addr show dev {dev} to {addr}/{host} | grep -q . || exit 3; \
-         ip addr del {addr}/{prefix} dev {dev}",
-        addr = a.address,
-        prefix = a.prefix
-    );
-    let cmd = crate::agent::protocol::ExecSpec::new(script).timeout(Duration::from_secs(10));
+    let cmd =
+        crate::agent::protocol::ExecSpec::new(a.release_cmd()).timeout(Duration::from_secs(10));
     match node.agent.exec(cmd) {
-        Ok(r) if r.code == Some(3) => None,
+        Ok(r) if r.code == Some(0) && !r.stdout.contains("released") => None,
         Ok(r) if r.code == Some(0) => Some(format!(
             "{}: it still held the service address {} although {} is the primary since \
              epoch {} ({}): released it now. Until now two nodes could answer for it",
