@@ -157,6 +157,7 @@ mod tests {
             checks: vec![],
             restarts: vec![],
             drift: None,
+            drill: None,
             findings: findings
                 .into_iter()
                 .map(|(severity, key)| Finding {

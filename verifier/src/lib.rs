@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod checks;
+pub mod drill;
 mod error;
 pub mod html;
 pub mod metrics;
@@ -35,6 +36,14 @@ pub struct Options {
     pub digest: bool,
     /// Tell the admin as configured under `notify`.
     pub notify: bool,
+    /// Findings from outside the Verifier (the binary passes Bootswap's,
+    /// e.g. a printed runbook that is out of date).
+    pub also: fn(&Config) -> Vec<Finding>,
+}
+
+/// No findings from outside (for [`Options::also`]).
+pub fn none(_: &Config) -> Vec<Finding> {
+    Vec::new()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -295,6 +304,9 @@ pub fn verify(
         });
     }
     findings.extend(fact_notices(&nodes));
+    let drill = drill::last(&config.state_dir);
+    findings.extend(drill::findings(config, drill.as_ref(), Utc::now()));
+    findings.extend((opts.also)(config));
     findings.sort_by_key(|f| f.severity);
 
     let report = Report {
@@ -312,6 +324,7 @@ pub fn verify(
         restarts,
         drift,
         findings,
+        drill,
     };
     for (_, node) in connected {
         if let Ok(n) = node {

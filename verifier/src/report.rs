@@ -117,6 +117,9 @@ pub struct Report {
     pub drift: Option<DriftReport>,
     /// Divergences first, then drift, failures and notices.
     pub findings: Vec<Finding>,
+    /// The last drill when the report was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<crate::drill::Drill>,
 }
 
 impl Report {
@@ -370,6 +373,18 @@ impl Report {
                     "",
                     age(s.age_secs),
                     &s.capture[..s.capture.len().min(10)]
+                );
+            }
+        }
+        let _ = writeln!(t, "\n{}", paint("LAST DRILL", "1"));
+        match &self.drill {
+            Some(d) => {
+                let _ = writeln!(t, "  {}", d.line());
+            }
+            None => {
+                let _ = writeln!(
+                    t,
+                    "  none recorded (`coldspare drill` rehearses the takeover)"
                 );
             }
         }

@@ -85,6 +85,7 @@ pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<
             kind,
             digest: kind == Kind::Full,
             notify: true,
+            also: crate::none,
         };
         match verify(&config, &opts, &cluster::progress::Quiet) {
             Ok(out) => {

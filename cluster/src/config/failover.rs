@@ -7,6 +7,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -21,7 +22,11 @@ pub struct RawFailover {
     pub service_address: Option<String>,
     pub playbooks: Option<PathBuf>,
     pub contacts: Option<String>,
+    pub drill_max_age: Option<String>,
 }
+
+/// A drill older than this (or none at all) is a verify finding.
+pub const DEFAULT_DRILL_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
 
 /// `198.51.100.10/24 on eth0`: the address, its prefix and the interface
 /// that carries it on whichever node is the primary.
@@ -127,6 +132,17 @@ pub struct FailoverSettings {
     pub service_address: Option<ServiceAddress>,
     pub playbooks: PathBuf,
     pub contacts: Option<String>,
+    /// No drill within this long is a finding; `None` (`off`) turns that
+    /// finding off (a failed drill is a finding whatever this says).
+    #[serde(serialize_with = "ser_opt_duration")]
+    pub drill_max_age: Option<Duration>,
+}
+
+fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&super::duration::format(*d)),
+        None => s.serialize_str("off"),
+    }
 }
 
 impl Default for FailoverSettings {
@@ -135,6 +151,7 @@ impl Default for FailoverSettings {
             service_address: None,
             playbooks: PathBuf::from(DEFAULT_PLAYBOOKS),
             contacts: None,
+            drill_max_age: Some(DEFAULT_DRILL_MAX_AGE),
         }
     }
 }
@@ -166,10 +183,15 @@ pub(super) fn validate(
                 }
             });
     let playbooks = c.absolute(&["failover", "playbooks"], raw.playbooks, DEFAULT_PLAYBOOKS);
+    let drill_max_age = match raw.drill_max_age.as_deref().map(str::trim) {
+        Some("off") => None,
+        text => Some(c.duration(&["failover", "drill_max_age"], text, DEFAULT_DRILL_MAX_AGE)),
+    };
     FailoverSettings {
         service_address,
         playbooks,
         contacts: raw.contacts.filter(|t| !t.trim().is_empty()),
+        drill_max_age,
     }
 }
 

@@ -13,6 +13,7 @@ use super::{Checker, ser_duration};
 pub struct RawVerify {
     pub schedule: Option<String>,
     pub quick: Option<String>,
+    pub drill: Option<String>,
     pub max_sync_age: Option<String>,
     pub parallel: Option<u32>,
     pub keep_reports: Option<usize>,
@@ -25,6 +26,8 @@ pub struct VerifySettings {
     pub schedule: String,
     /// When it runs the service checks alone, if at all.
     pub quick: Option<String>,
+    /// When it drills the secondary by itself (`coldspare drill`), if at all.
+    pub drill: Option<String>,
     /// A last sync older than this is a finding.
     #[serde(serialize_with = "ser_duration")]
     pub max_sync_age: Duration,
@@ -47,6 +50,7 @@ impl Default for VerifySettings {
         VerifySettings {
             schedule: "0 2 * * *".into(),
             quick: None,
+            drill: None,
             max_sync_age: Duration::from_secs(26 * 3600),
             parallel: 64,
             keep_reports: 200,
@@ -75,6 +79,15 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawVerify) -> VerifySettings {
             &["verify", "quick"],
             e,
             Some("\"*/5 * * * *\" is every five minutes".into()),
+        );
+    }
+    if let Some(q) = &raw.drill
+        && let Err(e) = parse_cron(q)
+    {
+        c.problem(
+            &["verify", "drill"],
+            e,
+            Some("\"0 3 * * 0\" is 03:00 every Sunday".into()),
         );
     }
     let max_sync_age = c.duration(
@@ -124,6 +137,7 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawVerify) -> VerifySettings {
         state_dir_warn,
         schedule,
         quick: raw.quick,
+        drill: raw.drill,
         max_sync_age,
         parallel: raw.parallel.unwrap_or(d.parallel).max(1),
         keep_reports: raw.keep_reports.unwrap_or(d.keep_reports).max(1),
