@@ -73,7 +73,7 @@ fn install_playbook(lab: &Lab, name: &str, text: &str) {
 }
 
 /// Kills the runner as a power cut would, and waits for it to be gone.
-fn sigkill(run: coldspare_lab::Session) -> (i32, String) {
+pub(crate) fn sigkill(run: coldspare_lab::Session) -> (i32, String) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(run.pid() as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -680,14 +680,14 @@ fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
 /// An HTTP probe from the client: `http://ADDRESS/` every ~20 ms, one
 /// `SECONDS STATUS` line per try in a file, until told to stop (at most
 /// 120 s).
-struct Probe {
+pub(crate) struct Probe {
     log: std::path::PathBuf,
     stop: std::path::PathBuf,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Probe {
-    fn start(lab: &Lab, address: &str) -> Probe {
+    pub(crate) fn start(lab: &Lab, address: &str) -> Probe {
         let log = lab.run_dir().join("probe.log");
         let stop = lab.run_dir().join("probe.stop");
         let _ = std::fs::remove_file(&log);
@@ -719,7 +719,7 @@ impl Probe {
 
     /// Stops once the service has answered after `since` (seconds since
     /// the epoch); returns every line.
-    fn stop_after_an_answer_since(self, since: f64) -> String {
+    pub(crate) fn stop_after_an_answer_since(self, since: f64) -> String {
         wait_until("the service answers again", Duration::from_secs(30), || {
             self.lines().lines().any(|l| {
                 let mut p = l.split_whitespace();
@@ -737,7 +737,7 @@ impl Probe {
 
 /// The longest time without a 200 in a probe's lines (a failure at the end
 /// counts until the last try), and the failed tries.
-fn outage(lines: &str) -> (f64, usize) {
+pub(crate) fn outage(lines: &str) -> (f64, usize) {
     let mut longest: f64 = 0.0;
     let mut down_since: Option<f64> = None;
     let mut failed = 0;

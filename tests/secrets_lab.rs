@@ -36,7 +36,7 @@ fn clean(what: &str, text: &str) {
 
 /// Every part of a received message, decoded (quoted-printable and base64
 /// hide a marker from a scan of the raw bytes).
-fn decoded_mail(path: &std::path::Path) -> String {
+pub(crate) fn decoded_mail(path: &std::path::Path) -> String {
     let out = std::process::Command::new("python3")
         .args([
             "-c",

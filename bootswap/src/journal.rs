@@ -31,6 +31,10 @@ pub enum Event {
         force_reason: Option<String>,
         /// The epoch the roles had when the run started.
         epoch: u64,
+        /// A drill (`coldspare drill`): a rehearsal on the secondary that
+        /// moves nothing, never an unfinished failover.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        drill: bool,
     },
     Resumed {
         at: usize,
@@ -373,6 +377,7 @@ pub struct Summary {
     pub playbook: String,
     pub started: String,
     pub dry_run: bool,
+    pub drill: bool,
     /// None while the run is unfinished.
     pub finished: Option<bool>,
     pub entries: usize,
@@ -404,12 +409,15 @@ pub fn list(state_dir: &Path) -> Result<Vec<Summary>, JournalError> {
 }
 
 pub fn summarise(id: &str, entries: &[Entry]) -> Summary {
-    let (playbook, dry_run) = entries
+    let (playbook, dry_run, drill) = entries
         .iter()
         .find_map(|e| match &e.event {
             Event::Started {
-                playbook, dry_run, ..
-            } => Some((playbook.clone(), *dry_run)),
+                playbook,
+                dry_run,
+                drill,
+                ..
+            } => Some((playbook.clone(), *dry_run, *drill)),
             _ => None,
         })
         .unwrap_or_default();
@@ -423,6 +431,7 @@ pub fn summarise(id: &str, entries: &[Entry]) -> Summary {
         playbook,
         started: entries.first().map(|e| e.time.clone()).unwrap_or_default(),
         dry_run,
+        drill,
         finished,
         entries: entries.len(),
     }
@@ -457,7 +466,7 @@ pub fn unfinished(state_dir: &Path) -> Result<Option<Summary>, JournalError> {
     Ok(list(state_dir)?
         .into_iter()
         .rev()
-        .find(|s| s.finished.is_none() && !s.dry_run))
+        .find(|s| s.finished.is_none() && !s.dry_run && !s.drill))
 }
 
 #[cfg(test)]

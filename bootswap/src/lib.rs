@@ -3,9 +3,11 @@
 //! refuses unsafe starts and a postflight that proves the result; the runner
 //! walks it, records every step in a hash-chained journal that survives a
 //! reboot, resumes where it stopped, and moves the roles with an epoch that
-//! fences stale actors. VIP mode is not built yet.
+//! fences stale actors. A drill rehearses a playbook on the secondary without
+//! touching the primary or the service address. VIP mode is not built yet.
 
 pub mod address;
+pub mod drill;
 pub mod journal;
 pub mod playbook;
 pub mod runbook;
@@ -66,4 +68,6 @@ pub enum Error {
         cluster::hint::cs()
     )]
     PlaybookChanged { name: String, journal: String },
+    #[error("drill: {0}")]
+    Drill(String),
 }

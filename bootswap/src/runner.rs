@@ -201,24 +201,13 @@ pub fn run(config: &Config, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome, 
             dry_run: opts.dry_run,
             force_reason: opts.force_reason.clone(),
             epoch: roles_now.epoch,
+            drill: false,
         })?;
         (journal, playbook, vars, opts.force_reason.clone(), 0)
     };
 
-    let mut r = Runner {
-        config,
-        vars,
-        nodes: BTreeMap::new(),
-        started: Instant::now(),
-        dry_run: opts.dry_run,
-        force_reason,
-        journal_id: journal.id.clone(),
-        playbook_name: playbook.name.clone(),
-        restart_token: None,
-        unconfirmed: false,
-        warnings: Vec::new(),
-        warnings_journaled: 0,
-    };
+    let mut r = Runner::new(config, vars, &journal.id, &playbook.name, opts.dry_run);
+    r.force_reason = force_reason;
     ui.show(&Show::Start {
         journal: journal.id.clone(),
         playbook: playbook.name.clone(),
@@ -340,9 +329,9 @@ fn was_started(entries: &[journal::Entry], i: usize) -> Option<bool> {
     state
 }
 
-struct Runner {
+pub(crate) struct Runner {
     config: Config,
-    vars: BTreeMap<String, String>,
+    pub(crate) vars: BTreeMap<String, String>,
     nodes: BTreeMap<String, Node>,
     started: Instant,
     dry_run: bool,
@@ -369,9 +358,9 @@ fn token_note(step: usize) -> String {
 }
 
 /// A step that did not work: what happened and what to do about it.
-struct StepFailure {
-    detail: String,
-    help: String,
+pub(crate) struct StepFailure {
+    pub(crate) detail: String,
+    pub(crate) help: String,
 }
 
 fn fail(detail: impl Into<String>, help: impl Into<String>) -> StepFailure {
@@ -382,6 +371,29 @@ fn fail(detail: impl Into<String>, help: impl Into<String>) -> StepFailure {
 }
 
 impl Runner {
+    pub(crate) fn new(
+        config: Config,
+        vars: BTreeMap<String, String>,
+        journal_id: &str,
+        playbook_name: &str,
+        dry_run: bool,
+    ) -> Runner {
+        Runner {
+            config,
+            vars,
+            nodes: BTreeMap::new(),
+            started: Instant::now(),
+            dry_run,
+            force_reason: None,
+            journal_id: journal_id.to_string(),
+            playbook_name: playbook_name.to_string(),
+            restart_token: None,
+            unconfirmed: false,
+            warnings: Vec::new(),
+            warnings_journaled: 0,
+        }
+    }
+
     fn walk(
         &mut self,
         playbook: &Playbook,
@@ -682,7 +694,7 @@ impl Runner {
         }
     }
 
-    fn mail(&self, subject: &str, text: &str) {
+    pub(crate) fn mail(&self, subject: &str, text: &str) {
         if !notify::configured(&self.config.notify) {
             return;
         }
@@ -706,12 +718,12 @@ impl Runner {
         }
     }
 
-    fn expand(&self, text: &str) -> String {
+    pub(crate) fn expand(&self, text: &str) -> String {
         playbook::expand(text, &self.vars)
     }
 
     /// The node a step names.
-    fn spec(&self, reference: &str) -> Result<NodeSpec, StepFailure> {
+    pub(crate) fn spec(&self, reference: &str) -> Result<NodeSpec, StepFailure> {
         let name = self.expand(reference);
         self.config.node(&name).cloned().map_err(|e| {
             fail(
@@ -749,7 +761,7 @@ impl Runner {
         }
     }
 
-    fn node(&mut self, spec: &NodeSpec) -> Result<&mut Node, StepFailure> {
+    pub(crate) fn node(&mut self, spec: &NodeSpec) -> Result<&mut Node, StepFailure> {
         if !self.nodes.contains_key(&spec.name) {
             // Fenced like a sync (a node ahead of this machine refuses it),
             // but a stale node takes part: the playbooks bring it back.
@@ -768,7 +780,7 @@ impl Runner {
 
     /// Runs a command on a node; a lost connection is dropped so the next
     /// use reconnects.
-    fn exec(
+    pub(crate) fn exec(
         &mut self,
         spec: &NodeSpec,
         command: &str,
@@ -937,7 +949,7 @@ impl Runner {
         }
     }
 
-    fn check(
+    pub(crate) fn check(
         &mut self,
         n: usize,
         node: &str,
@@ -1033,7 +1045,7 @@ impl Runner {
             .any(|a| TcpStream::connect_timeout(a, within).is_ok())
     }
 
-    fn wait(
+    pub(crate) fn wait(
         &mut self,
         n: usize,
         node: &str,
@@ -1216,7 +1228,7 @@ impl Runner {
         (r.code == Some(0)).then(|| r.stdout.split_whitespace().collect::<Vec<_>>().join(" "))
     }
 
-    fn require(&mut self, node: &str, is: Condition) -> Result<Acted, StepFailure> {
+    pub(crate) fn require(&mut self, node: &str, is: Condition) -> Result<Acted, StepFailure> {
         let spec = self.spec(node)?;
         let other = self
             .config
@@ -1732,7 +1744,7 @@ impl Runner {
     }
 }
 
-enum Acted {
+pub(crate) enum Acted {
     Done(String),
     Skipped(String),
     Abort(String),

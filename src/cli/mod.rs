@@ -5,6 +5,7 @@
 mod agent;
 mod agent_deb;
 mod config;
+mod drill;
 mod exit;
 mod failover;
 mod generate;
@@ -95,6 +96,8 @@ enum Command {
     Playbook(failover::PlaybookCmd),
     /// Show a failover journal (the newest, or --list them).
     Journal(failover::JournalArgs),
+    /// Rehearse a failover on the secondary, without touching the primary or the service address.
+    Drill(drill::Args),
     /// Print a playbook as a runbook for paper (Markdown, or --html FILE).
     Runbook(failover::RunbookArgs),
     /// The service address at boot: `hold` takes it on the recorded primary if nobody else has it.
@@ -180,6 +183,7 @@ pub fn main() -> ExitCode {
         Command::Failover(a) => failover::failover(&global, a),
         Command::Playbook(c) => failover::playbook(&global, c),
         Command::Journal(a) => failover::journal(&global, a),
+        Command::Drill(a) => drill::run(&global, a),
         Command::Runbook(a) => failover::runbook(&global, a),
         Command::Address(c) => failover::address(&global, c),
         Command::Generate(c) => generate::run(c),

@@ -24,6 +24,8 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     roles_moved: Option<String>,
     nodes: Vec<NodeStatus>,
+    /// The last drill recorded here (`coldspare drill`).
+    last_drill: Option<verifier::drill::Drill>,
 }
 
 #[derive(Serialize)]
@@ -164,6 +166,7 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
             .map(|a| a.describe()),
         roles: ours,
         nodes,
+        last_drill: verifier::drill::last(&config.state_dir),
     };
     if global.json {
         output::json(&report)?;
@@ -285,6 +288,20 @@ fn print_human(r: &Report) {
                 if u.backup_sets == 1 { "" } else { "s" }
             );
         }
+    }
+    println!();
+    match &r.last_drill {
+        Some(d) if d.ok => println!("last drill: {}", d.line()),
+        Some(d) => println!(
+            "last drill: {}\n  {}",
+            output::red(&d.line()),
+            d.problems.join("\n  ")
+        ),
+        None => println!(
+            "last drill: {} (`{} drill` rehearses the takeover on the secondary)",
+            output::yellow("none recorded"),
+            cluster::hint::cs()
+        ),
     }
 }
 

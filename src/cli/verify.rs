@@ -165,6 +165,18 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     // Before any thread starts: signals go to the stop request, not to a kill.
     let stop = cluster::stop::on_signals("finishing the current run, then stopping")?;
     global.load()?;
-    verifier::schedule::run(&global.config, args.metrics, &stop)?;
+    let hooks = verifier::schedule::Hooks {
+        also: verifier::none,
+        drill: drill_now,
+    };
+    verifier::schedule::run(&global.config, args.metrics, &stop, hooks)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The scheduled drill (`verify.drill`) of `coldspare run`.
+fn drill_now(config: &cluster::Config) -> Result<String, String> {
+    let mut log = |line: &str| tracing::info!("drill: {line}");
+    bootswap::drill::drill(config, bootswap::drill::DEFAULT_PLAYBOOK, &mut log, None)
+        .map(|d| bootswap::drill::summary(&d))
+        .map_err(|e| e.to_string())
 }

@@ -667,18 +667,25 @@ pub fn node_spec(check: &Check) -> ExecSpec {
             state = if *udp { "07" } else { "0A" },
             proto = if *udp { "udp" } else { "tcp" }
         ),
-        CheckKind::Unit { name, .. } => format!(
-            "n={n}; if [ -d /run/systemd/system ]; then systemctl is-active --quiet \"$n\"; a=$?; systemctl is-enabled --quiet \"$n\"; e=$?; \
-             systemctl cat \"$n\" >/dev/null 2>&1; k=$?; \
-             else service \"$n\" status >/dev/null 2>&1; a=$?; ls /etc/rc2.d/S??\"$n\" >/dev/null 2>&1; e=$?; \
-             [ -e \"/etc/init.d/$n\" ]; k=$?; fi; echo \"active=$a enabled=$e known=$k\"",
-            n = q(name)
-        ),
+        CheckKind::Unit { name, .. } => unit_state(name),
         CheckKind::Tcp { .. } | CheckKind::Http { .. } => "true".into(),
     };
     let mut spec = ExecSpec::new(script).timeout(check.timeout);
     spec.max_output = 64 << 10;
     spec
+}
+
+/// The shell that reports a service unit's state on a node, under systemd
+/// or sysv-rc alike: `active=0 enabled=0 known=0` (0 is yes, as exit
+/// statuses go). The drill reads it too.
+pub fn unit_state(name: &str) -> String {
+    format!(
+        "n={n}; if [ -d /run/systemd/system ]; then systemctl is-active --quiet \"$n\"; a=$?; systemctl is-enabled --quiet \"$n\"; e=$?; \
+         systemctl cat \"$n\" >/dev/null 2>&1; k=$?; \
+         else service \"$n\" status >/dev/null 2>&1; a=$?; ls /etc/rc2.d/S??\"$n\" >/dev/null 2>&1; e=$?; \
+         [ -e \"/etc/init.d/$n\" ]; k=$?; fi; echo \"active=$a enabled=$e known=$k\"",
+        n = q(name)
+    )
 }
 
 /// Judges what the agent answered for a node check.

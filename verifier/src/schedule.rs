@@ -1,6 +1,7 @@
-//! `coldspare run`: the Verifier as a daemon. Two standard 5-field cron
+//! `coldspare run`: the Verifier as a daemon. Standard 5-field cron
 //! schedules (croner): the full report (`verify.schedule`, with the nightly
-//! digest) and, optionally, quick service checks (`verify.quick`). The
+//! digest), optionally quick service checks (`verify.quick`) and a drill
+//! (`verify.drill`, run through a hook: the drill lives in Bootswap). The
 //! configuration is read again before each run, so an edit takes effect
 //! without a restart (a bad edit is logged and the last good one kept).
 //! SIGTERM or SIGINT lets the current run finish, then the daemon exits.
@@ -24,17 +25,55 @@ fn next(key: &'static str, expr: &str, now: &DateTime<Local>) -> Result<DateTime
         .map_err(|e| failed(e.to_string()))
 }
 
-/// The next run after `now`: when, and which kind.
-pub fn next_run(config: &Config, now: &DateTime<Local>) -> Result<(DateTime<Local>, Kind), Error> {
+/// What `coldspare run` does at a scheduled time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// A verify run of this kind.
+    Verify(Kind),
+    /// A drill (`verify.drill`), through [`Hooks::drill`].
+    Drill,
+}
+
+/// The next time something is due after `now`, and every job due then, in
+/// the order they run: a drill first (so the full report that follows
+/// shows it), then the full report, which wins a tie with the quick checks.
+pub fn next_run(
+    config: &Config,
+    now: &DateTime<Local>,
+) -> Result<(DateTime<Local>, Vec<Job>), Error> {
     let full = next("schedule", &config.verify.schedule, now)?;
     let quick = match &config.verify.quick {
         Some(q) => Some(next("quick", q, now)?),
         None => None,
     };
-    Ok(match quick {
-        Some(q) if q < full => (q, Kind::Quick),
-        _ => (full, Kind::Full),
-    })
+    let drill = match &config.verify.drill {
+        Some(d) => Some(next("drill", d, now)?),
+        None => None,
+    };
+    let when = [Some(full), quick, drill]
+        .into_iter()
+        .flatten()
+        .min()
+        .expect("the full report is always scheduled");
+    let mut jobs = Vec::new();
+    if drill == Some(when) {
+        jobs.push(Job::Drill);
+    }
+    if full == when {
+        jobs.push(Job::Verify(Kind::Full));
+    } else if quick == Some(when) {
+        jobs.push(Job::Verify(Kind::Quick));
+    }
+    Ok((when, jobs))
+}
+
+/// What the binary adds to the Verifier's daemon: findings from outside
+/// it, and the drill (which lives in Bootswap).
+#[derive(Clone, Copy)]
+pub struct Hooks {
+    pub also: fn(&Config) -> Vec<crate::report::Finding>,
+    /// Runs a drill and says how it went, in one line.
+    pub drill: fn(&Config) -> Result<String, String>,
 }
 
 /// The configuration, following the recorded roles.
@@ -45,11 +84,16 @@ fn load(config_path: &Path) -> Result<Config, Error> {
 }
 
 /// Runs until stopped. Each full run sends the nightly digest.
-pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<u32, Error> {
+pub fn run(
+    config_path: &Path,
+    metrics: Option<PathBuf>,
+    stop: &Stop,
+    hooks: Hooks,
+) -> Result<u32, Error> {
     let mut config = load(config_path)?;
     let mut runs = 0;
     tracing::info!(
-        "coldspare run: cluster {}; full report \"{}\"{}",
+        "coldspare run: cluster {}; full report \"{}\"{}{}",
         config.cluster,
         config.verify.schedule,
         config
@@ -57,17 +101,26 @@ pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<
             .quick
             .as_ref()
             .map(|q| format!(", quick checks \"{q}\""))
+            .unwrap_or_default(),
+        config
+            .verify
+            .drill
+            .as_ref()
+            .map(|d| format!(", drill \"{d}\""))
             .unwrap_or_default()
     );
     loop {
-        let (when, kind) = next_run(&config, &Local::now())?;
+        let (when, jobs) = next_run(&config, &Local::now())?;
         tracing::info!(
-            "next run: {} at {}",
-            if kind == Kind::Full {
-                "full report"
-            } else {
-                "quick checks"
-            },
+            "next: {} at {}",
+            jobs.iter()
+                .map(|j| match j {
+                    Job::Verify(Kind::Full) => "full report",
+                    Job::Verify(Kind::Quick) => "quick checks",
+                    Job::Drill => "drill",
+                })
+                .collect::<Vec<_>>()
+                .join(" then "),
             when.format("%Y-%m-%d %H:%M:%S %Z")
         );
         if stop.sleep((when - Local::now()).to_std().unwrap_or_default()) {
@@ -81,35 +134,47 @@ pub fn run(config_path: &Path, metrics: Option<PathBuf>, stop: &Stop) -> Result<
                 "the configuration has problems; running with the last good one:\n{e}"
             ),
         }
-        let opts = Options {
-            kind,
-            digest: kind == Kind::Full,
-            notify: true,
-            also: crate::none,
-        };
-        match verify(&config, &opts, &cluster::progress::Quiet) {
-            Ok(out) => {
-                runs += 1;
-                let r = &out.report;
-                tracing::info!(
-                    "run {runs}: {} ({} ms); report {}",
-                    r.subject(),
-                    r.millis,
-                    out.json.display()
-                );
-                for d in &out.notify.sent.delivered {
-                    tracing::info!("delivered {d}");
+        for job in jobs {
+            let kind = match job {
+                Job::Drill => {
+                    match (hooks.drill)(&config) {
+                        Ok(line) => tracing::info!("{line}"),
+                        Err(e) => tracing::error!("the drill could not run: {e}"),
+                    }
+                    continue;
                 }
-                for q in &out.notify.sent.queued {
-                    tracing::warn!("kept in the outbox: {q}");
+                Job::Verify(kind) => kind,
+            };
+            let opts = Options {
+                kind,
+                digest: kind == Kind::Full,
+                notify: true,
+                also: hooks.also,
+            };
+            match verify(&config, &opts, &cluster::progress::Quiet) {
+                Ok(out) => {
+                    runs += 1;
+                    let r = &out.report;
+                    tracing::info!(
+                        "run {runs}: {} ({} ms); report {}",
+                        r.subject(),
+                        r.millis,
+                        out.json.display()
+                    );
+                    for d in &out.notify.sent.delivered {
+                        tracing::info!("delivered {d}");
+                    }
+                    for q in &out.notify.sent.queued {
+                        tracing::warn!("kept in the outbox: {q}");
+                    }
+                    if let Some(m) = &metrics
+                        && let Err(e) = crate::metrics::write(m, r, config.verify.max_sync_age)
+                    {
+                        tracing::error!("cannot write metrics to {}: {e}", m.display());
+                    }
                 }
-                if let Some(m) = &metrics
-                    && let Err(e) = crate::metrics::write(m, r, config.verify.max_sync_age)
-                {
-                    tracing::error!("cannot write metrics to {}: {e}", m.display());
-                }
+                Err(e) => tracing::error!("the run could not complete: {e}"),
             }
-            Err(e) => tracing::error!("the run could not complete: {e}"),
         }
         if stop.requested() {
             break;
@@ -146,22 +211,49 @@ mod tests {
         // 01:50: the next minute both want is 02:00, and the full report wins it.
         assert_eq!(
             next_run(&c, &at(1, 50, 0)).expect("next"),
-            (at(2, 0, 0), Kind::Full)
+            (at(2, 0, 0), vec![Job::Verify(Kind::Full)])
         );
         // Right after it, the quick checks carry on every 15 minutes.
         assert_eq!(
             next_run(&c, &at(2, 0, 30)).expect("next"),
-            (at(2, 15, 0), Kind::Quick)
+            (at(2, 15, 0), vec![Job::Verify(Kind::Quick)])
         );
         assert_eq!(
             next_run(&c, &at(1, 29, 0)).expect("next"),
-            (at(1, 30, 0), Kind::Quick)
+            (at(1, 30, 0), vec![Job::Verify(Kind::Quick)])
         );
         // Without quick checks, only the full report.
         let full = config("  schedule: \"0 2 * * *\"\n");
         assert_eq!(
             next_run(&full, &at(1, 29, 0)).expect("next"),
-            (at(2, 0, 0), Kind::Full)
+            (at(2, 0, 0), vec![Job::Verify(Kind::Full)])
+        );
+    }
+
+    #[test]
+    fn a_drill_due_with_the_full_report_runs_first_and_neither_is_lost() {
+        let c = config("  schedule: \"0 2 * * *\"\n  drill: \"0 2 * * 0\"\n");
+        // 2026-11-29 is a Sunday: the drill, then the full report that shows it.
+        let sunday = Local
+            .with_ymd_and_hms(2026, 11, 29, 1, 0, 0)
+            .single()
+            .unwrap();
+        let two = Local
+            .with_ymd_and_hms(2026, 11, 29, 2, 0, 0)
+            .single()
+            .unwrap();
+        assert_eq!(
+            next_run(&c, &sunday).expect("next"),
+            (two, vec![Job::Drill, Job::Verify(Kind::Full)])
+        );
+        // On a Monday only the report.
+        let monday = Local
+            .with_ymd_and_hms(2026, 11, 30, 1, 0, 0)
+            .single()
+            .unwrap();
+        assert_eq!(
+            next_run(&c, &monday).expect("next").1,
+            vec![Job::Verify(Kind::Full)]
         );
     }
 }
