@@ -315,6 +315,12 @@ fn a_drill_cold_starts_the_secondary_without_a_blip_on_the_primary_and_leaves_it
     assert_eq!(v["report"]["drill"]["id"], d["id"]);
     let status = coldspare(&lab, &cfg, &["status"]).expect_ok("status");
     status.has("last drill:").has("passed");
+
+    // A playbook in which the secondary takes nothing over is no drill.
+    let none = coldspare(&lab, &cfg, &["drill", "disk-swap"]);
+    assert_eq!(none.status, 2, "{}", none.stdout);
+    none.err_has("does not make secondary the primary")
+        .err_has("failover disk-swap --dry-run");
 }
 
 #[test]

@@ -133,6 +133,22 @@ pub fn drill(
     let playbook = playbook::load(&config, playbook_name)?;
     let vars = variables(&config);
     let secondary = config.secondary().clone();
+    // Only a playbook that hands the primary role to the secondary has a
+    // takeover to rehearse there; passing any other would prove nothing.
+    let takes_over = playbook.steps.iter().any(|s| {
+        matches!(&s.action, Action::Promote { node } if playbook::expand(node, &vars) == secondary.name)
+    });
+    if !takes_over {
+        return Err(Error::Drill(format!(
+            "the `{}` playbook does not make {} the primary, so there is no takeover to rehearse on it; \
+             drill a playbook that does (cold-reboot, switchover)\n  help: `{} failover {} --dry-run` walks \
+             this one as a tabletop drill: every step shown, none acted",
+            playbook.name,
+            secondary.name,
+            cluster::hint::cs(),
+            playbook.name
+        )));
+    }
 
     // A drill stopped half-way is put right before this one starts.
     for open in journal::list(&config.state_dir)?
