@@ -121,6 +121,24 @@ pub fn drill(
             });
         }
     };
+    // No sync from this machine may change the secondary mid-rehearsal.
+    let sync_lock = config.state_dir.join("lock");
+    let _sync_lock = match cluster::fsutil::try_lock(&sync_lock) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return Err(Error::Drill(format!(
+                "a sync or snapshot is running on this machine (it holds {}); \
+                 a drill must not race it\n  help: run the drill again when it is done",
+                sync_lock.display()
+            )));
+        }
+        Err(source) => {
+            return Err(Error::Io {
+                path: sync_lock,
+                source,
+            });
+        }
+    };
     if let Some(open) = journal::unfinished(&config.state_dir)? {
         return Err(Error::Unfinished {
             id: open.id,
