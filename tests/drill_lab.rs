@@ -81,7 +81,7 @@ fn walk(lab: &Lab, node: &'static str) -> Walk {
         .collect();
     programs.dedup();
     let addresses = n
-        .sh("ip -o addr show | sed 's/ valid_lft.*//' | sort")
+        .sh("ip -o addr show | awk '{print $2, $3, $4}' | sort")
         .expect_ok("list the addresses")
         .stdout;
     Walk {

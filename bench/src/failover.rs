@@ -5,7 +5,8 @@
 //! disk swap done with lab verbs counts, as the boot it stands for.
 //!
 //! Aim (issue #13): cold-reboot within 15 s, and no step that waits on a
-//! fixed sleep instead of a condition.
+//! fixed sleep instead of a condition. Beside it, the takeover time the drill
+//! (issue #14) predicted on the healthy cluster just before the fault.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,6 +18,8 @@ use crate::table::Table;
 struct Timed {
     steps: Vec<(usize, String, String, Duration)>,
     machine: Duration,
+    /// What `coldspare drill` predicted just before (cold-reboot only).
+    predicted: Option<Duration>,
 }
 
 fn run_once(b: &Bench, playbook: &str) -> anyhow::Result<Timed> {
@@ -24,6 +27,13 @@ fn run_once(b: &Bench, playbook: &str) -> anyhow::Result<Timed> {
     lab.verb(&["reset"]).expect_ok("lab reset");
     lab.client().coldspare(&["sync"]).expect_ok("sync");
     lab.client().coldspare(&["verify"]).expect_ok("verify");
+    let predicted = if playbook == "cold-reboot" {
+        let d = lab.client().coldspare(&["--json", "drill", playbook]);
+        let d: serde_json::Value = serde_json::from_str(&d.expect_ok("drill").stdout)?;
+        d["takeover_ms"].as_u64().map(Duration::from_millis)
+    } else {
+        None
+    };
     lab.primary()
         .sh("ip addr add 198.51.100.10/24 dev eth0")
         .expect_ok("the primary holds the service address");
@@ -87,6 +97,7 @@ fn run_once(b: &Bench, playbook: &str) -> anyhow::Result<Timed> {
     Ok(Timed {
         steps,
         machine: total.saturating_sub(person),
+        predicted,
     })
 }
 
@@ -112,6 +123,14 @@ pub fn run(b: &Bench) -> anyhow::Result<()> {
                 ""
             },
         );
+        let predicted: Vec<Duration> = runs.iter().filter_map(|r| r.predicted).collect();
+        if !predicted.is_empty() {
+            t.row(
+                "predicted by `coldspare drill` just before",
+                median(predicted),
+                "the drill stops services gracefully; it does not boot",
+            );
+        }
         for (i, (n, title, kind, _)) in runs[0].steps.iter().enumerate() {
             let times = runs
                 .iter()

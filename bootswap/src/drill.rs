@@ -25,15 +25,15 @@ use verifier::drill::{Drill, DrillStep, Rehearsal};
 use crate::Error;
 use crate::journal::{self, Event, Journal};
 use crate::playbook::{self, Action, Against, Condition, WaitFor};
-use crate::runner::{Acted, Runner, variables};
+use crate::runner::{Acted, PROBE, Runner, variables};
 
 /// What a drill does by default.
 pub const DEFAULT_PLAYBOOK: &str = "cold-reboot";
 
-/// How long an address step takes when the old primary is dead: the one
-/// second the runner gives it to answer and let go first (see
-/// `Runner::address`).
-const ADDRESS_TAKE: Duration = Duration::from_secs(1);
+/// What a step not rehearsed costs at a failover with the old primary dead:
+/// the runner's probes of it (see [`PROBE`]), twice to find it down, once
+/// when promoting and once when taking the address.
+const DOWN_CHECK: Duration = Duration::from_secs(2 * PROBE.as_secs());
 
 /// A service unit on the drilled node, as the drill found it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +48,8 @@ pub struct UnitState {
 pub struct Standby {
     pub node: String,
     pub units: Vec<UnitState>,
-    /// `ip -o addr show`, sorted, lifetimes dropped.
+    /// `eth0 inet 198.51.100.12/24`, sorted: flags that change by themselves
+    /// (an IPv6 address leaving `tentative`) and lifetimes left out.
     pub addresses: Vec<String>,
 }
 
@@ -98,7 +99,7 @@ fn unit_cmd(verb: &str, unit: &str) -> String {
     )
 }
 
-const ADDRESSES: &str = "ip -o addr show | sed 's/ valid_lft.*//' | sort";
+const ADDRESSES: &str = "ip -o addr show | awk '{print $2, $3, $4}' | sort";
 
 /// Runs a drill of `playbook_name` on the secondary.
 /// `stop` is asked between steps: once it says yes (SIGINT, SIGTERM) the
@@ -243,6 +244,15 @@ pub fn drill(
         found: &found,
         problems: Vec::new(),
         cold_start_failed: false,
+        primary_dead: playbook.steps.iter().any(|s| {
+            matches!(
+                &s.action,
+                Action::Require {
+                    is: Condition::Down,
+                    ..
+                }
+            )
+        }),
     };
     let mut steps = Vec::new();
     for (i, step) in playbook.steps.iter().enumerate() {
@@ -436,9 +446,21 @@ struct Drilling<'a> {
     found: &'a Standby,
     problems: Vec<String>,
     cold_start_failed: bool,
+    /// The playbook is for a dead primary: reaching it costs [`PROBE`]
+    /// wherever a step tries.
+    primary_dead: bool,
 }
 
 impl Drilling<'_> {
+    /// What trying the old primary first costs at a failover.
+    fn dead_probe(&self) -> Duration {
+        if self.primary_dead {
+            PROBE
+        } else {
+            Duration::ZERO
+        }
+    }
+
     fn is_secondary(&self, node: &str) -> bool {
         playbook::expand(node, &self.r.vars) == self.secondary.name
     }
@@ -456,13 +478,20 @@ impl Drilling<'_> {
                 let result = self.r.require(node, *is);
                 self.judge(result)
             }
+            Action::Require {
+                node,
+                is: Condition::Down,
+            } => (
+                Rehearsal::Shown,
+                format!(
+                    "at a failover {} must be off; in a drill it stays up",
+                    playbook::expand(node, &self.r.vars)
+                ),
+                DOWN_CHECK,
+            ),
             Action::Require { node, is } => shown(format!(
-                "at a failover {} must be {}; in a drill it stays as it is",
-                playbook::expand(node, &self.r.vars),
-                match is {
-                    Condition::Down => "off".to_string(),
-                    other => other.to_string(),
-                }
+                "at a failover {} must be {is}; in a drill it stays as it is",
+                playbook::expand(node, &self.r.vars)
             )),
             Action::Check {
                 node,
@@ -527,10 +556,14 @@ impl Drilling<'_> {
                 "syncs {} from the primary",
                 playbook::expand(to, &self.r.vars)
             )),
-            Action::Promote { node } => shown(format!(
-                "records {} as the primary at the next epoch (the roles stay as they are)",
-                playbook::expand(node, &self.r.vars)
-            )),
+            Action::Promote { node } => (
+                Rehearsal::Shown,
+                format!(
+                    "records {} as the primary at the next epoch (the roles stay as they are)",
+                    playbook::expand(node, &self.r.vars)
+                ),
+                self.dead_probe(),
+            ),
             Action::Address { take, node } => match &self.config.failover.service_address {
                 Some(a) if *take => (
                     Rehearsal::Shown,
@@ -538,7 +571,7 @@ impl Drilling<'_> {
                         "{} takes {a} and announces it (the address stays where it is)",
                         playbook::expand(node, &self.r.vars)
                     ),
-                    ADDRESS_TAKE,
+                    self.dead_probe(),
                 ),
                 Some(a) => shown(format!(
                     "{} releases {a}",

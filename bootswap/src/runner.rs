@@ -348,6 +348,12 @@ pub(crate) struct Runner {
     warnings_journaled: usize,
 }
 
+/// How long one "does this node answer?" probe waits. A dead node costs
+/// this much where a step asks: twice for `require down` (one lost SYN is
+/// not a dead node), once when a promotion or an address step tries to
+/// reach the old primary first. The drill predicts those steps from it.
+pub(crate) const PROBE: Duration = Duration::from_secs(1);
+
 /// What identifies one boot of a node: the kernel's boot id, and the start
 /// time of its first process (which also changes for a container).
 const BOOT_TOKEN: &str = "cat /proc/sys/kernel/random/boot_id; cut -d' ' -f22 /proc/1/stat";
@@ -1116,7 +1122,7 @@ impl Runner {
                     }
                 }
                 WaitFor::Down => {
-                    if !Self::answers(&spec, Duration::from_secs(1)) {
+                    if !Self::answers(&spec, PROBE) {
                         self.nodes.remove(&spec.name);
                         return Ok(Acted::Done(format!(
                             "{} does not answer on {}:{}",
@@ -1139,7 +1145,7 @@ impl Runner {
                 }
                 WaitFor::Up => {
                     self.nodes.remove(&spec.name);
-                    if Self::answers(&spec, Duration::from_secs(1)) {
+                    if Self::answers(&spec, PROBE) {
                         match self.node(&spec) {
                             Ok(n) => {
                                 let key = n.agent.hello.agent.clone();
@@ -1240,7 +1246,7 @@ impl Runner {
         match is {
             Condition::Down => {
                 // Two tries a second each: one lost SYN is not a dead node.
-                let probe = Duration::from_secs(1);
+                let probe = PROBE;
                 if Self::answers(&spec, probe) || Self::answers(&spec, probe) {
                     Err(fail(
                         format!(
@@ -1552,7 +1558,7 @@ impl Runner {
             .node(&old)
             .cloned()
             .map_err(|e| fail(e.to_string(), ""))?;
-        let reaches_old = Self::answers(&old_spec, Duration::from_secs(1));
+        let reaches_old = Self::answers(&old_spec, PROBE);
         let reason = format!(
             "{} playbook, journal {}",
             self.playbook_name, self.journal_id
@@ -1663,7 +1669,7 @@ impl Runner {
             // Never two holders: the other node lets go first when it can
             // be reached; when it cannot and was not confirmed off, the
             // window in which both may answer is said, journaled and mailed.
-            if Self::answers(&other, Duration::from_secs(1)) {
+            if Self::answers(&other, PROBE) {
                 if let Ok(r) = self.exec(&other, &a.release_cmd(), Duration::from_secs(20))
                     && r.stdout.contains("released")
                 {
