@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use coldspare_lab::{Lab, Output};
 
-use crate::failover_lab::{Probe, outage, sigkill};
+use coldspare_lab::probe::{self, Probe, outage};
+
+use crate::failover_lab::sigkill;
 use crate::lab;
 
 const SERVICE_ADDRESS: &str = "198.51.100.10";
@@ -161,15 +163,9 @@ fn a_drill_cold_starts_the_secondary_without_a_blip_on_the_primary_and_leaves_it
     let primary_nginx = pid_of(&lab, "primary", "/run/nginx.pid");
 
     let probe = Probe::start(&lab, lab.primary().address());
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let t0 = probe::now();
     let out = coldspare(&lab, &cfg, &["--json", "drill"]);
-    let t1 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let t1 = probe::now();
     let lines = probe.stop_after_an_answer_since(t1);
     assert_eq!(out.status, 0, "{}\n{}", out.stdout, out.stderr);
     let d = json(&out);

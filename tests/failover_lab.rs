@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use coldspare_lab::Lab;
+use coldspare_lab::probe::{Probe, outage};
 
 use crate::lab;
 
@@ -677,93 +678,6 @@ fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
     );
 }
 
-/// An HTTP probe from the client: `http://ADDRESS/` every ~20 ms, one
-/// `SECONDS STATUS` line per try in a file, until told to stop (at most
-/// 120 s).
-pub(crate) struct Probe {
-    log: std::path::PathBuf,
-    stop: std::path::PathBuf,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Probe {
-    pub(crate) fn start(lab: &Lab, address: &str) -> Probe {
-        let log = lab.run_dir().join("probe.log");
-        let stop = lab.run_dir().join("probe.stop");
-        let _ = std::fs::remove_file(&log);
-        let _ = std::fs::remove_file(&stop);
-        let script = format!(
-            "end=$(( $(date +%s) + 120 )); while [ $(date +%s) -lt $end ] && [ ! -e {stop} ]; do \
-             t=$(date +%s.%N); c=$(curl -s -o /dev/null -m 0.3 -w '%{{http_code}}' http://{address}/); \
-             echo \"$t $c\" >> {log}; sleep 0.02; done",
-            stop = stop.display(),
-            log = log.display()
-        );
-        let lab_script = coldspare_lab::repo_root().join("tests/lab/lab");
-        let thread = std::thread::spawn(move || {
-            #[allow(clippy::disallowed_methods)] // the probe runs beside the failover
-            let _ = std::process::Command::new(lab_script)
-                .args(["exec", "client", "--", "sh", "-c", &script])
-                .output();
-        });
-        let probe = Probe { log, stop, thread };
-        wait_until("the probe answers", Duration::from_secs(10), || {
-            probe.lines().contains(" 200")
-        });
-        probe
-    }
-
-    fn lines(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Stops once the service has answered after `since` (seconds since
-    /// the epoch); returns every line.
-    pub(crate) fn stop_after_an_answer_since(self, since: f64) -> String {
-        wait_until("the service answers again", Duration::from_secs(30), || {
-            self.lines().lines().any(|l| {
-                let mut p = l.split_whitespace();
-                let t: f64 = p.next().and_then(|t| t.parse().ok()).unwrap_or(0.0);
-                t > since && p.next() == Some("200")
-            })
-        });
-        std::fs::write(&self.stop, "").expect("stop the probe");
-        let lines = self.lines();
-        self.thread.join().expect("the probe ends");
-        // Read again: the last tries may have landed while it stopped.
-        std::fs::read_to_string(&self.log).unwrap_or(lines)
-    }
-}
-
-/// The longest time without a 200 in a probe's lines (a failure at the end
-/// counts until the last try), and the failed tries.
-pub(crate) fn outage(lines: &str) -> (f64, usize) {
-    let mut longest: f64 = 0.0;
-    let mut down_since: Option<f64> = None;
-    let mut failed = 0;
-    let mut last = 0.0;
-    for line in lines.lines() {
-        let mut parts = line.split_whitespace();
-        let (Some(t), Some(code)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let t: f64 = t.parse().unwrap_or(0.0);
-        last = t;
-        if code == "200" {
-            if let Some(s) = down_since.take() {
-                longest = longest.max(t - s);
-            }
-        } else {
-            failed += 1;
-            down_since.get_or_insert(t);
-        }
-    }
-    if let Some(s) = down_since {
-        longest = longest.max(last - s);
-    }
-    (longest, failed)
-}
-
 #[test]
 fn switchover_then_failback_with_a_short_outage_and_only_the_changes_resynced() {
     let lab = lab!();
@@ -773,10 +687,7 @@ fn switchover_then_failback_with_a_short_outage_and_only_the_changes_resynced() 
 
     let run = lab.session("client", &["failover", "switchover"]);
     let (code, out, err) = run.finish(Duration::from_secs(120));
-    let ended = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("a clock after 1970")
-        .as_secs_f64();
+    let ended = coldspare_lab::probe::now();
     let lines = probe.stop_after_an_answer_since(ended);
     assert_eq!(code, 0, "{out}\n{err}");
     let (longest, failed) = outage(&lines);

@@ -12,6 +12,7 @@ mod sync;
 mod table;
 mod tree;
 mod verify;
+mod vip;
 
 use std::path::PathBuf;
 
@@ -58,6 +59,9 @@ fn main() -> anyhow::Result<()> {
     }
     if want("failover") {
         failover::run(&bench)?;
+    }
+    if want("vip") {
+        vip::run(&bench)?;
     }
     // Not in "all": it moves hundreds of megabytes.
     if suites.iter().any(|s| s == "large") {

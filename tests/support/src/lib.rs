@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 
+pub mod probe;
+
 /// The lab's fixed addresses (tests/lab/lab).
 pub const PRIMARY_ADDRESS: &str = "198.51.100.11";
 pub const SECONDARY_ADDRESS: &str = "198.51.100.12";
