@@ -56,7 +56,7 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         kind: if args.quick { Kind::Quick } else { Kind::Full },
         digest: args.digest,
         notify: !args.no_notify,
-        also: verifier::none,
+        also: bootswap::runbook::out_of_date,
     };
     let out = {
         let bar = Bar::new(global.json);
