@@ -19,7 +19,7 @@ const STYLE: &str = "body{font-family:sans-serif;max-width:60em;margin:1em auto;
      table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .8em;text-align:left}\
      .pass{background:#d9f2d9}.fail{background:#f7c6c6;font-weight:bold}.unreach{background:#f0d0a0}\
      pre{background:#f6f6f6;padding:.5em;overflow-x:auto}h2{margin-top:1.5em}.ok{color:#1a7f1a}.bad{color:#b00}\
-     li,td{overflow-wrap:anywhere}\
+     li{overflow-wrap:anywhere}td{overflow-wrap:break-word}\
      @media(max-width:40em){table{display:block;overflow-x:auto}td,th{padding:.2em .4em}}";
 
 /// A whole self-contained page: `title`, the report styles plus `style`,

@@ -83,6 +83,14 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// A journal's RFC 3339 time as the page writes times; as it is when it
+/// does not read as one.
+fn stamp(rfc3339: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| when(t.with_timezone(&Utc)))
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
 fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     format!("{} ago", age((now - t).num_seconds().max(0)))
 }
@@ -94,13 +102,13 @@ const STYLE: &str = ".banner{padding:.7em 1em;border-radius:.4em;font-size:1.15e
      .facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(9.5em,1fr));gap:.5em;margin:.8em 0}\
      .fact{border:1px solid #ccc;border-radius:.4em;padding:.4em .7em}.fact b{display:block;font-size:.8em;color:#555;text-transform:uppercase}\
      .tl{margin:.3em 0 1em}.row{display:grid;grid-template-columns:minmax(8em,14em) 1fr;gap:.6em;align-items:center;margin:.15em 0}\
-     .cells{display:grid;gap:2px}.cells span{height:1.4em;font-size:.75em;line-height:1.9em;text-align:center;overflow:hidden;border-radius:2px}\
+     .cells{display:grid;gap:2px}.cells span{height:1.8em;font-size:.75em;line-height:1.8em;text-align:center;overflow:hidden;border-radius:2px}\
      .c.pass{background:#3c9a3c;color:#fff}.c.fail{background:#c62828;color:#fff}\
      .c.unreach{background:#e08a00;color:#fff}.c.none{background:#e4e4e4;color:#777}\
      .axis{display:flex;justify-content:space-between;font-size:.8em;color:#555}\
      .legend span{display:inline-block;padding:0 .4em;margin-right:.3em;border-radius:2px}\
      .overview h2{margin-top:1.2em}hr{margin:2em 0}\
-     .notices li{margin:.2em 0}\
+     .notices li{margin:.2em 0}td.nw{white-space:nowrap}\
      @media(max-width:40em){.fact{padding:.3em .5em;font-size:.9em}.row{grid-template-columns:1fr;gap:.1em}.row>div:first-child{font-weight:bold}h1{font-size:1.4em}}";
 
 /// The whole page: the overview, then the newest report in full.
@@ -279,7 +287,7 @@ fn facts(h: &mut String, o: &Overview, runs: &[&Report]) {
             Some(f) => esc(&format!(
                 "{} on {}, {}",
                 f.playbook,
-                f.started.get(..16).unwrap_or(&f.started).replace('T', " "),
+                stamp(&f.started),
                 match f.finished {
                     Some(true) => "finished",
                     Some(false) => "ended unfinished",
@@ -420,7 +428,7 @@ fn drills(h: &mut String, o: &Overview) {
         };
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class=\"{class}\">{what}</td><td>{:.1} s</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td class=\"{class}\">{what}</td><td class=\"nw\">{:.1} s</td><td>{}</td></tr>",
             esc(&s.title),
             s.millis as f64 / 1000.0,
             esc(&s.detail)
@@ -453,7 +461,7 @@ fn failover(h: &mut String, f: Option<&Failover>) {
         esc(&f.playbook),
         esc(&f.id),
         esc(&f.host),
-        esc(&f.started),
+        esc(&stamp(&f.started)),
         match f.finished {
             Some(true) => "<span class=\"ok\">finished</span>",
             Some(false) => "<span class=\"bad\">ended unfinished</span>",
@@ -479,7 +487,7 @@ fn failover(h: &mut String, f: Option<&Failover>) {
         };
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{what}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{what}</td><td class=\"nw\">{}</td><td>{}</td></tr>",
             s.n,
             esc(&s.title),
             s.millis
@@ -670,9 +678,10 @@ mod tests {
         assert!(html.contains("The last 2 drills:"), "{html}");
         assert!(html.contains("Cold-start nginx on beta"));
         assert!(html.contains("2 steps of 13 reached"), "{html}");
-        assert!(
-            html.contains("<td class=\"fail\">FAILED</td><td>3.0 s</td><td>no route to host</td>")
-        );
+        assert!(html.contains("started 2026-11-22 20:50 UTC"), "{html}");
+        assert!(html.contains(
+            "<td class=\"fail\">FAILED</td><td class=\"nw\">3.0 s</td><td>no route to host</td>"
+        ));
         assert!(html.contains("the person said &lt;a&gt;"), "escaped");
     }
 }
