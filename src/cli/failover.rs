@@ -491,8 +491,19 @@ pub fn runbook(global: &Global, args: RunbookArgs) -> anyhow::Result<ExitCode> {
     let book = bootswap::runbook::build(&config, &p);
     // The runbook is written whatever happens to its record; a record that
     // cannot be kept is said, since the out-of-date notice then cannot come.
+    // A playbook named by its file is recorded by its absolute path, so
+    // `verify` finds it from any directory; one named by name stays a name
+    // (an override added or removed later is what verify compares with).
+    let a = &args.playbook;
+    let loaded_as = if a.contains('/') || a.ends_with(".yaml") || a.ends_with(".yml") {
+        std::path::absolute(a)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| a.clone())
+    } else {
+        a.clone()
+    };
     let record = |format, file: Option<&std::path::Path>| {
-        if let Err(e) = bootswap::runbook::record(&config, &book, &args.playbook, format, file) {
+        if let Err(e) = bootswap::runbook::record(&config, &book, &loaded_as, format, file) {
             eprintln!(
                 "warning: cannot record the printed runbook in {}: {e}; `verify` cannot tell when it is out of date",
                 bootswap::runbook::records_path(&config.state_dir).display()
