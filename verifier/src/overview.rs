@@ -627,8 +627,8 @@ mod tests {
         assert!(html.contains("2 of 3 runs green"), "{html}");
         assert!(html.contains("1 service on 2 nodes (0 checks)"), "{html}");
         assert!(
-            html.contains("class=\"banner good\""),
-            "the newest run is green"
+            html.contains("class=\"banner good\"><b>All good</b> — 1 service, 0 checks on 2 nodes"),
+            "the newest run is green, counted right: {html}"
         );
         assert!(html.contains("No drill recorded"));
         assert!(html.contains("No failover journal"));
