@@ -112,42 +112,38 @@ fn fill(text: &str) -> String {
     out
 }
 
-#[test]
-fn the_printed_runbook_has_every_step_in_order_with_the_labs_addresses() {
-    let lab = lab!();
-    need("pdftotext", "poppler-utils");
-    let scratch = tempfile::tempdir().expect("a scratch directory");
-    let html = scratch.path().join("runbook.html");
-    let pdf = scratch.path().join("runbook.pdf");
-    coldspare(
-        &lab,
-        &["runbook", "cold-reboot", "--html", &html.to_string_lossy()],
-    )
-    .expect_ok("runbook --html");
-    chromium(
-        &lab,
-        scratch.path(),
-        &[&format!("--print-to-pdf={}", pdf.display()), &url(&html)],
-    );
-    let bytes = std::fs::read(&pdf).expect("chromium wrote the PDF");
+/// The text of `pdf` as `pdftotext -layout` reads it (pages end in a form
+/// feed), and its paper size as `pdfinfo` says it.
+fn pdf_text(pdf: &Path) -> (String, String) {
+    let bytes = std::fs::read(pdf).expect("chromium wrote the PDF");
     assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
     let text = std::process::Command::new("pdftotext")
         .args(["-layout", &pdf.to_string_lossy(), "-"])
         .output()
         .expect("run pdftotext");
     assert!(text.status.success(), "pdftotext: {text:?}");
-    let text = squeeze(&String::from_utf8_lossy(&text.stdout));
+    let info = std::process::Command::new("pdfinfo")
+        .arg(pdf)
+        .output()
+        .expect("run pdfinfo");
+    assert!(info.status.success(), "pdfinfo: {info:?}");
+    let size = String::from_utf8_lossy(&info.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Page size:").map(|s| s.trim().to_string()))
+        .expect("pdfinfo says the page size");
+    (String::from_utf8_lossy(&text.stdout).into_owned(), size)
+}
 
-    // The steps as the playbook has them, not as the runbook printed them.
-    let playbook = json(
-        &coldspare(&lab, &["--json", "playbook", "show", "cold-reboot"]).expect_ok("playbook show"),
-    );
-    let steps = playbook["steps"].as_array().expect("steps");
-    assert!(steps.len() >= 10, "{playbook}");
+/// Asserts that `raw` (a printed runbook's text) has every step of
+/// `steps` (from `playbook show --json`) in order under its number, the
+/// lab's names and addresses filled in, and no step split across pages.
+#[track_caller]
+fn check_printed(raw: &str, steps: &[serde_json::Value], digest: &str) {
+    let text = squeeze(raw);
     let mut at = 0;
     for (i, step) in steps.iter().enumerate() {
         let title = fill(step["title"].as_str().expect("a title"));
-        let want = squeeze(&format!("Step {}", i + 1));
+        let want = format!("Step {}", i + 1);
         let found = text[at..].find(&want).unwrap_or_else(|| {
             panic!("{want} ({title}) is not in the PDF after the step before:\n{text}")
         });
@@ -157,6 +153,29 @@ fn the_printed_runbook_has_every_step_in_order_with_the_labs_addresses() {
             heading.contains(&squeeze(&title)),
             "step {} is not titled {title:?} in the PDF: {heading:?}",
             i + 1
+        );
+    }
+    // No step split across pages: pdftotext ends each page with a form
+    // feed, which may come only after a step's last line.
+    assert!(
+        raw.matches('\x0c').count() >= 2,
+        "one page proves nothing here"
+    );
+    let mut starts = Vec::new();
+    for n in 1..=steps.len() {
+        let from = starts.last().copied().unwrap_or(0);
+        let at = raw[from..]
+            .find(&format!("Step {n} ("))
+            .unwrap_or_else(|| panic!("Step {n} in the PDF's text:\n{raw}"));
+        starts.push(from + at);
+    }
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(raw.len());
+        assert!(
+            !raw[start..end].trim_end().contains('\x0c'),
+            "step {} is split across pages:\n{}",
+            i + 1,
+            &raw[start..end]
         );
     }
     // The lab's addresses, filled in where the runner will use them.
@@ -173,8 +192,46 @@ fn the_printed_runbook_has_every_step_in_order_with_the_labs_addresses() {
         );
     }
     assert!(!text.contains("{primary}") && !text.contains("{secondary}"));
-    let digest = playbook["sha256"].as_str().expect("the playbook's digest");
     assert!(text.contains(&digest[..16]), "the digest is not printed");
+}
+
+#[test]
+fn the_printed_runbook_has_every_step_in_order_with_the_labs_addresses() {
+    let lab = lab!();
+    need("pdftotext", "poppler-utils");
+    need("pdfinfo", "poppler-utils");
+    let scratch = tempfile::tempdir().expect("a scratch directory");
+    let html = scratch.path().join("runbook.html");
+    coldspare(
+        &lab,
+        &["runbook", "cold-reboot", "--html", &html.to_string_lossy()],
+    )
+    .expect_ok("runbook --html");
+    // The steps as the playbook has them, not as the runbook printed them.
+    let playbook = json(
+        &coldspare(&lab, &["--json", "playbook", "show", "cold-reboot"]).expect_ok("playbook show"),
+    );
+    let steps = playbook["steps"].as_array().expect("steps");
+    assert!(steps.len() >= 10, "{playbook}");
+    let digest = playbook["sha256"].as_str().expect("the playbook's digest");
+
+    // Chromium prints on Letter; the same page with the paper set to A4
+    // (as a print dialog in Europe would) must fit as well.
+    let page = std::fs::read_to_string(&html).expect("the runbook");
+    let a4 = scratch.path().join("runbook-a4.html");
+    std::fs::write(&a4, page.replacen("<style>", "<style>@page{size:A4}", 1))
+        .expect("write the A4 copy");
+    for (paper, source) in [("letter", &html), ("A4", &a4)] {
+        let pdf = scratch.path().join(format!("runbook-{paper}.pdf"));
+        chromium(
+            &lab,
+            scratch.path(),
+            &[&format!("--print-to-pdf={}", pdf.display()), &url(source)],
+        );
+        let (raw, size) = pdf_text(&pdf);
+        assert!(size.contains(&format!("({paper})")), "{paper}: {size}");
+        check_printed(&raw, steps, digest);
+    }
 }
 
 #[test]
