@@ -47,7 +47,7 @@ pub struct Runbook {
     pub printed: String,
     pub contacts: Option<String>,
     /// Who is who: `primary: alpha, 10.0.0.11; secondary: beta, 10.0.0.12;
-    /// service address: 10.0.0.10/24 on eth0`.
+    /// service address: 10.0.0.10 on eth0`.
     pub nodes: String,
     /// The last drill (`coldspare drill`): date, result, predicted takeover.
     pub last_drill: Option<String>,
@@ -374,6 +374,19 @@ pub fn record(
     cluster::fsutil::write_atomic(&records_path(&config.state_dir), &bytes, 0o600)
 }
 
+/// `s` as a shell reads it back: quoted only when it has to be, so the
+/// usual hint stays plain to read.
+fn word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./-+:=@,".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        cluster::shell::quote(s)
+    }
+}
+
 /// A notice for each printed runbook whose playbook changed since it was
 /// printed (or no longer loads): the paper no longer says what the runner
 /// will do. For `verifier::Options::also`.
@@ -396,10 +409,12 @@ pub fn out_of_date(config: &Config) -> Vec<Finding> {
     for (name, rec) in records {
         let when = rec.printed.format("%Y-%m-%d %H:%M UTC");
         let again = match (&rec.format, &rec.file) {
-            (Format::Html, Some(f)) => {
-                format!("{cs} runbook {} --html {}", rec.loaded_as, f.display())
-            }
-            _ => format!("{cs} runbook {} --html FILE", rec.loaded_as),
+            (Format::Html, Some(f)) => format!(
+                "{cs} runbook {} --html {}",
+                word(&rec.loaded_as),
+                word(&f.to_string_lossy())
+            ),
+            _ => format!("{cs} runbook {} --html FILE", word(&rec.loaded_as)),
         };
         let why = match crate::playbook::load(config, &rec.loaded_as) {
             Ok(p) if p.sha256 == rec.sha256 => continue,
@@ -418,4 +433,76 @@ pub fn out_of_date(config: &Config) -> Vec<Finding> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> Config {
+        let text = format!(
+            "cluster: office\nstate_dir: {d}/state\nnodes:\n  alpha: {{ address: 10.0.0.1, role: primary }}\n  \
+             beta: {{ address: 10.0.0.2, role: secondary }}\nssh:\n  key: {d}/key\n  known_hosts: {d}/known_hosts\n\
+             services:\n  web:\n    checks:\n      - tcp: {{ port: 80 }}\n\
+             failover:\n  playbooks: {d}/playbooks\n  service_address: 10.0.0.10/24 on eth0\n",
+            d = dir.display()
+        );
+        let key = dir.join("key");
+        std::fs::write(&key, "").unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        std::fs::write(dir.join("known_hosts"), "").unwrap();
+        cluster::config::parse(&dir.join("coldspare.yaml"), &text).unwrap()
+    }
+
+    #[test]
+    fn a_printed_runbook_is_out_of_date_while_its_playbook_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let book = build(
+            &config,
+            &crate::playbook::load(&config, "cold-reboot").unwrap(),
+        );
+        let file = dir.path().join("on paper.html");
+        record(&config, &book, "cold-reboot", Format::Html, Some(&file)).unwrap();
+        assert!(out_of_date(&config).is_empty(), "just printed");
+
+        let shipped = include_str!("../../playbooks/cold-reboot.yaml");
+        std::fs::create_dir_all(dir.path().join("playbooks")).unwrap();
+        let changed = dir.path().join("playbooks/cold-reboot.yaml");
+        std::fs::write(
+            &changed,
+            shipped.replacen("Keep {primary} off", "Keep it off", 1),
+        )
+        .unwrap();
+        let found = out_of_date(&config);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].severity, Severity::Notice);
+        assert_eq!(found[0].key, "runbook-stale:cold-reboot");
+        assert!(
+            found[0].text.starts_with(
+                "the printed runbook of cold-reboot is out of date: the playbook changed since it was printed on "
+            ),
+            "{}",
+            found[0].text
+        );
+        assert!(
+            found[0].text.ends_with(&format!(
+                "print it again with `coldspare runbook cold-reboot --html '{}'`",
+                file.display()
+            )),
+            "the file is quoted for the shell: {}",
+            found[0].text
+        );
+
+        // The same text again (the admin undid the change) is current.
+        std::fs::write(&changed, shipped).unwrap();
+        assert!(out_of_date(&config).is_empty());
+
+        // A record that cannot be read is said, not taken for "current".
+        std::fs::write(records_path(&config.state_dir), "{").unwrap();
+        let found = out_of_date(&config);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].key, "runbook-records");
+    }
 }
