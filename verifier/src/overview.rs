@@ -229,7 +229,14 @@ fn facts(h: &mut String, o: &Overview, runs: &[&Report]) {
                 plural(checks, "check", "checks")
             )),
         );
-        let syncs: Vec<String> = r
+        // A quick run does not ask the nodes when they were synced: the
+        // newest run that did says it.
+        let synced = runs
+            .iter()
+            .rev()
+            .find(|r| r.nodes.iter().any(|n| n.last_sync.is_some()))
+            .unwrap_or(r);
+        let syncs: Vec<String> = synced
             .nodes
             .iter()
             .filter_map(|n| {
@@ -611,14 +618,24 @@ mod tests {
 
     #[test]
     fn a_timeline_per_service_and_node_oldest_first_with_drift_counts() {
+        let mut synced = run(2, [Cell::Pass, Cell::Fail], 2);
+        synced.nodes[1].last_sync = Some(crate::report::LastSync {
+            capture: "abc".into(),
+            at: "2026-11-22T20:00:00Z".parse().unwrap(),
+            age_secs: 120,
+        });
         let html = overview(
             vec![
                 run(1, [Cell::Pass, Cell::Pass], 0),
-                run(2, [Cell::Pass, Cell::Fail], 2),
+                synced,
                 run(3, [Cell::Pass, Cell::Unreachable], 0),
             ],
             vec![],
             None,
+        );
+        assert!(
+            html.contains("<b>Last sync</b>beta: 60 min ago"),
+            "from the newest run that knows it: {html}"
         );
         assert_eq!(row(&html, "web on alpha"), ["pass", "pass", "pass"]);
         assert_eq!(row(&html, "web on beta"), ["pass", "fail", "unreach"]);
