@@ -111,12 +111,17 @@ const STYLE: &str = ".banner{padding:.7em 1em;border-radius:.4em;font-size:1.15e
      .notices li{margin:.2em 0}td.nw{white-space:nowrap}\
      @media(max-width:40em){.fact{padding:.3em .5em;font-size:.9em}.row{grid-template-columns:1fr;gap:.1em}.row>div:first-child{font-weight:bold}h1{font-size:1.4em}}";
 
-/// The whole page: the overview, then the newest report in full.
-pub fn page(o: &Overview, newest: &Report) -> String {
+/// The whole page: the overview, then `report` (normally the newest) in full.
+pub fn page(o: &Overview, report: &Report) -> String {
+    let which = if o.reports.last().is_some_and(|r| r.id == report.id) {
+        "The newest report in full".to_string()
+    } else {
+        format!("The report of {} in full", when(report.started))
+    };
     let body = format!(
-        "{}<hr><h2>The newest report in full</h2>{}",
+        "{}<hr><h2>{which}</h2>{}",
         render(o),
-        crate::html::body(newest)
+        crate::html::body(report)
     );
     crate::html::document(
         &format!("coldspare overview — cluster {}", o.cluster),
