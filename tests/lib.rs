@@ -23,6 +23,7 @@ mod packages_lab;
 mod playbook_check;
 mod prometheus_lab;
 mod promises_lab;
+mod render_lab;
 mod retention_lab;
 mod roles_lab;
 mod secrets_lab;

@@ -6,6 +6,7 @@ use crate::harness::Test;
 
 const CONFIG: &str = "\
 cluster: office
+state_dir: {dir}/state
 nodes:
   alpha: { address: 10.0.0.1, role: primary }
   beta:  { address: 10.0.0.2, role: secondary }
@@ -282,6 +283,22 @@ fn a_runbook_prints_every_step_in_order_with_this_clusters_names() {
         assert!(text.contains(" failover --resume"), "{text}");
     }
     assert!(html.contains("break-inside:avoid"), "{html}");
+    let explicit = Test::new()
+        .key()
+        .config(&config)
+        .args(&["runbook", "cold-reboot", "--markdown"])
+        .run()
+        .code(0)
+        .stdout;
+    for text in [&html, &markdown, &explicit] {
+        assert!(
+            text.contains(
+                "primary: alpha, 10.0.0.1; secondary: beta, 10.0.0.2; service address: 10.0.0.10 on eth0"
+            ),
+            "{text}"
+        );
+    }
+    assert!(explicit.starts_with("# Runbook: `cold-reboot` for cluster office"));
     assert!(
         markdown.contains("## [ ] Step 6: Keep alpha off (steps)"),
         "{markdown}"

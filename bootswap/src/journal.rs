@@ -609,3 +609,179 @@ pub fn fetch(
     }
     Ok(out)
 }
+
+/// The newest failover that acted (not a dry run, not one of the journals
+/// named in `skip`, e.g. drills), summarised step by step for the overview
+/// page; `None` when there is none. A journal that does not verify is
+/// skipped with a warning: the overview never shows unproven steps.
+pub fn last_failover(state_dir: &Path, skip: &[String]) -> Option<verifier::overview::Failover> {
+    use verifier::overview::{Failover, FailoverStep, StepOutcome};
+    let list = list(state_dir)
+        .map_err(|e| tracing::warn!("{e}; the overview shows no failover"))
+        .ok()?;
+    let newest = list
+        .into_iter()
+        .rev()
+        .find(|s| !s.dry_run && !s.playbook.is_empty() && !skip.contains(&s.id))?;
+    let (id, entries) = load(state_dir, Some(&newest.id))
+        .map_err(|e| tracing::warn!("{e}"))
+        .ok()?;
+    let mut of = 0;
+    let mut summary = None;
+    let mut steps: std::collections::BTreeMap<usize, FailoverStep> = Default::default();
+    for e in &entries {
+        let mut set = |step: usize, outcome, detail: &str, millis| {
+            let s = steps.entry(step).or_insert_with(|| FailoverStep {
+                n: step + 1,
+                title: format!("step {}", step + 1),
+                outcome,
+                detail: String::new(),
+                millis: None,
+            });
+            s.outcome = outcome;
+            s.detail = detail.to_string();
+            s.millis = millis;
+        };
+        match &e.event {
+            Event::Started { steps: n, .. } => of = *n,
+            Event::StepStarted {
+                step,
+                title,
+                detail,
+                ..
+            } => {
+                set(*step, StepOutcome::Unfinished, detail, None);
+                if let Some(s) = steps.get_mut(step) {
+                    s.title = title.clone();
+                }
+            }
+            Event::StepDone {
+                step,
+                detail,
+                millis,
+            } => set(*step, StepOutcome::Done, detail, Some(*millis)),
+            Event::StepFailed {
+                step,
+                detail,
+                millis,
+            } => set(*step, StepOutcome::Failed, detail, Some(*millis)),
+            Event::StepSkipped { step, reason } => set(*step, StepOutcome::Skipped, reason, None),
+            Event::Forced {
+                step,
+                detail,
+                reason,
+            } => set(
+                *step,
+                StepOutcome::Forced,
+                &format!("{detail} (reason: {reason})"),
+                None,
+            ),
+            Event::Finished { summary: s, .. } => summary = Some(s.clone()),
+            Event::Aborted { reason, .. } => summary = Some(format!("stopped: {reason}")),
+            Event::Resumed { .. } | Event::InFlight { .. } | Event::Note { .. } => {}
+        }
+    }
+    Some(Failover {
+        id,
+        playbook: newest.playbook,
+        host: entries.first().map(|e| e.host.clone()).unwrap_or_default(),
+        started: newest.started,
+        finished: newest.finished,
+        summary,
+        of,
+        steps: steps.into_values().collect(),
+    })
+}
+
+#[cfg(test)]
+mod overview_tests {
+    use super::*;
+    use verifier::overview::StepOutcome;
+
+    fn started(playbook: &str, dry_run: bool) -> Event {
+        Event::Started {
+            playbook: playbook.into(),
+            playbook_sha256: "ab".into(),
+            vars: Default::default(),
+            steps: 3,
+            dry_run,
+            force_reason: None,
+            epoch: 1,
+        }
+    }
+
+    #[test]
+    fn the_last_failover_is_the_newest_that_acted_step_by_step() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(last_failover(dir.path(), &[]).is_none());
+        let mut real = Journal::create(dir.path(), "a-real").unwrap();
+        for e in [
+            started("a-real", false),
+            Event::StepStarted {
+                step: 0,
+                title: "alpha is off".into(),
+                kind: "require".into(),
+                detail: "require alpha to be down".into(),
+            },
+            Event::StepDone {
+                step: 0,
+                detail: "alpha does not answer".into(),
+                millis: 2100,
+            },
+            Event::StepSkipped {
+                step: 1,
+                reason: "no label at hand".into(),
+            },
+            Event::StepStarted {
+                step: 2,
+                title: "Promote beta".into(),
+                kind: "promote".into(),
+                detail: "make beta the primary".into(),
+            },
+        ] {
+            real.append(e).unwrap();
+        }
+        let mut dry = Journal::create(dir.path(), "b-dry").unwrap();
+        dry.append(started("b-dry", true)).unwrap();
+        let mut drill = Journal::create(dir.path(), "c-drill").unwrap();
+        drill.append(started("c-drill", false)).unwrap();
+
+        let f = last_failover(dir.path(), std::slice::from_ref(&drill.id)).unwrap();
+        assert_eq!(f.id, real.id, "neither the dry run nor the drill");
+        assert_eq!(f.playbook, "a-real");
+        assert_eq!((f.of, f.finished), (3, None));
+        let steps: Vec<_> = f
+            .steps
+            .iter()
+            .map(|s| {
+                (
+                    s.n,
+                    s.title.as_str(),
+                    s.outcome,
+                    s.detail.as_str(),
+                    s.millis,
+                )
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (
+                    1,
+                    "alpha is off",
+                    StepOutcome::Done,
+                    "alpha does not answer",
+                    Some(2100)
+                ),
+                (2, "step 2", StepOutcome::Skipped, "no label at hand", None),
+                (
+                    3,
+                    "Promote beta",
+                    StepOutcome::Unfinished,
+                    "make beta the primary",
+                    None
+                ),
+            ]
+        );
+    }
+}

@@ -82,14 +82,19 @@ pub enum PlaybookCmd {
 /// Print a playbook as a runbook for paper: this cluster's names, addresses
 /// and commands filled in, a box to tick per step, what you should see and
 /// what to do when you don't. Markdown on stdout, or --html FILE (print CSS:
-/// A4 or Letter, no step split across pages, black and white).
+/// A4 or Letter, no step split across pages, black and white). Each runbook
+/// written is recorded: when the playbook changes afterwards, `verify` and
+/// the nightly mail say the printed runbook is out of date.
 #[derive(Debug, clap::Args)]
 pub struct RunbookArgs {
     /// The playbook: a name (`cold-reboot`) or a file.
     playbook: String,
     /// Write HTML for printing to FILE instead of Markdown on stdout.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "markdown")]
     html: Option<PathBuf>,
+    /// Markdown on stdout (the default).
+    #[arg(long)]
+    markdown: bool,
 }
 
 /// The service address at boot (run by coldspare-address.service).
@@ -484,9 +489,31 @@ pub fn runbook(global: &Global, args: RunbookArgs) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
     let p = playbook::load(&config, &args.playbook)?;
     let book = bootswap::runbook::build(&config, &p);
+    // The runbook is written whatever happens to its record; a record that
+    // cannot be kept is said, since the out-of-date notice then cannot come.
+    // A playbook named by its file is recorded by its absolute path, so
+    // `verify` finds it from any directory; one named by name stays a name
+    // (an override added or removed later is what verify compares with).
+    let a = &args.playbook;
+    let loaded_as = if a.contains('/') || a.ends_with(".yaml") || a.ends_with(".yml") {
+        std::path::absolute(a)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| a.clone())
+    } else {
+        a.clone()
+    };
+    let record = |format, file: Option<&std::path::Path>| {
+        if let Err(e) = bootswap::runbook::record(&config, &book, &loaded_as, format, file) {
+            eprintln!(
+                "warning: cannot record the printed runbook in {}: {e}; `verify` cannot tell when it is out of date",
+                bootswap::runbook::records_path(&config.state_dir).display()
+            );
+        }
+    };
     if let Some(file) = &args.html {
         cluster::fsutil::write_atomic(file, book.html().as_bytes(), 0o644)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+        record(bootswap::runbook::Format::Html, Some(file));
         if global.json {
             output::json(&serde_json::json!({"html": file, "runbook": book}))?;
         } else {
@@ -497,10 +524,11 @@ pub fn runbook(global: &Global, args: RunbookArgs) -> anyhow::Result<ExitCode> {
                 file.display()
             );
         }
-    } else if global.json {
+    } else if global.json && !args.markdown {
         output::json(&book)?;
     } else {
         print!("{}", book.markdown());
+        record(bootswap::runbook::Format::Markdown, None);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -31,7 +31,8 @@ pub struct ReportArgs {
     /// List the stored reports instead.
     #[arg(long, conflicts_with = "id")]
     list: bool,
-    /// Write the report as a self-contained HTML page to FILE.
+    /// Write the report as a self-contained HTML page to FILE, under an
+    /// overview of the recent runs, drills and the last failover.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
 }
@@ -56,7 +57,7 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         kind: if args.quick { Kind::Quick } else { Kind::Full },
         digest: args.digest,
         notify: !args.no_notify,
-        also: verifier::none,
+        also: bootswap::runbook::out_of_date,
     };
     let out = {
         let bar = Bar::new(global.json);
@@ -115,7 +116,8 @@ pub fn report(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
     }
     let r = verifier::load_report(&config, args.id.as_deref())?;
     if let Some(path) = &args.html {
-        cluster::fsutil::write_atomic(path, verifier::html::render(&r).as_bytes(), 0o644)?;
+        let page = verifier::overview::page(&overview(&config), &r);
+        cluster::fsutil::write_atomic(path, page.as_bytes(), 0o644)?;
         println!("wrote {}", path.display());
     } else if global.json {
         output::json(&r)?;
@@ -123,6 +125,37 @@ pub fn report(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
         print!("{}", r.text(output::color()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the overview page is made from: the newest stored reports, the
+/// drills and the last failover's journal (drills have journals too; those
+/// are not failovers).
+fn overview(config: &cluster::config::Config) -> verifier::overview::Overview {
+    let state = &config.state_dir;
+    let ids = verifier::store::list(state)
+        .map(|l| l.ids)
+        .unwrap_or_else(|e| {
+            eprintln!("warning: {e}");
+            Vec::new()
+        });
+    let reports = ids
+        .iter()
+        .skip(ids.len().saturating_sub(verifier::overview::RUNS))
+        .filter_map(|id| {
+            verifier::store::load(state, id)
+                .map_err(|e| eprintln!("warning: {e}; left out of the overview"))
+                .ok()
+        })
+        .collect();
+    let drills = verifier::drill::list(state);
+    let drill_ids: Vec<String> = drills.iter().map(|d| d.id.clone()).collect();
+    verifier::overview::Overview {
+        cluster: config.cluster.clone(),
+        reports,
+        failover: bootswap::journal::last_failover(state, &drill_ids),
+        drills,
+        now: chrono::Utc::now(),
+    }
 }
 
 pub fn outbox(global: &Global, args: OutboxArgs) -> anyhow::Result<ExitCode> {

@@ -14,17 +14,36 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The page's styles; [`document`] adds a page's own after them.
+const STYLE: &str = "body{font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 .8em;color:#222}\
+     table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .8em;text-align:left}\
+     .pass{background:#d9f2d9}.fail{background:#f7c6c6;font-weight:bold}.unreach{background:#f0d0a0}\
+     pre{background:#f6f6f6;padding:.5em;overflow-x:auto}h2{margin-top:1.5em}.ok{color:#1a7f1a}.bad{color:#b00}\
+     li{overflow-wrap:anywhere}td{overflow-wrap:break-word}\
+     @media(max-width:40em){table{display:block;overflow-x:auto}td,th{padding:.2em .4em}}";
+
+/// A whole self-contained page: `title`, the report styles plus `style`,
+/// and `body`. Readable on a phone (viewport, narrow tables scroll).
+pub fn document(title: &str, style: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>{STYLE}{style}</style></head><body>{body}</body></html>\n",
+        esc(title)
+    )
+}
+
+/// The report as one page.
 pub fn render(r: &Report) -> String {
+    document(&r.subject(), "", &body(r))
+}
+
+/// The report's part of a page (what [`render`] puts in `<body>`).
+pub fn body(r: &Report) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{}</title>\
-         <style>body{{font-family:sans-serif;max-width:60em;margin:1em auto;color:#222}}\
-         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .8em;text-align:left}}\
-         .pass{{background:#d9f2d9}}.fail{{background:#f7c6c6;font-weight:bold}}.unreach{{background:#f0d0a0}}\
-         pre{{background:#f6f6f6;padding:.5em;overflow-x:auto}}h2{{margin-top:1.5em}}.ok{{color:#1a7f1a}}.bad{{color:#b00}}</style>\
-         </head><body><h1>{}</h1><p>cluster <b>{}</b> — {} — {} run, {:.1} s</p>",
-        esc(&r.subject()),
+        "<h1>{}</h1><p>cluster <b>{}</b> — {} — {} run, {:.1} s</p>",
         esc(&r.subject()),
         esc(&r.cluster),
         r.started.format("%Y-%m-%d %H:%M:%S UTC"),
@@ -153,10 +172,6 @@ pub fn render(r: &Report) -> String {
     }
     h.push_str("</ul>");
     findings(&mut h, "Notices", Severity::Notice);
-    let _ = writeln!(
-        h,
-        "<p><small>report {}</small></p></body></html>",
-        esc(&r.id)
-    );
+    let _ = write!(h, "<p><small>report {}</small></p>", esc(&r.id));
     h
 }

@@ -11,6 +11,7 @@ pub mod drill;
 mod error;
 pub mod html;
 pub mod metrics;
+pub mod overview;
 pub mod report;
 pub mod runner;
 pub mod schedule;

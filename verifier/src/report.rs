@@ -196,11 +196,12 @@ impl Report {
             if !restarted.is_empty() {
                 return format!("{head} restarted {} — all good now", restarted.join(", "));
             }
-            let checks = self.checks.len();
+            let n = crate::overview::plural;
             return format!(
-                "{head} all good — {} services, {checks} checks on {} nodes",
-                self.services.len(),
-                self.nodes.len()
+                "{head} all good — {}, {} on {}",
+                n(self.services.len(), "service", "services"),
+                n(self.checks.len(), "check", "checks"),
+                n(self.nodes.len(), "node", "nodes")
             );
         }
         if tail.is_empty() {
