@@ -441,6 +441,16 @@ fn a_drill_killed_at_every_step_is_put_right_by_the_next_one() {
         let mut run = lab.session("client", &["--config", &c, "drill"]);
         run.expect(&format!("[{k}/{steps}]"), Duration::from_secs(60));
         sigkill(run);
+        if k == 1 {
+            // Until the next drill, verify says what the killed one may have left.
+            let v = coldspare(&lab, &cfg, &["--json", "verify", "--no-notify"]);
+            let findings = json(&v)["report"]["findings"].to_string();
+            assert!(
+                findings.contains("drill-interrupted:")
+                    && findings.contains("puts them back first"),
+                "{findings}"
+            );
+        }
         // As if it died right after stopping the services of its cold start.
         lab.secondary()
             .sh("service redis-server stop; service nginx stop; true")

@@ -273,6 +273,8 @@ fn the_overview_page_renders_in_chromium_without_a_console_message_or_a_fetch() 
         .wait_ssh("true", Duration::from_secs(10))
         .expect_ok("the secondary answers again");
     coldspare(&lab, &["verify", "--no-notify"]).expect_ok("green again");
+    // A real drill (it needs that green verify), so the page shows a real record.
+    coldspare(&lab, &["drill"]).expect_ok("a passing drill");
 
     let page = scratch.path().join("overview.html");
     coldspare(&lab, &["report", "--html", &page.to_string_lossy()]).expect_ok("report --html");
@@ -289,7 +291,9 @@ fn the_overview_page_renders_in_chromium_without_a_console_message_or_a_fetch() 
         "class=\"banner good\"><b>All good</b>",
         "2 of 4 runs green",
         "2 services on 2 nodes",
-        "No drill recorded",
+        "<b>Last drill: ",
+        "passed, predicted takeover",
+        "shown, predicted",
         "No failover journal",
     ] {
         assert!(

@@ -826,3 +826,27 @@ fn finish_interrupted(config: &Config, id: &str, progress: &mut dyn Progress) ->
     journal.append(Event::Aborted { step: at, reason })?;
     Ok(())
 }
+
+/// Drills that never finished (killed, or this machine lost power) may have
+/// left the secondary's services stopped: each is a verify finding until the
+/// next drill puts it right.
+pub fn interrupted(config: &Config) -> Vec<verifier::report::Finding> {
+    let Ok(list) = journal::list(&config.state_dir) else {
+        return Vec::new();
+    };
+    list.into_iter()
+        .filter(|s| s.drill && s.finished.is_none())
+        .map(|s| verifier::report::Finding {
+            severity: verifier::report::Severity::Failure,
+            key: format!("drill-interrupted:{}", s.id),
+            text: format!(
+                "the drill {} (started {}) was interrupted and may have left {}'s services stopped: \
+                 `{} drill` puts them back first",
+                s.id,
+                s.started,
+                config.secondary().name,
+                cluster::hint::cs()
+            ),
+        })
+        .collect()
+}

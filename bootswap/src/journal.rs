@@ -622,7 +622,7 @@ pub fn last_failover(state_dir: &Path, skip: &[String]) -> Option<verifier::over
     let newest = list
         .into_iter()
         .rev()
-        .find(|s| !s.dry_run && !s.playbook.is_empty() && !skip.contains(&s.id))?;
+        .find(|s| !s.dry_run && !s.drill && !s.playbook.is_empty() && !skip.contains(&s.id))?;
     let (id, entries) = load(state_dir, Some(&newest.id))
         .map_err(|e| tracing::warn!("{e}"))
         .ok()?;
@@ -707,6 +707,7 @@ mod overview_tests {
             dry_run,
             force_reason: None,
             epoch: 1,
+            drill: false,
         }
     }
 

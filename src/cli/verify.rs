@@ -57,7 +57,7 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         kind: if args.quick { Kind::Quick } else { Kind::Full },
         digest: args.digest,
         notify: !args.no_notify,
-        also: bootswap::runbook::out_of_date,
+        also: bootswap_findings,
     };
     let out = {
         let bar = Bar::new(global.json);
@@ -199,7 +199,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let stop = cluster::stop::on_signals("finishing the current run, then stopping")?;
     global.load()?;
     let hooks = verifier::schedule::Hooks {
-        also: verifier::none,
+        also: bootswap_findings,
         drill: drill_now,
     };
     verifier::schedule::run(&global.config, args.metrics, &stop, hooks)?;
@@ -212,4 +212,12 @@ fn drill_now(config: &cluster::Config) -> Result<String, String> {
     bootswap::drill::drill(config, bootswap::drill::DEFAULT_PLAYBOOK, &mut log, None)
         .map(|d| bootswap::drill::summary(&d))
         .map_err(|e| e.to_string())
+}
+
+/// What Bootswap adds to a verify: a printed runbook that is out of date,
+/// a drill that was interrupted.
+fn bootswap_findings(config: &cluster::Config) -> Vec<verifier::report::Finding> {
+    let mut f = bootswap::runbook::out_of_date(config);
+    f.extend(bootswap::drill::interrupted(config));
+    f
 }
