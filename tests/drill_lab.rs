@@ -508,3 +508,52 @@ fn a_drill_killed_at_every_step_is_put_right_by_the_next_one() {
         "every drill journal is closed: {list:#}"
     );
 }
+
+#[test]
+fn coldspare_run_drills_on_its_schedule_before_the_full_report_due_then() {
+    let lab = lab!();
+    let (dir, cfg, _) = green(&lab);
+    let text = std::fs::read_to_string(&cfg).expect("the configuration");
+    let every_minute =
+        "verify:\n  max_sync_age: 1h\n  schedule: \"* * * * *\"\n  drill: \"* * * * *\"";
+    assert!(text.contains("verify:\n  max_sync_age: 1h"));
+    let scheduled = dir.path().join("scheduled.yaml");
+    std::fs::write(
+        &scheduled,
+        text.replace("verify:\n  max_sync_age: 1h", every_minute),
+    )
+    .expect("write the configuration");
+    let c = scheduled.to_string_lossy().to_string();
+    let drills = lab.run_dir().join("client/state/drills");
+    let reports = lab.run_dir().join("client/state/reports");
+    let count = |d: &Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
+    let reports_before = count(&reports);
+    assert_eq!(count(&drills), 0, "no drill yet");
+
+    let mut daemon = lab.client_daemon(&["--config", &c, "run"]);
+    daemon.wait_for("drill passed", Duration::from_secs(130));
+    // The full report due in the same minute comes after, and shows it.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while count(&reports) <= reports_before {
+        assert!(
+            std::time::Instant::now() < until,
+            "no report after the drill:\n{}",
+            daemon.log.join("\n")
+        );
+        daemon.read_log(Duration::from_secs(1));
+    }
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert_eq!(count(&drills), 1, "one drill recorded:\n{log}");
+    assert!(log.contains("drill then full report"), "{log}");
+    let newest = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .max()
+        .expect("a report");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(newest).unwrap()).unwrap();
+    assert_eq!(report["drill"]["ok"], true, "the report shows the drill");
+}

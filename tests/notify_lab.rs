@@ -22,7 +22,11 @@ fn with_notify(lab: &Lab, dir: &Path, notify: &str) -> String {
         let at = t
             .find("notify:\n")
             .expect("the lab config has a notify section");
-        format!("{}notify:\n{notify}\n", &t[..at])
+        // The failover section that followed goes too; its drill age stays off.
+        format!(
+            "{}notify:\n{notify}\nfailover:\n  drill_max_age: \"off\"\n",
+            &t[..at]
+        )
     })
     .to_string_lossy()
     .into_owned()

@@ -53,7 +53,7 @@ fn an_nginx_change_on_the_primary_is_served_by_the_secondary() {
     assert_eq!(lines.len(), 1, "{}", history.stdout);
     assert!(
         lines[0]
-            .ends_with("first capture: 19 files in /etc/nginx, /etc/redis, /srv/app; 150 packages"),
+            .ends_with("first capture: 19 files in /etc/nginx, /etc/redis, /srv/app; 161 packages"),
         "{}",
         history.stdout
     );

@@ -112,7 +112,7 @@ pub fn run(
     loop {
         let (when, jobs) = next_run(&config, &Local::now())?;
         tracing::info!(
-            "next: {} at {}",
+            "next run: {} at {}",
             jobs.iter()
                 .map(|j| match j {
                     Job::Verify(Kind::Full) => "full report",
