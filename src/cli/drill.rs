@@ -14,7 +14,8 @@ use super::{Global, exit, output};
     stops every service unit the configuration's `unit` checks name and starts them again from \
     what is on disk (the cold restart of a real failover, without the reboot), checks every \
     service against the secondary's own address, then leaves each unit running or stopped as it \
-    found it. The primary keeps serving throughout. The result is journaled (`coldspare journal`), \
+    found it. The primary keeps serving throughout. Ctrl-C stops it between steps and puts the \
+    secondary back at once. The result is journaled (`coldspare journal`), \
     mailed, and shown by `status`, `verify` and the runbook.\n\n\
     `coldspare failover PLAYBOOK --dry-run` is the tabletop drill: every step shown, none acted.\n\n\
     Exit codes: 0 the drill passed, 1 it found a failover risk, 2 it could not run."

@@ -81,7 +81,7 @@ enum Command {
     Restore(sync::RestoreArgs),
     /// Exercise every service on both nodes, compare them, report and notify.
     Verify(verify::VerifyArgs),
-    /// Show a stored verify report (or --list them, or write one as --html).
+    /// Show a stored verify report (or --list them; --html FILE writes it under an overview of recent runs, drills and failovers).
     Report(verify::ReportArgs),
     /// List the messages that could not be delivered yet (--flush to retry now).
     Outbox(verify::OutboxArgs),
