@@ -170,8 +170,11 @@ pub struct Election {
     epoch: u64,
     /// The highest epoch the peer ever sent: a take must outrank it.
     peer_epoch: u64,
-    /// The peer's latest view; `None` while it is silent (or never heard).
+    /// The peer's latest view; `None` while it is silent or not heard yet.
     peer: Option<View>,
+    /// The peer was taken for dead (silent for `dead_after`). Before the
+    /// first heartbeat or silence, a node that just started waits.
+    silent: bool,
     checks_ok: bool,
     /// When the checks last started passing, after a failure (damping).
     passing_since: Option<u64>,
@@ -196,6 +199,7 @@ impl Election {
             epoch: 0,
             peer_epoch: 0,
             peer: None,
+            silent: false,
             checks_ok: true,
             passing_since: Some(now),
             ever_failed: false,
@@ -268,6 +272,7 @@ impl Election {
         match event {
             Event::PeerHeartbeat(v) => {
                 self.peer = Some(v);
+                self.silent = false;
                 if v.holding && self.yielding {
                     // The peer took what this node gave up.
                     self.yielding = false;
@@ -276,6 +281,7 @@ impl Election {
             }
             Event::PeerSilent => {
                 self.peer = None;
+                self.silent = true;
                 // Nobody to yield to any more.
                 self.yielding = false;
             }
@@ -321,7 +327,9 @@ impl Election {
     }
 
     fn decide(&mut self, peer_before: Option<View>, out: &mut Vec<Action>) {
-        if self.resigned {
+        if self.resigned || (self.peer.is_none() && !self.silent) {
+            // Just started: nothing is known of the peer until it speaks or
+            // stays silent for dead_after.
             return;
         }
         let s = self.settings;
@@ -496,6 +504,16 @@ mod tests {
                 self.exchange();
             }
         }
+    }
+
+    #[test]
+    fn a_node_that_just_started_waits_for_the_peer_or_its_silence() {
+        let mut a = Election::new(settings(true), 0);
+        for t in [0, 200, 5_000] {
+            assert!(a.handle(t, Event::Tick).is_empty(), "no take at {t} ms");
+        }
+        assert!(!a.holding());
+        assert_eq!(a.handle(5_000, Event::PeerSilent)[0], Action::TakeAddress);
     }
 
     #[test]
