@@ -342,7 +342,10 @@ impl Daemon<'_> {
             address: self.address_text.clone(),
             holding: self.election.holding(),
             holder,
-            epoch: self.election.epoch(),
+            // The epoch of whoever holds the address.
+            epoch: peer_view
+                .filter(|v| v.holding && !self.election.holding())
+                .map_or(self.election.epoch(), |v| v.epoch),
             eligible: self.election.eligible(),
             peer_seen_ms_ago: self.last_heard.map(|t| t.elapsed().as_millis() as u64),
             peer_silent: self.peer_silent,

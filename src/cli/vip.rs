@@ -1,0 +1,130 @@
+//! `coldspare vip run|status`: VIP mode on this node. `run` is the daemon
+//! (in the foreground, as systemd runs it: contrib/systemd/coldspare-vip.service);
+//! `status` reads what the daemon last wrote in the state directory. Thin:
+//! the work lives in the `vip` crate.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::{Global, exit, output};
+
+const ABOUT: &str = "\
+VIP mode moves the service address (failover.service_address) by itself: both nodes run
+`coldspare vip run`, send each other authenticated heartbeats every `vip.interval`, and the
+survivor takes the address when its peer is silent for `vip.dead_after`, then announces it
+with gratuitous ARP. SIGTERM hands the address to the peer at once.
+
+Exit codes for `status`: 0 the daemon runs here, 1 it does not (stopped, or its status is
+older than three seconds), 2 no status can be read.";
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Run the VIP daemon in the foreground until SIGTERM (root, or CAP_NET_ADMIN + CAP_NET_RAW).
+    #[command(after_long_help = ABOUT)]
+    Run(RunArgs),
+    /// Show the holder, the epoch, the peer, the last transitions and the refused packets.
+    #[command(after_long_help = ABOUT)]
+    Status,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// This node's name, when none of its addresses tells.
+    #[arg(long, value_name = "NODE")]
+    node: Option<String>,
+}
+
+pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Cmd::Run(args) => {
+            // Before any thread starts: SIGTERM resigns, it does not kill.
+            let stop = cluster::stop::on_signals("resigning the service address")?;
+            let config = global.load()?;
+            vip::daemon::run(&config, args.node.as_deref(), &stop)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Status => status(global),
+    }
+}
+
+/// A status older than this means the daemon is gone (it writes every second).
+const FRESH_MS: u64 = 3_000;
+
+#[derive(Serialize)]
+struct Shown {
+    running: bool,
+    #[serde(flatten)]
+    status: vip::status::Status,
+}
+
+fn status(global: &Global) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let status = vip::status::Status::read(&config.state_dir)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let age = now.saturating_sub(status.updated_ms);
+    let running = !status.stopped && age <= FRESH_MS;
+    let code = if running {
+        ExitCode::SUCCESS
+    } else {
+        exit::from(exit::PROBLEM)
+    };
+    if global.json {
+        output::json(&Shown { running, status })?;
+        return Ok(code);
+    }
+    let s = &status;
+    let state = if running {
+        output::green("running")
+    } else if s.stopped {
+        output::yellow("stopped")
+    } else {
+        output::red("not running")
+    };
+    println!(
+        "VIP mode on {} for {}: {state} (pid {}, status {:.1} s old)",
+        s.node,
+        s.address,
+        s.pid,
+        age as f64 / 1000.0
+    );
+    let holder = match &s.holder {
+        Some(h) if *h == s.node => format!("{h} (this node)"),
+        Some(h) => h.clone(),
+        None => "nobody".into(),
+    };
+    println!("holder: {holder}, epoch {}", s.epoch);
+    let seen = match (s.peer_seen_ms_ago, s.peer_silent) {
+        (_, true) => "silent (taken for dead)".to_string(),
+        (Some(ms), false) => format!("heard {ms} ms ago"),
+        (None, false) => "not heard yet".to_string(),
+    };
+    println!("peer {}: {seen}", s.peer);
+    if let Some(lease) = &s.lease {
+        println!("witness lease: {lease}");
+    }
+    let r = &s.rejected;
+    println!(
+        "refused heartbeats: {} forged, {} replayed, {} stale, {} foreign",
+        r.forged, r.replayed, r.stale, r.foreign
+    );
+    if s.transitions.is_empty() {
+        println!("no transitions yet");
+    } else {
+        println!("last transitions:");
+        for t in &s.transitions {
+            println!(
+                "  #{} {} {} at epoch {}: {}",
+                t.seq,
+                t.at,
+                if t.took { "took" } else { "released" },
+                t.epoch,
+                t.reason
+            );
+        }
+    }
+    Ok(code)
+}

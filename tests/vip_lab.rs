@@ -1,0 +1,354 @@
+//! VIP mode against the lab: `coldspare vip run` on both nodes (interval
+//! 200 ms, dead_after 1 s), an HTTP probe from the client to the service
+//! address every 20 ms while the holder loses its power, and heartbeats
+//! forged on the client host (a wrong key; a packet captured off the wire and
+//! sent again) that must change nothing and be counted in `vip status`.
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use coldspare_lab::Lab;
+
+use crate::lab;
+
+const SERVICE_ADDRESS: &str = "198.51.100.10";
+const PORT: u16 = 7410;
+const KEY: &str = "the-lab-vip-key-4f1c9e0b7a2d";
+
+/// Polls `done` until it holds, panicking after `deadline` with `what`.
+#[track_caller]
+fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + deadline;
+    while !done() {
+        assert!(Instant::now() < until, "{what}: not within {deadline:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The key file and the `vip:` section on both nodes, then the daemon
+/// started on each (in the node: a power-off ends it).
+fn start_vip(lab: &Lab) {
+    for node in [lab.primary(), lab.secondary()] {
+        node.sh_with_input(
+            "umask 077 && mkdir -p /etc/coldspare && cat > /etc/coldspare/vip.key",
+            KEY.as_bytes(),
+        )
+        .expect_ok("write the key");
+        node.sh(
+            "printf 'vip:\\n  interval: 200ms\\n  dead_after: 1s\\n  key_file: /etc/coldspare/vip.key\\n' \
+             >> /etc/coldspare/coldspare.yaml && coldspare config check",
+        )
+        .expect_ok("the vip: section is valid");
+        node.sh("setsid coldspare vip run </dev/null >/var/log/coldspare-vip.log 2>&1 &")
+            .expect_ok("start vip run");
+    }
+    wait_until(
+        "the primary holds the address",
+        Duration::from_secs(10),
+        || {
+            status(lab, "primary")["holder"] == "primary"
+                && status(lab, "secondary")["holder"] == "primary"
+        },
+    );
+    lab.primary()
+        .sh(&format!(
+            "ip -o addr show dev eth0 to {SERVICE_ADDRESS}/32 | grep -q ."
+        ))
+        .expect_ok("the primary's interface carries the address");
+}
+
+/// `coldspare vip status --json` on a node.
+fn status(lab: &Lab, node: &'static str) -> serde_json::Value {
+    let out = lab.node(node).coldspare(&["--json", "vip", "status"]);
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "vip status on {node} is not JSON ({e}):\n{}\n{}",
+            out.stdout, out.stderr
+        )
+    })
+}
+
+fn log_of(lab: &Lab, node: &'static str) -> String {
+    lab.node(node).sh("cat /var/log/coldspare-vip.log").stdout
+}
+
+/// A node's MAC on the lab network.
+fn mac_of(lab: &Lab, node: &'static str) -> String {
+    lab.node(node)
+        .sh("cat /sys/class/net/eth0/address")
+        .expect_ok("read a MAC")
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// The MAC the client reaches `address` at, asked fresh on the wire.
+fn mac_seen_by_client(lab: &Lab, address: &str) -> String {
+    let out = lab
+        .client()
+        .sh(&format!("arping -c 1 -w 2 -I eth0 {address}"))
+        .expect_ok("arping from the client");
+    let start = out.stdout.find('[').expect("a MAC in arping's answer") + 1;
+    out.stdout[start..start + 17].to_lowercase()
+}
+
+/// One heartbeat from the primary to the secondary, as it crossed the
+/// secondary's network interface (a packet socket in its namespace).
+fn capture_a_heartbeat(lab: &Lab) -> Vec<u8> {
+    use nix::sched::{CloneFlags, setns};
+    use nix::sys::socket::{
+        AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, recv, setsockopt, socket,
+        sockopt,
+    };
+    use std::os::fd::AsRawFd as _;
+    let hw = ["hw1", "hw2"]
+        .into_iter()
+        .find(|hw| {
+            std::fs::read_to_string(lab.run_dir().join("hw").join(hw).join("disk"))
+                .is_ok_and(|d| d.trim() == "secondary")
+        })
+        .expect("the secondary runs on some hardware");
+    let netns = format!("/run/netns/lab-{hw}");
+    std::thread::spawn(move || {
+        // This thread alone enters the secondary's network.
+        let ns = std::fs::File::open(&netns).expect("the secondary's network namespace");
+        setns(&ns, CloneFlags::CLONE_NEWNET).expect("enter the secondary's network");
+        let fd = socket(
+            AddressFamily::Packet,
+            SockType::Datagram,
+            SockFlag::empty(),
+            SockProtocol::EthAll,
+        )
+        .expect("a packet socket");
+        setsockopt(
+            &fd,
+            sockopt::ReceiveTimeout,
+            &nix::sys::time::TimeVal::new(5, 0),
+        )
+        .expect("a receive timeout");
+        let mut buf = [0u8; 2048];
+        loop {
+            let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).expect("a packet within 5 s");
+            let ip = &buf[..n];
+            // IPv4, UDP, from the primary, to the heartbeat port.
+            if n < 28 || ip[0] >> 4 != 4 || ip[9] != 17 || ip[12..16] != [198, 51, 100, 11] {
+                continue;
+            }
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            if u16::from_be_bytes([ip[ihl + 2], ip[ihl + 3]]) == PORT {
+                return ip[ihl + 8..].to_vec();
+            }
+        }
+    })
+    .join()
+    .expect("a heartbeat is captured")
+}
+
+/// Sends `packet` `n` times from the client host to the secondary's
+/// heartbeat port.
+fn send_from_client(lab: &Lab, packet: &[u8], n: usize) {
+    lab.in_client_net(|| {
+        let s = UdpSocket::bind("0.0.0.0:0").expect("a UDP socket on the client");
+        for _ in 0..n {
+            s.send_to(packet, ("198.51.100.12", PORT))
+                .expect("send to the secondary");
+        }
+    });
+}
+
+/// An HTTP probe from the client: `http://ADDRESS/` every ~20 ms, one
+/// `SECONDS STATUS` line per try in a file, until told to stop (at most
+/// 60 s).
+struct Probe {
+    log: std::path::PathBuf,
+    stop: std::path::PathBuf,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Probe {
+    fn start(lab: &Lab) -> Probe {
+        let log = lab.run_dir().join("vip-probe.log");
+        let stop = lab.run_dir().join("vip-probe.stop");
+        let _ = std::fs::remove_file(&log);
+        let _ = std::fs::remove_file(&stop);
+        let script = format!(
+            "end=$(( $(date +%s) + 60 )); while [ $(date +%s) -lt $end ] && [ ! -e {stop} ]; do \
+             t=$(date +%s.%N); c=$(curl -s -o /dev/null -m 0.3 -w '%{{http_code}}' http://{SERVICE_ADDRESS}/); \
+             echo \"$t $c\" >> {log}; sleep 0.02; done",
+            stop = stop.display(),
+            log = log.display()
+        );
+        let lab_script = coldspare_lab::repo_root().join("tests/lab/lab");
+        let thread = std::thread::spawn(move || {
+            #[allow(clippy::disallowed_methods)] // the probe runs beside the daemons
+            let _ = std::process::Command::new(lab_script)
+                .args(["exec", "client", "--", "sh", "-c", &script])
+                .output();
+        });
+        let probe = Probe { log, stop, thread };
+        wait_until("the probe answers", Duration::from_secs(10), || {
+            probe.lines().contains(" 200")
+        });
+        probe
+    }
+
+    fn lines(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops once the service has failed after `since` (seconds since the
+    /// epoch) and answered again; returns every line.
+    fn stop_after_an_outage_since(self, since: f64) -> String {
+        wait_until("an outage, then an answer", Duration::from_secs(20), || {
+            let mut failed = false;
+            self.lines().lines().any(|l| {
+                let mut p = l.split_whitespace();
+                let t: f64 = p.next().and_then(|t| t.parse().ok()).unwrap_or(0.0);
+                let ok = p.next() == Some("200");
+                failed |= t > since && !ok;
+                failed && ok
+            })
+        });
+        std::fs::write(&self.stop, "").expect("stop the probe");
+        let log = self.log.clone();
+        self.thread.join().expect("the probe ends");
+        std::fs::read_to_string(log).unwrap_or_default()
+    }
+}
+
+/// The longest time without a 200 in a probe's lines, and the failed tries.
+fn outage(lines: &str) -> (f64, usize) {
+    let mut longest: f64 = 0.0;
+    let mut down_since: Option<f64> = None;
+    let mut failed = 0;
+    for line in lines.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(t), Some(code)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let t: f64 = t.parse().unwrap_or(0.0);
+        if code == "200" {
+            if let Some(s) = down_since.take() {
+                longest = longest.max(t - s);
+            }
+        } else {
+            failed += 1;
+            down_since.get_or_insert(t);
+        }
+    }
+    (longest, failed)
+}
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs_f64()
+}
+
+#[test]
+fn forged_and_replayed_heartbeats_change_nothing_and_are_counted() {
+    let lab = lab!();
+    start_vip(&lab);
+    // A wrong key, saying "the primary resigns": taken, it would hand the
+    // secondary the address at once.
+    let resign = vip::election::View {
+        resign: true,
+        ..vip::election::View::default()
+    };
+    let now_ms = (now_secs() * 1000.0) as u64;
+    let mut forger = vip::auth::Signer::new(
+        vip::auth::Key::from_bytes(b"not-the-lab-key-at-all"),
+        "lab",
+        "primary",
+        1,
+    );
+    for i in 0..20 {
+        send_from_client(&lab, &forger.seal(resign, now_ms + i), 1);
+    }
+    // A real heartbeat, captured off the wire and sent again from the client.
+    let captured = capture_a_heartbeat(&lab);
+    send_from_client(&lab, &captured, 20);
+    wait_until(
+        "the secondary counts what it refused",
+        Duration::from_secs(5),
+        || {
+            let r = &status(&lab, "secondary")["rejected"];
+            r["forged"].as_u64() >= Some(20) && r["replayed"].as_u64() >= Some(20)
+        },
+    );
+    let s = status(&lab, "secondary");
+    assert_eq!(s["holder"], "primary", "{s:#}");
+    assert_eq!(s["holding"], false);
+    assert_eq!(
+        s["transitions"].as_array().map(Vec::len),
+        Some(0),
+        "no transition on the secondary: {s:#}\n{}",
+        log_of(&lab, "secondary")
+    );
+    let p = status(&lab, "primary");
+    assert_eq!(p["transitions"].as_array().map(Vec::len), Some(1), "{p:#}");
+    // Shown to people too, and logged (rate-limited) by the daemon.
+    let text = lab
+        .secondary()
+        .coldspare(&["vip", "status"])
+        .expect_ok("vip status");
+    text.has("holder: primary, epoch 1");
+    assert!(
+        text.stdout.contains("refused heartbeats: ") && text.stdout.contains(" forged, "),
+        "{}",
+        text.stdout
+    );
+    let log = log_of(&lab, "secondary");
+    assert!(
+        log.contains("refused a heartbeat from 198.51.100.50") && log.contains("forged"),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("refused a heartbeat"))
+            .count()
+            <= 4,
+        "rate-limited: {log}"
+    );
+}
+
+#[test]
+fn a_powered_off_holder_is_replaced_within_one_and_a_half_seconds() {
+    let lab = lab!();
+    start_vip(&lab);
+    let probe = Probe::start(&lab);
+    let before = now_secs();
+    lab.primary().power_off();
+    let lines = probe.stop_after_an_outage_since(before);
+    let (longest, failed) = outage(&lines);
+    eprintln!(
+        "VIP outage after power-off: {longest:.3} s ({failed} failed probes of {})",
+        lines.lines().count()
+    );
+    assert!(failed > 0, "the probe saw the outage at all:\n{lines}");
+    assert!(
+        longest <= 1.5,
+        "client-visible outage {longest:.3} s > 1.5 s:\n{lines}\n{}",
+        log_of(&lab, "secondary")
+    );
+    // The status file is rewritten every second.
+    wait_until(
+        "the secondary's status says it holds",
+        Duration::from_secs(3),
+        || status(&lab, "secondary")["holder"] == "secondary",
+    );
+    let s = status(&lab, "secondary");
+    assert_eq!(s["peer_silent"], true, "{s:#}");
+    let last = &s["transitions"][0];
+    assert_eq!(
+        (&last["took"], &last["reason"]),
+        (&serde_json::json!(true), &serde_json::json!("peer_silent")),
+        "{s:#}"
+    );
+    assert_eq!(
+        mac_seen_by_client(&lab, SERVICE_ADDRESS),
+        mac_of(&lab, "secondary"),
+        "the client reaches the address at the secondary"
+    );
+}
