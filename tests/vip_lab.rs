@@ -352,3 +352,59 @@ fn a_powered_off_holder_is_replaced_within_one_and_a_half_seconds() {
         "the client reaches the address at the secondary"
     );
 }
+
+#[test]
+fn sigterm_hands_the_address_over_at_once() {
+    let lab = lab!();
+    start_vip(&lab);
+    let probe = Probe::start(&lab);
+    let pid = status(&lab, "primary")["pid"]
+        .as_u64()
+        .expect("the daemon's pid");
+    let before = now_secs();
+    lab.primary()
+        .sh(&format!("kill -TERM {pid}"))
+        .expect_ok("SIGTERM the primary's daemon");
+    wait_until("the secondary holds", Duration::from_secs(3), || {
+        status(&lab, "secondary")["holder"] == "secondary"
+    });
+    let took = now_secs() - before;
+    // Give the probe a moment past the move, then read it.
+    wait_until("the probe runs on", Duration::from_secs(5), || {
+        probe.lines().lines().count() > 20
+    });
+    std::fs::write(&probe.stop, "").expect("stop the probe");
+    let log = probe.log.clone();
+    probe.thread.join().expect("the probe ends");
+    let lines = std::fs::read_to_string(log).unwrap_or_default();
+    let (longest, failed) = outage(&lines);
+    eprintln!(
+        "VIP outage on SIGTERM: {longest:.3} s ({failed} failed probes); status moved within {took:.2} s"
+    );
+    assert!(
+        longest < 0.5,
+        "a resign is not a dead_after wait: {longest:.3} s\n{lines}"
+    );
+    let s = status(&lab, "secondary");
+    let last = &s["transitions"][0];
+    assert_eq!(last["reason"], "peer_resigned", "{s:#}");
+    let p = status(&lab, "primary");
+    assert_eq!(
+        (&p["stopped"], &p["holding"]),
+        (&serde_json::json!(true), &serde_json::json!(false)),
+        "{p:#}"
+    );
+    assert_eq!(
+        p["transitions"]
+            .as_array()
+            .and_then(|t| t.last())
+            .map(|t| t["reason"].clone()),
+        Some(serde_json::json!("resigned")),
+        "{p:#}"
+    );
+    lab.primary()
+        .sh(&format!(
+            "! ip -o addr show dev eth0 to {SERVICE_ADDRESS}/32 | grep -q ."
+        ))
+        .expect_ok("the primary released the address");
+}
