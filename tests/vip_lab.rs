@@ -28,6 +28,11 @@ fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
 /// The key file and the `vip:` section on both nodes, then the daemon
 /// started on each (in the node: a power-off ends it).
 fn start_vip(lab: &Lab) {
+    start_vip_with(lab, "");
+}
+
+/// [`start_vip`] with more lines in the `vip:` section.
+fn start_vip_with(lab: &Lab, more: &str) {
     for node in [lab.primary(), lab.secondary()] {
         node.sh_with_input(
             "umask 077 && mkdir -p /etc/coldspare && cat > /etc/coldspare/vip.key",
@@ -35,8 +40,8 @@ fn start_vip(lab: &Lab) {
         )
         .expect_ok("write the key");
         node.sh(
-            "printf 'vip:\\n  interval: 200ms\\n  dead_after: 1s\\n  key_file: /etc/coldspare/vip.key\\n' \
-             >> /etc/coldspare/coldspare.yaml && coldspare config check",
+            &format!("printf 'vip:\\n  interval: 200ms\\n  dead_after: 1s\\n  key_file: /etc/coldspare/vip.key\\n{more}' \
+             >> /etc/coldspare/coldspare.yaml && coldspare config check"),
         )
         .expect_ok("the vip: section is valid");
         node.sh("setsid coldspare vip run </dev/null >/var/log/coldspare-vip.log 2>&1 &")
@@ -407,4 +412,182 @@ fn sigterm_hands_the_address_over_at_once() {
             "! ip -o addr show dev eth0 to {SERVICE_ADDRESS}/32 | grep -q ."
         ))
         .expect_ok("the primary released the address");
+}
+
+/// Every MAC that answers an ARP request for `address` from the client
+/// within three requests (a duplicate would show two).
+fn macs_answering(lab: &Lab, address: &str) -> Vec<String> {
+    let out = lab
+        .client()
+        .sh(&format!("arping -c 3 -w 4 -I eth0 {address}"));
+    let mut macs: Vec<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let start = l.find('[')? + 1;
+            l.get(start..start + 17).map(str::to_lowercase)
+        })
+        .collect();
+    macs.sort();
+    macs.dedup();
+    macs
+}
+
+/// The witness on the client host (with the cluster's key), and both
+/// nodes' daemons pointed at it; the primary holds the lease on return.
+fn start_vip_with_a_witness(lab: &Lab, dir: &std::path::Path) -> coldspare_lab::Daemon {
+    let key = dir.join("vip.key");
+    std::fs::write(&key, KEY).expect("write the key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod 600");
+    let config = lab.config_variant(dir, |text| {
+        format!(
+            "{text}vip:\n  interval: 200ms\n  dead_after: 1s\n  key_file: {}\n",
+            key.display()
+        )
+    });
+    let mut witness = lab.client_daemon(&[
+        "-c",
+        &config.to_string_lossy(),
+        "witness",
+        "--listen",
+        "198.51.100.50:7411",
+    ]);
+    witness.wait_for("witness for cluster lab", Duration::from_secs(10));
+    start_vip_with(lab, "  witness: [198.51.100.50]\\n");
+    wait_until(
+        "the primary holds the lease",
+        Duration::from_secs(5),
+        || status(lab, "primary")["lease"] == "granted",
+    );
+    witness
+}
+
+#[test]
+fn with_a_witness_a_cut_holder_drops_the_address_and_after_heal_one_mac_answers() {
+    let lab = lab!();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let witness = start_vip_with_a_witness(&lab, dir.path());
+    let secondary_mac = mac_of(&lab, "secondary");
+
+    let cut = Instant::now();
+    lab.primary().cut();
+    wait_until(
+        "the secondary holds the address",
+        Duration::from_secs(5),
+        || status(&lab, "secondary")["holding"] == true,
+    );
+    let took = cut.elapsed();
+    wait_until(
+        "the cut primary drops the address",
+        Duration::from_secs(5),
+        || status(&lab, "primary")["holding"] == false,
+    );
+    let p = status(&lab, "primary");
+    let last = p["transitions"].as_array().and_then(|t| t.last()).cloned();
+    assert_eq!(
+        last.as_ref().map(|t| &t["reason"]),
+        Some(&serde_json::json!("isolated")),
+        "{p:#}"
+    );
+    lab.primary()
+        .sh(&format!(
+            "! ip -o addr show dev eth0 to {SERVICE_ADDRESS}/32 | grep -q ."
+        ))
+        .expect_ok("the cut primary's interface no longer carries the address");
+    let s = status(&lab, "secondary");
+    assert_eq!(s["lease"], "granted", "{s:#}");
+
+    lab.primary().heal();
+    wait_until(
+        "the nodes hear each other again",
+        Duration::from_secs(5),
+        || status(&lab, "primary")["peer_silent"] == false,
+    );
+    let p = status(&lab, "primary");
+    assert_eq!(
+        (&p["holding"], &p["holder"]),
+        (&serde_json::json!(false), &serde_json::json!("secondary")),
+        "{p:#}"
+    );
+    assert_eq!(
+        macs_answering(&lab, SERVICE_ADDRESS),
+        [secondary_mac],
+        "exactly one MAC answers for the address after the heal"
+    );
+    lab.client()
+        .sh(&format!(
+            "curl -s -o /dev/null -m 2 -w '%{{http_code}}' http://{SERVICE_ADDRESS}/"
+        ))
+        .expect_ok("the service answers")
+        .has("200");
+    let (_, log) = witness.stop();
+    assert!(log.contains("lease: secondary"), "{log}");
+    eprintln!(
+        "VIP with a witness: the secondary held the address {:.2} s after the cut",
+        took.as_secs_f64()
+    );
+}
+
+#[test]
+fn nodes_that_cannot_see_each_other_but_reach_the_witness_never_both_hold() {
+    let lab = lab!();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let witness = start_vip_with_a_witness(&lab, dir.path());
+    // Node-to-node traffic dropped on both nodes; the client (the witness)
+    // stays reachable from each. A node's network outlives a lab reset, so
+    // the routes go again whatever happens here.
+    struct Apart<'a>(&'a Lab);
+    impl Drop for Apart<'_> {
+        fn drop(&mut self) {
+            for (node, other) in PAIRS {
+                let _ = self
+                    .0
+                    .node(node)
+                    .sh(&format!("ip route del blackhole {other}/32"));
+            }
+        }
+    }
+    const PAIRS: [(&str, &str); 2] = [("primary", "198.51.100.12"), ("secondary", "198.51.100.11")];
+    let _apart = Apart(&lab);
+    for (node, other) in PAIRS {
+        lab.node(node)
+            .sh(&format!("ip route add blackhole {other}/32"))
+            .expect_ok("block the other node");
+    }
+    let held = |node: &'static str| {
+        lab.node(node)
+            .sh(&format!(
+                "ip -o addr show dev eth0 to {SERVICE_ADDRESS}/32 | grep -q ."
+            ))
+            .success()
+    };
+    // Past dead_after twice over, looking at both interfaces all along.
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut looks = 0;
+    while Instant::now() < until {
+        let (p, s) = (held("primary"), held("secondary"));
+        assert!(!(p && s), "both nodes hold the address after {looks} looks");
+        assert!(p, "the primary (the lease holder) keeps it");
+        looks += 1;
+    }
+    let s = status(&lab, "secondary");
+    assert_eq!(
+        (&s["peer_silent"], &s["lease"]),
+        (&serde_json::json!(true), &serde_json::json!("lost")),
+        "{s:#}"
+    );
+    assert_eq!(s["transitions"].as_array().map(Vec::len), Some(0), "{s:#}");
+    let p = status(&lab, "primary");
+    assert_eq!(
+        (&p["peer_silent"], &p["lease"], &p["holding"]),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!("granted"),
+            &serde_json::json!(true)
+        ),
+        "{p:#}"
+    );
+    eprintln!("VIP with the nodes apart: {looks} looks at both interfaces, one holder throughout");
+    drop(witness.stop());
 }

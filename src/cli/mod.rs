@@ -109,6 +109,8 @@ enum Command {
     /// VIP mode: `run` the daemon on a node, or show its `status`.
     #[command(subcommand)]
     Vip(vip::Cmd),
+    /// VIP mode's witness (on a third box): one lease of the address at a time.
+    Witness(vip::WitnessArgs),
 }
 
 /// Global settings every subcommand may use.
@@ -159,7 +161,7 @@ pub fn main() -> ExitCode {
         matches!(cli.command, Command::Agent(_)),
         matches!(
             cli.command,
-            Command::Run(_) | Command::Vip(vip::Cmd::Run(_))
+            Command::Run(_) | Command::Vip(vip::Cmd::Run(_)) | Command::Witness(_)
         ),
     );
     let global_json = cli.json;
@@ -192,6 +194,7 @@ pub fn main() -> ExitCode {
         Command::Generate(c) => generate::run(c),
         Command::Roles(a) => roles::run(&global, a),
         Command::Vip(c) => vip::run(&global, c),
+        Command::Witness(a) => vip::witness(&global, a),
     };
     match result {
         Ok(code) => code,

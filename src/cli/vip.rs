@@ -1,7 +1,8 @@
-//! `coldspare vip run|status`: VIP mode on this node. `run` is the daemon
-//! (in the foreground, as systemd runs it: contrib/systemd/coldspare-vip.service);
-//! `status` reads what the daemon last wrote in the state directory. Thin:
-//! the work lives in the `vip` crate.
+//! `coldspare vip run|status` and `coldspare witness`: VIP mode on this
+//! node. `run` is the daemon (in the foreground, as systemd runs it:
+//! contrib/systemd/coldspare-vip.service); `status` reads what the daemon
+//! last wrote in the state directory; `witness` is the lease server for a
+//! third box. Thin: the work lives in the `vip` crate.
 
 use std::process::ExitCode;
 
@@ -127,4 +128,38 @@ fn status(global: &Global) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(code)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WitnessArgs {
+    /// Where to listen for the nodes' lease requests.
+    #[arg(long, value_name = "ADDR:PORT", default_value_t = std::net::SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        cluster::config::DEFAULT_WITNESS_PORT,
+    ))]
+    listen: std::net::SocketAddr,
+}
+
+/// `coldspare witness`: grants the address's lease to one node at a time,
+/// with the cluster's `vip:` key file, until SIGTERM.
+pub fn witness(global: &Global, args: WitnessArgs) -> anyhow::Result<ExitCode> {
+    let stop = cluster::stop::on_signals("stopping the witness")?;
+    let config = global.load_file()?;
+    let settings = config
+        .vip
+        .as_ref()
+        .ok_or_else(|| vip::Error::NotConfigured {
+            path: config.path.clone(),
+        })?;
+    let key = vip::auth::Key::load(&settings.key_file)?;
+    let nodes: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    vip::witness::serve(
+        args.listen,
+        key,
+        &config.cluster,
+        &nodes,
+        settings.dead_after,
+        &stop,
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -103,8 +103,8 @@ impl Key {
     }
 }
 
-/// One heartbeat as sent: who, which boot, which packet, when, and what
-/// the sender's election says.
+/// One packet as sent: who, which boot, which packet, when, and what it
+/// says (a heartbeat's view, or a word with the witness).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     pub cluster: String,
@@ -116,7 +116,23 @@ pub struct Heartbeat {
     pub seq: u64,
     /// Milliseconds since the Unix epoch at the sender.
     pub time_ms: u64,
-    pub view: View,
+    pub body: Body,
+}
+
+/// What a packet says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    /// A node's heartbeat: its election's view.
+    Beat(View),
+    /// A node asks the witness for the lease (`want`), or gives it back.
+    LeaseAsk { want: bool },
+    /// The witness's answer to `node`: who holds the lease now, for how long.
+    Lease {
+        node: String,
+        holder: Option<String>,
+        lease_ms: u64,
+    },
 }
 
 /// Seals this node's heartbeats.
@@ -141,8 +157,13 @@ impl Signer {
         }
     }
 
-    /// The next packet carrying `view`, stamped `time_ms`.
+    /// The next heartbeat carrying `view`, stamped `time_ms`.
     pub fn seal(&mut self, view: View, time_ms: u64) -> Vec<u8> {
+        self.seal_body(Body::Beat(view), time_ms)
+    }
+
+    /// The next packet saying `body`, stamped `time_ms`.
+    pub fn seal_body(&mut self, body: Body, time_ms: u64) -> Vec<u8> {
         self.seq += 1;
         let hb = Heartbeat {
             cluster: self.cluster.clone(),
@@ -150,7 +171,7 @@ impl Signer {
             boot: self.boot,
             seq: self.seq,
             time_ms,
-            view,
+            body,
         };
         let body = serde_json::to_vec(&hb).expect("a heartbeat serialises");
         let mut mac = self.key.mac();
@@ -211,25 +232,26 @@ struct Last {
     time_ms: u64,
 }
 
-/// Checks the peer's packets.
+/// Checks the packets of the expected senders.
 #[derive(Debug)]
 pub struct Verifier {
     key: Key,
     cluster: String,
-    peer: String,
+    senders: Vec<String>,
     max_skew_ms: u64,
     last: HashMap<String, Last>,
     pub rejected: Rejected,
 }
 
 impl Verifier {
-    /// Accepts packets of `cluster` from node `peer` only, whose timestamps
-    /// are within `max_skew_ms` (dead_after) of this clock.
-    pub fn new(key: Key, cluster: &str, peer: &str, max_skew_ms: u64) -> Verifier {
+    /// Accepts packets of `cluster` from `senders` only (the peer; or the
+    /// nodes, at the witness; or the witness), whose timestamps are within
+    /// `max_skew_ms` (dead_after) of this clock.
+    pub fn new(key: Key, cluster: &str, senders: &[&str], max_skew_ms: u64) -> Verifier {
         Verifier {
             key,
             cluster: cluster.to_string(),
-            peer: peer.to_string(),
+            senders: senders.iter().map(|s| s.to_string()).collect(),
             max_skew_ms,
             last: HashMap::new(),
             rejected: Rejected::default(),
@@ -256,7 +278,7 @@ impl Verifier {
         // Constant-time comparison.
         mac.verify_slice(tag).map_err(|_| Rejection::Forged)?;
         let hb: Heartbeat = serde_json::from_slice(body).map_err(|_| Rejection::Forged)?;
-        if hb.cluster != self.cluster || hb.from != self.peer {
+        if hb.cluster != self.cluster || !self.senders.contains(&hb.from) {
             return Err(Rejection::Foreign);
         }
         if now_ms.abs_diff(hb.time_ms) > self.max_skew_ms {
@@ -301,7 +323,7 @@ mod tests {
     fn pair() -> (Signer, Verifier) {
         (
             Signer::new(Key::from_bytes(KEY), "lab", "primary", 7),
-            Verifier::new(Key::from_bytes(KEY), "lab", "primary", 1_000),
+            Verifier::new(Key::from_bytes(KEY), "lab", &["primary"], 1_000),
         )
     }
 
@@ -318,7 +340,7 @@ mod tests {
         let (mut s, mut v) = pair();
         let p = s.seal(view(), 10_000);
         let hb = v.open(&p, 10_100).expect("accepted");
-        assert_eq!((hb.seq, hb.view), (1, view()));
+        assert_eq!((hb.seq, hb.body), (1, Body::Beat(view())));
         assert_eq!(v.rejected.total(), 0);
     }
 

@@ -15,12 +15,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use cluster::config::{Config, NodeSpec, Role, VipSettings};
 use cluster::stop::Stop;
 
-use crate::auth::{self, Key, Rejection, Signer, Verifier};
+use crate::auth::{self, Body, Key, Rejection, Signer, Verifier};
 use crate::election::{Action, Election, Event, Settings};
 use crate::garp::{Announcer, Garp};
 use crate::heartbeat::Link;
 use crate::netlink::Address;
 use crate::status::{Record, Status};
+use crate::witness::Client;
 use crate::{Error, status};
 
 /// How many transitions the status keeps.
@@ -93,6 +94,7 @@ struct Daemon<'c> {
     last_heard: Option<Instant>,
     peer_silent: bool,
     transitions: Vec<Record>,
+    witness: Option<Client>,
     logged: [(u64, Option<Instant>); 4],
 }
 
@@ -102,9 +104,6 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
     let settings = config.vip.as_ref().ok_or_else(|| Error::NotConfigured {
         path: config.path.clone(),
     })?;
-    if !settings.witness.is_empty() {
-        return Err(Error::NotYet("the witness (vip.witness)"));
-    }
     if !settings.services.is_empty() {
         return Err(Error::NotYet("tracked services (vip.services)"));
     }
@@ -145,7 +144,7 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
         announcer: Announcer::start(garp),
         link,
         signer: Signer::new(key.clone(), &config.cluster, &me.name, boot),
-        verifier: Verifier::new(key, &config.cluster, &peer.name, dead_ms),
+        verifier: Verifier::new(key.clone(), &config.cluster, &[&peer.name], dead_ms),
         election: Election::new(
             Settings {
                 preferred: me.role == Role::Primary,
@@ -159,6 +158,17 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
         last_heard: None,
         peer_silent: false,
         transitions: Vec::new(),
+        witness: if settings.witness.is_empty() {
+            None
+        } else {
+            Some(Client::new(
+                &settings.witness,
+                key.clone(),
+                &config.cluster,
+                &me.name,
+                settings.dead_after,
+            )?)
+        },
         logged: [(0, None); 4],
     };
     tracing::info!(
@@ -217,6 +227,10 @@ impl Daemon<'_> {
             if let Some((packet, from)) = self.link.recv(wait) {
                 self.receive(&packet, from);
             }
+            if let Some(e) = self.witness.as_mut().and_then(Client::poll) {
+                tracing::info!("witness: {e:?}");
+                self.handle(e);
+            }
         }
         tracing::info!(
             "resigning: releasing {} and telling {}",
@@ -224,6 +238,9 @@ impl Daemon<'_> {
             self.peer
         );
         self.handle(Event::Resign);
+        if let Some(w) = &mut self.witness {
+            w.ask(false);
+        }
         // The word may be lost: say it a few times, it costs nothing.
         for _ in 0..2 {
             self.beat();
@@ -235,6 +252,12 @@ impl Daemon<'_> {
     fn beat(&mut self) {
         let packet = self.signer.seal(self.election.view(), unix_ms());
         self.link.send(&packet);
+        // The lease is wanted by the holder, and by a node that would take
+        // the address from a silent peer.
+        let want = self.election.holding() || (self.peer_silent && !self.election.view().resign);
+        if let Some(w) = &mut self.witness {
+            w.ask(want);
+        }
     }
 
     fn receive(&mut self, packet: &[u8], from: std::net::SocketAddr) {
@@ -245,7 +268,9 @@ impl Daemon<'_> {
                     self.peer_silent = false;
                     tracing::info!("{} is heard again (from {from})", self.peer);
                 }
-                self.handle(Event::PeerHeartbeat(hb.view));
+                if let Body::Beat(view) = hb.body {
+                    self.handle(Event::PeerHeartbeat(view));
+                }
             }
             Err(r) => self.log_rejection(r, from),
         }

@@ -3,7 +3,8 @@
 //! seals and checks heartbeats (HMAC-SHA256, sequence, timestamp),
 //! `heartbeat` carries them over UDP, `election` decides who holds the
 //! address (a pure state machine over a documented event enum), `netlink`
-//! adds and removes the address, `garp` announces it, `status` is what
+//! adds and removes the address, `garp` announces it, `witness` grants
+//! one lease at a time when the nodes cannot see each other, `status` is what
 //! `coldspare vip status` reads, and `daemon` joins them. Needs root, or
 //! CAP_NET_ADMIN and CAP_NET_RAW.
 
@@ -14,6 +15,7 @@ pub mod garp;
 pub mod heartbeat;
 pub mod netlink;
 pub mod status;
+pub mod witness;
 
 use std::path::PathBuf;
 
@@ -38,4 +40,6 @@ pub enum Error {
     Heartbeat(#[from] heartbeat::HeartbeatError),
     #[error(transparent)]
     Status(#[from] status::StatusError),
+    #[error(transparent)]
+    Witness(#[from] witness::WitnessError),
 }
