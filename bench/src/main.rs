@@ -1,5 +1,5 @@
 //! Side-by-side benchmarks in the lab: coldspare against the tools an admin
-//! would otherwise use (ssh + sha256sum, rsync, git), each timed as the
+//! would otherwise use (ssh + sha256sum, rsync, git, keepalived), each timed as the
 //! median of several runs and printed as ratios. Run with `bench/run`.
 
 // A benchmark drives tools and prints tables.
@@ -12,6 +12,7 @@ mod sync;
 mod table;
 mod tree;
 mod verify;
+mod vip;
 
 use std::path::PathBuf;
 
@@ -58,6 +59,9 @@ fn main() -> anyhow::Result<()> {
     }
     if want("failover") {
         failover::run(&bench)?;
+    }
+    if want("vip") {
+        vip::run(&bench)?;
     }
     // Not in "all": it moves hundreds of megabytes.
     if suites.iter().any(|s| s == "large") {

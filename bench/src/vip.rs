@@ -1,0 +1,199 @@
+//! VIP mode against keepalived (Debian's package, installed in the lab's
+//! nodes and disabled at boot): the client-visible outage of an HTTP probe
+//! (every 20 ms from the client) when the holder is powered off, and each
+//! daemon's memory on the holder (RSS, all its processes). keepalived runs
+//! twice: at the same detection budget as coldspare (3 × advert_int + skew
+//! = dead_after = 1 s, VRRPv3, priorities 150/100) and at its defaults
+//! (advert_int 1 s).
+//!
+//! Aim (issue #15): outage ≤ 1.0× keepalived's at the same budget, memory
+//! ≤ keepalived's. Not measured yet: the cable cut and a planned switchover.
+
+use std::time::{Duration, Instant};
+
+use crate::Bench;
+use crate::table::Table;
+
+const ADDRESS: &str = "198.51.100.10";
+const KEY: &str = "the-bench-vip-key-8e2a61c4d9";
+
+/// One contender: how to start it on a node, and its processes' names.
+struct Contender {
+    name: &'static str,
+    start: fn(node: &'static str) -> String,
+    processes: &'static str,
+}
+
+fn coldspare_vip(_: &'static str) -> String {
+    format!(
+        "umask 077 && printf '%s' {KEY} > /etc/coldspare/vip.key && \
+         printf 'vip:\\n  interval: 200ms\\n  dead_after: 1s\\n  key_file: /etc/coldspare/vip.key\\n' >> /etc/coldspare/coldspare.yaml && \
+         setsid coldspare vip run </dev/null >/var/log/coldspare-vip.log 2>&1 &"
+    )
+}
+
+fn keepalived(node: &'static str, advert: &str) -> String {
+    let priority = if node == "primary" { 150 } else { 100 };
+    format!(
+        "mkdir -p /etc/keepalived && cat > /etc/keepalived/keepalived.conf <<'EOF'\n\
+         global_defs {{\n  vrrp_version 3\n}}\n\
+         vrrp_instance lab {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+         priority {priority}\n  advert_int {advert}\n  virtual_ipaddress {{\n    {ADDRESS}/24 dev eth0\n  }}\n}}\n\
+         EOF\nkeepalived -f /etc/keepalived/keepalived.conf </dev/null >/dev/null 2>&1"
+    )
+}
+
+/// 3 × 0.28 + (256 − 100)/256 × 0.28 ≈ 1.01 s: the backup's master-down
+/// time, as coldspare's dead_after.
+fn keepalived_same_budget(node: &'static str) -> String {
+    keepalived(node, "0.28")
+}
+
+fn keepalived_defaults(node: &'static str) -> String {
+    keepalived(node, "1")
+}
+
+const CONTENDERS: [Contender; 3] = [
+    Contender {
+        name: "keepalived, same detection budget (advert_int 0.28 s)",
+        start: keepalived_same_budget,
+        processes: "keepalived",
+    },
+    Contender {
+        name: "coldspare vip (interval 200 ms, dead_after 1 s)",
+        start: coldspare_vip,
+        processes: "coldspare",
+    },
+    Contender {
+        name: "keepalived, defaults (advert_int 1 s)",
+        start: keepalived_defaults,
+        processes: "keepalived",
+    },
+];
+
+/// Waits for `done`, failing after `deadline`.
+fn wait(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let until = Instant::now() + deadline;
+    while !done() {
+        anyhow::ensure!(Instant::now() < until, "{what}: not within {deadline:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// The summed RSS (KiB) of the processes called `name` on `node`.
+fn rss_kib(b: &Bench, node: &'static str, name: &str) -> u64 {
+    let out = b.lab.node(node).sh(&format!(
+        "for p in $(pgrep -x {name}); do grep VmRSS /proc/$p/status; done"
+    ));
+    out.stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The longest run of failed probes, from the first failed try to the
+/// next answer, in a probe log of `SECONDS STATUS` lines.
+fn outage(lines: &str) -> Option<Duration> {
+    let mut longest: Option<f64> = None;
+    let mut down: Option<f64> = None;
+    for l in lines.lines() {
+        let mut p = l.split_whitespace();
+        let (Some(t), Some(code)) = (p.next(), p.next()) else {
+            continue;
+        };
+        let t: f64 = t.parse().unwrap_or(0.0);
+        if code == "200" {
+            if let Some(d) = down.take() {
+                longest = Some(longest.unwrap_or(0.0).max(t - d));
+            }
+        } else {
+            down.get_or_insert(t);
+        }
+    }
+    longest.map(Duration::from_secs_f64)
+}
+
+fn run_once(b: &Bench, c: &Contender) -> anyhow::Result<(Duration, u64)> {
+    let lab = &b.lab;
+    lab.verb(&["reset"]).expect_ok("lab reset");
+    for node in ["primary", "secondary"] {
+        lab.node(node)
+            .sh(&(c.start)(node))
+            .expect_ok("start the daemon");
+    }
+    wait(
+        "the primary holds the address",
+        Duration::from_secs(15),
+        || {
+            lab.primary()
+                .sh(&format!(
+                    "ip -o addr show dev eth0 to {ADDRESS}/32 | grep -q ."
+                ))
+                .success()
+                && !lab
+                    .secondary()
+                    .sh(&format!(
+                        "ip -o addr show dev eth0 to {ADDRESS}/32 | grep -q ."
+                    ))
+                    .success()
+        },
+    )?;
+    // Settled: a moment for the announcements of the start to pass.
+    std::thread::sleep(Duration::from_secs(1));
+    let rss = rss_kib(b, "primary", c.processes);
+    let log = lab.run_dir().join("bench-vip-probe.log");
+    let stop = lab.run_dir().join("bench-vip-probe.stop");
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_file(&stop);
+    let script = format!(
+        "end=$(( $(date +%s) + 60 )); while [ $(date +%s) -lt $end ] && [ ! -e {stop} ]; do \
+         t=$(date +%s.%N); c=$(curl -s -o /dev/null -m 0.3 -w '%{{http_code}}' http://{ADDRESS}/); \
+         echo \"$t $c\" >> {log}; sleep 0.02; done",
+        stop = stop.display(),
+        log = log.display()
+    );
+    let lab_script = coldspare_lab::repo_root().join("tests/lab/lab");
+    let probe = std::thread::spawn(move || {
+        let _ = std::process::Command::new(lab_script)
+            .args(["exec", "client", "--", "sh", "-c", &script])
+            .output();
+    });
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait("the probe answers", Duration::from_secs(10), || {
+        read().contains(" 200")
+    })?;
+    lab.primary().power_off();
+    let result = wait("an outage, then an answer", Duration::from_secs(30), || {
+        outage(&read()).is_some()
+    });
+    std::fs::write(&stop, "")?;
+    let _ = probe.join();
+    result?;
+    Ok((outage(&read()).unwrap_or_default(), rss))
+}
+
+pub fn run(b: &Bench) -> anyhow::Result<()> {
+    let mut t = Table::new(
+        "VIP: client-visible outage after `lab power-off primary` (HTTP probe every 20 ms), \
+         and the daemon's RSS on the holder",
+    );
+    for c in &CONTENDERS {
+        let mut outages = Vec::new();
+        let mut rss = Vec::new();
+        for _ in 0..b.runs {
+            let (o, r) = run_once(b, c)?;
+            outages.push(o);
+            rss.push(r);
+        }
+        outages.sort();
+        rss.sort();
+        t.row(
+            c.name,
+            outages[outages.len() / 2],
+            format!("RSS {:.1} MiB", rss[rss.len() / 2] as f64 / 1024.0),
+        );
+    }
+    t.print();
+    Ok(())
+}
