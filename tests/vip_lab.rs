@@ -591,3 +591,44 @@ fn nodes_that_cannot_see_each_other_but_reach_the_witness_never_both_hold() {
     eprintln!("VIP with the nodes apart: {looks} looks at both interfaces, one holder throughout");
     drop(witness.stop());
 }
+
+#[test]
+fn a_holder_whose_tracked_service_fails_hands_the_address_to_a_healthy_peer() {
+    let lab = lab!();
+    start_vip_with(&lab, "  services: [web]\\n");
+    let probe = Probe::start(&lab);
+    let before = now_secs();
+    lab.primary()
+        .sh("nginx -s stop")
+        .expect_ok("stop nginx on the primary");
+    let lines = probe.stop_after_an_outage_since(before);
+    let (longest, failed) = outage(&lines);
+    eprintln!(
+        "VIP outage when the holder's web service stops: {longest:.3} s ({failed} failed probes)"
+    );
+    assert!(
+        longest <= 1.5,
+        "client-visible outage {longest:.3} s > 1.5 s:\n{lines}\n{}",
+        log_of(&lab, "primary")
+    );
+    wait_until(
+        "the secondary's status says it holds",
+        Duration::from_secs(3),
+        || status(&lab, "secondary")["holder"] == "secondary",
+    );
+    let p = status(&lab, "primary");
+    let last = p["transitions"].as_array().and_then(|t| t.last()).cloned();
+    assert_eq!(
+        last.as_ref().map(|t| &t["reason"]),
+        Some(&serde_json::json!("checks_failing")),
+        "{p:#}"
+    );
+    assert_eq!(p["eligible"], false, "{p:#}");
+    let s = status(&lab, "secondary");
+    assert_eq!(s["transitions"][0]["reason"], "peer_yielded", "{s:#}");
+    assert!(
+        log_of(&lab, "primary").contains("tracked checks failing"),
+        "{}",
+        log_of(&lab, "primary")
+    );
+}

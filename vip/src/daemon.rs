@@ -95,6 +95,7 @@ struct Daemon<'c> {
     peer_silent: bool,
     transitions: Vec<Record>,
     witness: Option<Client>,
+    checks: Option<std::sync::mpsc::Receiver<Event>>,
     logged: [(u64, Option<Instant>); 4],
 }
 
@@ -104,9 +105,6 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
     let settings = config.vip.as_ref().ok_or_else(|| Error::NotConfigured {
         path: config.path.clone(),
     })?;
-    if !settings.services.is_empty() {
-        return Err(Error::NotYet("tracked services (vip.services)"));
-    }
     let me = this_node(config, node)?;
     let peer = config
         .nodes
@@ -169,6 +167,7 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
                 settings.dead_after,
             )?)
         },
+        checks: crate::track::start(config, me, settings.interval, stop)?,
         logged: [(0, None); 4],
     };
     tracing::info!(
@@ -226,6 +225,10 @@ impl Daemon<'_> {
                 .min(Duration::from_millis(50));
             if let Some((packet, from)) = self.link.recv(wait) {
                 self.receive(&packet, from);
+            }
+            let checked = self.checks.as_ref().and_then(|rx| rx.try_recv().ok());
+            if let Some(e) = checked {
+                self.handle(e);
             }
             if let Some(e) = self.witness.as_mut().and_then(Client::poll) {
                 tracing::info!("witness: {e:?}");

@@ -3,7 +3,8 @@
 //! seals and checks heartbeats (HMAC-SHA256, sequence, timestamp),
 //! `heartbeat` carries them over UDP, `election` decides who holds the
 //! address (a pure state machine over a documented event enum), `netlink`
-//! adds and removes the address, `garp` announces it, `witness` grants
+//! adds and removes the address, `garp` announces it, `track` runs the tracked
+//! services' checks, `witness` grants
 //! one lease at a time when the nodes cannot see each other, `status` is what
 //! `coldspare vip status` reads, and `daemon` joins them. Needs root, or
 //! CAP_NET_ADMIN and CAP_NET_RAW.
@@ -15,6 +16,7 @@ pub mod garp;
 pub mod heartbeat;
 pub mod netlink;
 pub mod status;
+pub mod track;
 pub mod witness;
 
 use std::path::PathBuf;
@@ -40,6 +42,8 @@ pub enum Error {
     Heartbeat(#[from] heartbeat::HeartbeatError),
     #[error(transparent)]
     Status(#[from] status::StatusError),
+    #[error("cannot set up the tracked services' checks: {0}")]
+    Checks(String),
     #[error(transparent)]
     Witness(#[from] witness::WitnessError),
 }
