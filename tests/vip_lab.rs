@@ -632,3 +632,60 @@ fn a_holder_whose_tracked_service_fails_hands_the_address_to_a_healthy_peer() {
         log_of(&lab, "primary")
     );
 }
+
+#[test]
+fn a_switchover_moves_the_address_with_checks_before_and_after() {
+    let lab = lab!();
+    start_vip(&lab);
+    // Asked on the node that does not hold it: refused, nothing moves.
+    let out = lab.secondary().coldspare(&["vip", "switchover"]);
+    assert_eq!(out.status, 1, "{out:?}");
+    out.err_has(
+        "secondary does not hold 198.51.100.10/24 on eth0 (holder: primary); run it on the holder",
+    );
+    let probe = Probe::start(&lab);
+    let before = now_secs();
+    let out = lab
+        .primary()
+        .coldspare(&["vip", "switchover", "--to", "secondary"])
+        .expect_ok("switchover on the holder");
+    out.has("secondary holds 198.51.100.10/24 on eth0 now (epoch 2)");
+    // A moment of probing after the move, then read it.
+    wait_until("the probe runs on", Duration::from_secs(5), || {
+        probe
+            .lines()
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .next()
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .is_some_and(|t| t > before + 1.0)
+            })
+            .count()
+            > 5
+    });
+    std::fs::write(&probe.stop, "").expect("stop the probe");
+    let log = probe.log.clone();
+    probe.thread.join().expect("the probe ends");
+    let lines = std::fs::read_to_string(log).unwrap_or_default();
+    let (longest, failed) = outage(&lines);
+    eprintln!(
+        "VIP outage on a switchover: {longest:.3} s ({failed} failed probes); {}",
+        out.stdout.trim()
+    );
+    assert!(longest < 0.5, "switchover outage {longest:.3} s:\n{lines}");
+    let s = status(&lab, "secondary");
+    assert_eq!(s["transitions"][0]["reason"], "peer_yielded", "{s:#}");
+    let p = status(&lab, "primary");
+    let last = p["transitions"].as_array().and_then(|t| t.last()).cloned();
+    assert_eq!(
+        last.as_ref().map(|t| &t["reason"]),
+        Some(&serde_json::json!("switchover")),
+        "{p:#}"
+    );
+    assert_eq!(
+        mac_seen_by_client(&lab, SERVICE_ADDRESS),
+        mac_of(&lab, "secondary"),
+        "the client reaches the address at the secondary"
+    );
+}

@@ -27,6 +27,16 @@ pub enum Cmd {
     /// Show the holder, the epoch, the peer, the last transitions and the refused packets.
     #[command(after_long_help = ABOUT)]
     Status,
+    /// Hand the address to the peer now (run it on the holder; the peer's checks must pass).
+    #[command(after_long_help = ABOUT)]
+    Switchover(SwitchoverArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SwitchoverArgs {
+    /// The node to hand the address to (the peer: there are two).
+    #[arg(long, value_name = "NODE")]
+    to: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +56,91 @@ pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Status => status(global),
+        Cmd::Switchover(args) => switchover(global, args),
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Checks before (the daemon runs here and holds the address, the peer is
+/// heard and its checks pass), the request, and the check after (the peer
+/// holds it) within three times dead_after.
+fn switchover(global: &Global, args: SwitchoverArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let settings = config
+        .vip
+        .as_ref()
+        .ok_or_else(|| vip::Error::NotConfigured {
+            path: config.path.clone(),
+        })?;
+    let before = vip::status::Status::read(&config.state_dir)?;
+    let refuse = |why: String| -> anyhow::Result<ExitCode> {
+        eprintln!("switchover refused: {why}");
+        Ok(exit::from(exit::PROBLEM))
+    };
+    if let Some(to) = &args.to
+        && *to != before.peer
+    {
+        anyhow::bail!(
+            "--to {to}: the address can only go to {}, the peer of {}",
+            before.peer,
+            before.node
+        );
+    }
+    if before.stopped || unix_ms().saturating_sub(before.updated_ms) > FRESH_MS {
+        return refuse(format!("the VIP daemon does not run on {}", before.node));
+    }
+    if !before.holding {
+        return refuse(format!(
+            "{} does not hold {} (holder: {}); run it on the holder",
+            before.node,
+            before.address,
+            before.holder.as_deref().unwrap_or("nobody")
+        ));
+    }
+    match before.peer_view {
+        Some(v) if !before.peer_silent && v.healthy && !v.resign => {}
+        _ => {
+            return refuse(format!(
+                "{} is not heard, or its checks do not pass: it could not take the address",
+                before.peer
+            ));
+        }
+    }
+    let me = config.node(&before.node)?;
+    let asked = std::time::Instant::now();
+    vip::daemon::ask_switchover(&config, me)?;
+    let deadline = asked + settings.dead_after * 3;
+    loop {
+        let now = vip::status::Status::read(&config.state_dir)?;
+        if now.holder.as_deref() == Some(before.peer.as_str()) && !now.holding {
+            let ms = asked.elapsed().as_millis();
+            if global.json {
+                output::json(&serde_json::json!({
+                    "switched": true, "holder": now.holder, "epoch": now.epoch, "millis": ms
+                }))?;
+            } else {
+                println!(
+                    "{} holds {} now (epoch {}), {ms} ms after the request",
+                    before.peer, now.address, now.epoch
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        if std::time::Instant::now() >= deadline {
+            return refuse(format!(
+                "{} did not take the address within {:?} (holder: {})",
+                before.peer,
+                settings.dead_after * 3,
+                now.holder.as_deref().unwrap_or("nobody")
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

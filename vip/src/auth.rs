@@ -127,6 +127,9 @@ pub enum Body {
     Beat(View),
     /// A node asks the witness for the lease (`want`), or gives it back.
     LeaseAsk { want: bool },
+    /// An admin on this node asks its daemon to hand the address to the
+    /// peer (`coldspare vip switchover`, sent over loopback).
+    Switchover,
     /// The witness's answer to `node`: who holds the lease now, for how long.
     Lease {
         node: String,

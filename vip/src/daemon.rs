@@ -89,6 +89,8 @@ struct Daemon<'c> {
     link: Link,
     signer: Signer,
     verifier: Verifier,
+    /// Checks `coldspare vip switchover`'s requests (signed as this node).
+    control: Verifier,
     election: Election,
     start: Instant,
     last_heard: Option<Instant>,
@@ -143,6 +145,7 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
         link,
         signer: Signer::new(key.clone(), &config.cluster, &me.name, boot),
         verifier: Verifier::new(key.clone(), &config.cluster, &[&peer.name], dead_ms),
+        control: Verifier::new(key.clone(), &config.cluster, &[&me.name], dead_ms),
         election: Election::new(
             Settings {
                 preferred: me.role == Role::Primary,
@@ -264,6 +267,18 @@ impl Daemon<'_> {
     }
 
     fn receive(&mut self, packet: &[u8], from: std::net::SocketAddr) {
+        if from.ip().is_loopback() {
+            // Only an admin on this node, with the key, asks for a switchover.
+            match self.control.open(packet, unix_ms()) {
+                Ok(hb) if hb.body == Body::Switchover => {
+                    tracing::info!("a switchover was asked on this node");
+                    self.handle(Event::SwitchoverAsked);
+                }
+                Ok(_) => {}
+                Err(r) => self.log_rejection(r, from),
+            }
+            return;
+        }
         match self.verifier.open(packet, unix_ms()) {
             Ok(hb) => {
                 self.last_heard = Some(Instant::now());
@@ -272,7 +287,12 @@ impl Daemon<'_> {
                     tracing::info!("{} is heard again (from {from})", self.peer);
                 }
                 if let Body::Beat(view) = hb.body {
+                    let was = self.election.peer().map(|v| v.holding);
                     self.handle(Event::PeerHeartbeat(view));
+                    if was != Some(view.holding) {
+                        // The holder changed on the other side: say so now.
+                        self.write_status(false);
+                    }
                 }
             }
             Err(r) => self.log_rejection(r, from),
@@ -393,6 +413,24 @@ impl Daemon<'_> {
 
 fn chrono_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Asks this node's daemon (over loopback, sealed with the key) to hand
+/// the address to the peer. The daemon does it only when the peer's checks
+/// pass; the caller watches the status for the outcome.
+pub fn ask_switchover(config: &Config, me: &NodeSpec) -> Result<(), Error> {
+    let settings = config.vip.as_ref().ok_or_else(|| Error::NotConfigured {
+        path: config.path.clone(),
+    })?;
+    let key = Key::load(&settings.key_file)?;
+    let boot = auth::boot_nonce().map_err(Error::Random)?;
+    let mut signer = Signer::new(key, &config.cluster, &me.name, boot);
+    let packet = signer.seal_body(Body::Switchover, unix_ms());
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").map_err(Error::Control)?;
+    socket
+        .send_to(&packet, ("127.0.0.1", settings.port))
+        .map_err(Error::Control)?;
+    Ok(())
 }
 
 /// The status file's path under a state directory.

@@ -32,6 +32,8 @@ pub enum Error {
     NotYet(&'static str),
     #[error("cannot read the kernel's random source: {0}")]
     Random(std::io::Error),
+    #[error("cannot reach this node's VIP daemon over loopback: {0}")]
+    Control(std::io::Error),
     #[error(transparent)]
     Key(#[from] auth::KeyError),
     #[error(transparent)]
