@@ -689,3 +689,80 @@ fn a_switchover_moves_the_address_with_checks_before_and_after() {
         "the client reaches the address at the secondary"
     );
 }
+
+/// The primary powered off (the secondary takes over), then powered on
+/// with its daemon started again: where is the address after `wait`?
+fn returning_primary(lab: &Lab, failback: bool) -> (Instant, serde_json::Value) {
+    start_vip_with(lab, &format!("  failback: {failback}\\n  hold: 2s\\n"));
+    lab.primary().power_off();
+    wait_until("the secondary holds", Duration::from_secs(5), || {
+        status(lab, "secondary")["holder"] == "secondary"
+    });
+    lab.primary().power_on();
+    lab.primary()
+        .sh("setsid coldspare vip run </dev/null >/var/log/coldspare-vip.log 2>&1 &")
+        .expect_ok("start vip run again");
+    let started = Instant::now();
+    wait_until(
+        "the primary hears the secondary",
+        Duration::from_secs(5),
+        || status(lab, "primary")["holder"] == "secondary",
+    );
+    (started, status(lab, "primary"))
+}
+
+#[test]
+fn with_failback_the_address_returns_to_the_primary_only_after_the_hold_time() {
+    let lab = lab!();
+    let (started, _) = returning_primary(&lab, true);
+    wait_until("the primary holds again", Duration::from_secs(10), || {
+        status(&lab, "primary")["holding"] == true
+    });
+    let back = started.elapsed();
+    eprintln!(
+        "VIP failback: the primary held the address again {:.2} s after its daemon started (hold 2 s)",
+        back.as_secs_f64()
+    );
+    assert!(
+        back >= Duration::from_secs(2),
+        "not before the hold time: {back:?}"
+    );
+    let p = status(&lab, "primary");
+    assert_eq!(p["transitions"][0]["reason"], "peer_yielded", "{p:#}");
+    wait_until(
+        "the secondary's status follows",
+        Duration::from_secs(3),
+        || status(&lab, "secondary")["holder"] == "primary",
+    );
+    let s = status(&lab, "secondary");
+    let last = s["transitions"].as_array().and_then(|t| t.last()).cloned();
+    assert_eq!(
+        last.as_ref().map(|t| &t["reason"]),
+        Some(&serde_json::json!("failback")),
+        "{s:#}"
+    );
+    assert_eq!(
+        mac_seen_by_client(&lab, SERVICE_ADDRESS),
+        mac_of(&lab, "primary")
+    );
+}
+
+#[test]
+fn without_failback_the_address_stays_where_it_is() {
+    let lab = lab!();
+    let (started, p) = returning_primary(&lab, false);
+    assert_eq!(p["holding"], false, "{p:#}");
+    // Well past the hold time, it stays.
+    while started.elapsed() < Duration::from_secs(4) {
+        let s = status(&lab, "secondary");
+        assert_eq!(s["holding"], true, "{s:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let p = status(&lab, "primary");
+    assert_eq!(p["transitions"].as_array().map(Vec::len), Some(0), "{p:#}");
+    let s = status(&lab, "secondary");
+    assert_eq!(
+        s["peer_view"]["claim"], false,
+        "the primary never claims: {s:#}"
+    );
+}
