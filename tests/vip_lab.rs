@@ -745,6 +745,39 @@ fn with_failback_the_address_returns_to_the_primary_only_after_the_hold_time() {
         mac_seen_by_client(&lab, SERVICE_ADDRESS),
         mac_of(&lab, "primary")
     );
+    // Each transition was mailed, the secondary's in the order of their
+    // numbers, and journaled on its disk.
+    let mail = lab.wait_for_mail(4, Duration::from_secs(20));
+    let subjects: Vec<&str> = mail
+        .iter()
+        .map(|m| m.subject.as_str())
+        .filter(|s| s.contains("VIP #") && s.contains(" secondary "))
+        .collect();
+    assert_eq!(
+        subjects.len(),
+        2,
+        "{:?}",
+        mail.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    assert!(
+        subjects[0].contains("VIP #1: secondary took 198.51.100.10/24 on eth0 (epoch 2)"),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects[1].contains("VIP #2: secondary released 198.51.100.10/24 on eth0 (epoch 2)"),
+        "{subjects:?}"
+    );
+    let journal = lab
+        .secondary()
+        .sh("cat /var/lib/coldspare/vip/transitions.jsonl")
+        .stdout;
+    let reasons: Vec<String> = journal
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("a JSON line")["reason"].to_string()
+        })
+        .collect();
+    assert_eq!(reasons, ["\"peer_silent\"", "\"failback\""], "{journal}");
 }
 
 #[test]

@@ -98,6 +98,7 @@ struct Daemon<'c> {
     transitions: Vec<Record>,
     witness: Option<Client>,
     checks: Option<std::sync::mpsc::Receiver<Event>>,
+    notifier: crate::notice::Notifier,
     logged: [(u64, Option<Instant>); 4],
 }
 
@@ -171,6 +172,7 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
             )?)
         },
         checks: crate::track::start(config, me, settings.interval, stop)?,
+        notifier: crate::notice::Notifier::start(config, &me.name, &service.to_string(), boot),
         logged: [(0, None); 4],
     };
     tracing::info!(
@@ -252,6 +254,7 @@ impl Daemon<'_> {
             self.beat();
         }
         self.write_status(true);
+        self.notifier.finish();
         Ok(())
     }
 
@@ -355,7 +358,7 @@ impl Daemon<'_> {
                     t.epoch,
                     t.reason.describe()
                 );
-                self.transitions.push(Record {
+                let record = Record {
                     seq: t.seq,
                     took: t.took,
                     epoch: t.epoch,
@@ -364,7 +367,9 @@ impl Daemon<'_> {
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default(),
                     at: chrono_now(),
-                });
+                };
+                self.notifier.send(record.clone());
+                self.transitions.push(record);
                 if self.transitions.len() > KEEP_TRANSITIONS {
                     self.transitions.remove(0);
                 }

@@ -5,7 +5,8 @@
 //! address (a pure state machine over a documented event enum), `netlink`
 //! adds and removes the address, `garp` announces it, `track` runs the tracked
 //! services' checks, `witness` grants
-//! one lease at a time when the nodes cannot see each other, `status` is what
+//! one lease at a time when the nodes cannot see each other, `notice` journals and
+//! notifies each transition in order, `status` is what
 //! `coldspare vip status` reads, and `daemon` joins them. Needs root, or
 //! CAP_NET_ADMIN and CAP_NET_RAW.
 
@@ -15,6 +16,7 @@ pub mod election;
 pub mod garp;
 pub mod heartbeat;
 pub mod netlink;
+pub mod notice;
 pub mod status;
 pub mod track;
 pub mod witness;
