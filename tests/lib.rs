@@ -29,6 +29,7 @@ mod roles_lab;
 mod secrets_lab;
 mod sync_lab;
 mod verify_lab;
+mod vip_lab;
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
 //! Side-by-side benchmarks in the lab: coldspare against the tools an admin
-//! would otherwise use (ssh + sha256sum, rsync, git), each timed as the
+//! would otherwise use (ssh + sha256sum, rsync, git, keepalived), each timed as the
 //! median of several runs and printed as ratios. Run with `bench/run`.
 
 // A benchmark drives tools and prints tables.

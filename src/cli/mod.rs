@@ -17,6 +17,7 @@ mod status;
 mod sync;
 mod trust;
 mod verify;
+mod vip;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -108,6 +109,11 @@ enum Command {
     Generate(generate::Cmd),
     /// Show the recorded roles and epoch here and on each node (--adopt NODE takes a newer record).
     Roles(roles::Args),
+    /// VIP mode: `run` the daemon on a node, or show its `status`.
+    #[command(subcommand)]
+    Vip(vip::Cmd),
+    /// VIP mode's witness (on a third box): one lease of the address at a time.
+    Witness(vip::WitnessArgs),
 }
 
 /// Global settings every subcommand may use.
@@ -156,7 +162,10 @@ pub fn main() -> ExitCode {
     init_logging(
         cli.verbose,
         matches!(cli.command, Command::Agent(_)),
-        matches!(cli.command, Command::Run(_)),
+        matches!(
+            cli.command,
+            Command::Run(_) | Command::Vip(vip::Cmd::Run(_)) | Command::Witness(_)
+        ),
     );
     let global_json = cli.json;
     let global = Global {
@@ -188,6 +197,8 @@ pub fn main() -> ExitCode {
         Command::Address(c) => failover::address(&global, c),
         Command::Generate(c) => generate::run(c),
         Command::Roles(a) => roles::run(&global, a),
+        Command::Vip(c) => vip::run(&global, c),
+        Command::Witness(a) => vip::witness(&global, a),
     };
     match result {
         Ok(code) => code,

@@ -21,6 +21,7 @@ mod starter;
 mod sync;
 mod validate;
 mod verify;
+mod vip;
 mod yaml_error;
 
 use std::fmt;
@@ -39,6 +40,7 @@ pub use ssh::{AgentSettings, SshSettings};
 pub use starter::{StarterNode, starter};
 pub use sync::{HOST_SPECIFIC, Hook, PackageMode, SyncSettings, UsersMode};
 pub use verify::{VerifySettings, parse_cron};
+pub use vip::{DEFAULT_KEY_FILE, DEFAULT_PORT, DEFAULT_WITNESS_PORT, VipSettings};
 pub use yaml_error::from_yaml_error;
 
 /// Where coldspare looks for its configuration unless told otherwise.
@@ -74,6 +76,8 @@ pub struct Config {
     pub notify: NotifySettings,
     /// Bootswap's settings: the service address, the admin's playbooks.
     pub failover: FailoverSettings,
+    /// VIP mode's settings; `None`: VIP mode is off.
+    pub vip: Option<VipSettings>,
     /// The recorded roles this configuration follows, when a record moved
     /// them (set by [`Config::apply_roles`]); `None`: the `role:` keys.
     #[serde(skip)]

@@ -14,6 +14,7 @@ use super::services::RawService;
 use super::ssh::{RawAgent, RawSsh};
 use super::sync::RawSync;
 use super::verify::RawVerify;
+use super::vip::RawVip;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,4 +32,5 @@ pub struct RawConfig {
     pub verify: Option<RawVerify>,
     pub notify: Option<RawNotify>,
     pub failover: Option<RawFailover>,
+    pub vip: Option<RawVip>,
 }

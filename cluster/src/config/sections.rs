@@ -26,6 +26,7 @@ pub(super) const KEYS: &[&str] = &[
     "verify",
     "notify",
     "failover",
+    "vip",
 ];
 
 /// What could be read of a file that does not read whole: a configuration
@@ -122,6 +123,7 @@ pub(super) fn read(file: &Path, text: &str, first: &serde_yaml::Error) -> Partia
     let verify = one(text, &["verify"], &mut p, &mut fail);
     let notify = one(text, &["notify"], &mut p, &mut fail);
     let failover = one(text, &["failover"], &mut p, &mut fail);
+    let vip = one(text, &["vip"], &mut p, &mut fail);
     // A node that did not read leaves the others short of a pair: what the
     // second stage would say of the nodes as a whole only follows from that.
     if p.failed.iter().any(|f| f.starts_with("nodes.")) {
@@ -155,6 +157,7 @@ pub(super) fn read(file: &Path, text: &str, first: &serde_yaml::Error) -> Partia
             verify,
             notify,
             failover,
+            vip,
         });
     }
     p

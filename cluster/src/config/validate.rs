@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::raw::RawConfig;
 use super::{AgentSettings, Checker, Config, DEFAULT_AGENT_PATH, DEFAULT_STATE_DIR, Problem};
-use super::{failover, nodes, notify, services, ssh, sync, verify};
+use super::{failover, nodes, notify, services, ssh, sync, verify, vip};
 
 pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config, Vec<Problem>> {
     let mut c = Checker::new(file, text);
@@ -42,7 +42,7 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         .sync
         .map(|s| sync::validate(&mut c, s))
         .unwrap_or_default();
-    let services = raw
+    let services: Vec<_> = raw
         .services
         .into_iter()
         .map(|(name, svc)| services::validate(&mut c, name, svc, &nodes))
@@ -51,6 +51,10 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
     let notify = notify::validate(&mut c, raw.notify.unwrap_or_default());
     let addresses: Vec<&str> = nodes.iter().map(|n| n.address.as_str()).collect();
     let failover = failover::validate(&mut c, raw.failover.unwrap_or_default(), &addresses);
+    let service_address = failover.service_address.as_ref().map(|a| a.address);
+    let vip = raw
+        .vip
+        .map(|v| vip::validate(&mut c, v, &nodes, &services, service_address));
 
     c.finish(Config {
         path: file.to_path_buf(),
@@ -64,6 +68,7 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         verify,
         notify,
         failover,
+        vip,
         roles: None,
     })
 }

@@ -74,6 +74,36 @@ impl Probe {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.stop()
+    }
+
+    /// Stops once the service has failed after `since` (seconds since the
+    /// epoch) and answered again; returns every line.
+    pub fn stop_after_an_outage_since(self, since: f64) -> String {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut failed = false;
+            let over = self.lines().lines().any(|l| {
+                let mut p = l.split_whitespace();
+                let t: f64 = p.next().and_then(|t| t.parse().ok()).unwrap_or(0.0);
+                let ok = p.next() == Some("200");
+                failed |= t > since && !ok;
+                failed && ok
+            });
+            if over {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "no outage and answer again within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop()
+    }
+
+    /// Stops now; returns every line.
+    pub fn stop(self) -> String {
         std::fs::write(&self.stop, "").expect("stop the probe");
         let lines = self.lines();
         self.thread.join().expect("the probe ends");

@@ -1,0 +1,260 @@
+//! `coldspare vip run|status` and `coldspare witness`: VIP mode on this
+//! node. `run` is the daemon (in the foreground, as systemd runs it:
+//! contrib/systemd/coldspare-vip.service); `status` reads what the daemon
+//! last wrote in the state directory; `witness` is the lease server for a
+//! third box. Thin: the work lives in the `vip` crate.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::{Global, exit, output};
+
+const ABOUT: &str = "\
+VIP mode moves the service address (failover.service_address) by itself: both nodes run
+`coldspare vip run`, send each other authenticated heartbeats every `vip.interval`, and the
+survivor takes the address when its peer is silent for `vip.dead_after`, then announces it
+with gratuitous ARP. SIGTERM hands the address to the peer at once.
+
+Exit codes for `status`: 0 the daemon runs here, 1 it does not (stopped, or its status is
+older than three seconds), 2 no status can be read.";
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Run the VIP daemon in the foreground until SIGTERM (root, or CAP_NET_ADMIN + CAP_NET_RAW).
+    #[command(after_long_help = ABOUT)]
+    Run(RunArgs),
+    /// Show the holder, the epoch, the peer, the last transitions and the refused packets.
+    #[command(after_long_help = ABOUT)]
+    Status,
+    /// Hand the address to the peer now (run it on the holder; the peer's checks must pass).
+    #[command(after_long_help = ABOUT)]
+    Switchover(SwitchoverArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SwitchoverArgs {
+    /// The node to hand the address to (the peer: there are two).
+    #[arg(long, value_name = "NODE")]
+    to: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// This node's name, when none of its addresses tells.
+    #[arg(long, value_name = "NODE")]
+    node: Option<String>,
+}
+
+pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Cmd::Run(args) => {
+            // Before any thread starts: SIGTERM resigns, it does not kill.
+            let stop = cluster::stop::on_signals("resigning the service address")?;
+            let config = global.load()?;
+            vip::daemon::run(&config, args.node.as_deref(), &stop)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Status => status(global),
+        Cmd::Switchover(args) => switchover(global, args),
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Checks before (the daemon runs here and holds the address, the peer is
+/// heard and its checks pass), the request, and the check after (the peer
+/// holds it) within three times dead_after.
+fn switchover(global: &Global, args: SwitchoverArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let settings = config
+        .vip
+        .as_ref()
+        .ok_or_else(|| vip::Error::NotConfigured {
+            path: config.path.clone(),
+        })?;
+    let before = vip::status::Status::read(&config.state_dir)?;
+    let refuse = |why: String| -> anyhow::Result<ExitCode> {
+        eprintln!("switchover refused: {why}");
+        Ok(exit::from(exit::PROBLEM))
+    };
+    if let Some(to) = &args.to
+        && *to != before.peer
+    {
+        anyhow::bail!(
+            "--to {to}: the address can only go to {}, the peer of {}",
+            before.peer,
+            before.node
+        );
+    }
+    if before.stopped || unix_ms().saturating_sub(before.updated_ms) > FRESH_MS {
+        return refuse(format!("the VIP daemon does not run on {}", before.node));
+    }
+    if !before.holding {
+        return refuse(format!(
+            "{} does not hold {} (holder: {}); run it on the holder",
+            before.node,
+            before.address,
+            before.holder.as_deref().unwrap_or("nobody")
+        ));
+    }
+    match before.peer_view {
+        Some(v) if !before.peer_silent && v.healthy && !v.resign => {}
+        _ => {
+            return refuse(format!(
+                "{} is not heard, or its checks do not pass: it could not take the address",
+                before.peer
+            ));
+        }
+    }
+    let me = config.node(&before.node)?;
+    let asked = std::time::Instant::now();
+    vip::daemon::ask_switchover(&config, me)?;
+    let deadline = asked + settings.dead_after * 3;
+    loop {
+        let now = vip::status::Status::read(&config.state_dir)?;
+        if now.holder.as_deref() == Some(before.peer.as_str()) && !now.holding {
+            let ms = asked.elapsed().as_millis();
+            if global.json {
+                output::json(&serde_json::json!({
+                    "switched": true, "holder": now.holder, "epoch": now.epoch, "millis": ms
+                }))?;
+            } else {
+                println!(
+                    "{} holds {} now (epoch {}), {ms} ms after the request",
+                    before.peer, now.address, now.epoch
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        if std::time::Instant::now() >= deadline {
+            return refuse(format!(
+                "{} did not take the address within {:?} (holder: {})",
+                before.peer,
+                settings.dead_after * 3,
+                now.holder.as_deref().unwrap_or("nobody")
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A status older than this means the daemon is gone (it writes every second).
+const FRESH_MS: u64 = 3_000;
+
+#[derive(Serialize)]
+struct Shown {
+    running: bool,
+    #[serde(flatten)]
+    status: vip::status::Status,
+}
+
+fn status(global: &Global) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    let status = vip::status::Status::read(&config.state_dir)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let age = now.saturating_sub(status.updated_ms);
+    let running = !status.stopped && age <= FRESH_MS;
+    let code = if running {
+        ExitCode::SUCCESS
+    } else {
+        exit::from(exit::PROBLEM)
+    };
+    if global.json {
+        output::json(&Shown { running, status })?;
+        return Ok(code);
+    }
+    let s = &status;
+    let state = if running {
+        output::green("running")
+    } else if s.stopped {
+        output::yellow("stopped")
+    } else {
+        output::red("not running")
+    };
+    println!(
+        "VIP mode on {} for {}: {state} (pid {}, status {:.1} s old)",
+        s.node,
+        s.address,
+        s.pid,
+        age as f64 / 1000.0
+    );
+    let holder = match &s.holder {
+        Some(h) if *h == s.node => format!("{h} (this node)"),
+        Some(h) => h.clone(),
+        None => "nobody".into(),
+    };
+    println!("holder: {holder}, epoch {}", s.epoch);
+    let seen = match (s.peer_seen_ms_ago, s.peer_silent) {
+        (_, true) => "silent (taken for dead)".to_string(),
+        (Some(ms), false) => format!("heard {ms} ms ago"),
+        (None, false) => "not heard yet".to_string(),
+    };
+    println!("peer {}: {seen}", s.peer);
+    if let Some(lease) = &s.lease {
+        println!("witness lease: {lease}");
+    }
+    let r = &s.rejected;
+    println!(
+        "refused heartbeats: {} forged, {} replayed, {} stale, {} foreign",
+        r.forged, r.replayed, r.stale, r.foreign
+    );
+    if s.transitions.is_empty() {
+        println!("no transitions yet");
+    } else {
+        println!("last transitions:");
+        for t in &s.transitions {
+            println!(
+                "  #{} {} {} at epoch {}: {}",
+                t.seq,
+                t.at,
+                if t.took { "took" } else { "released" },
+                t.epoch,
+                t.reason
+            );
+        }
+    }
+    Ok(code)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WitnessArgs {
+    /// Where to listen for the nodes' lease requests.
+    #[arg(long, value_name = "ADDR:PORT", default_value_t = std::net::SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        cluster::config::DEFAULT_WITNESS_PORT,
+    ))]
+    listen: std::net::SocketAddr,
+}
+
+/// `coldspare witness`: grants the address's lease to one node at a time,
+/// with the cluster's `vip:` key file, until SIGTERM.
+pub fn witness(global: &Global, args: WitnessArgs) -> anyhow::Result<ExitCode> {
+    let stop = cluster::stop::on_signals("stopping the witness")?;
+    let config = global.load_file()?;
+    let settings = config
+        .vip
+        .as_ref()
+        .ok_or_else(|| vip::Error::NotConfigured {
+            path: config.path.clone(),
+        })?;
+    let key = vip::auth::Key::load(&settings.key_file)?;
+    let nodes: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    vip::witness::serve(
+        args.listen,
+        key,
+        &config.cluster,
+        &nodes,
+        settings.dead_after,
+        &stop,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
