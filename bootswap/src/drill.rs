@@ -127,7 +127,7 @@ pub fn drill(
     let _sync_lock = match cluster::fsutil::try_lock(&sync_lock) {
         Ok(Some(l)) => l,
         Ok(None) => {
-            return Err(Error::Drill(format!(
+            return Err(Error::DrillRefused(format!(
                 "a sync or snapshot is running on this machine (it holds {}); \
                  a drill must not race it\n  help: run the drill again when it is done",
                 sync_lock.display()
@@ -157,6 +157,27 @@ pub fn drill(
     let takes_over = playbook.steps.iter().any(|s| {
         matches!(&s.action, Action::Promote { node } if playbook::expand(node, &vars) == secondary.name)
     });
+    // A playbook for a dead primary, drilled while the primary does not
+    // answer, is no drill: the secondary may be all there is.
+    let for_dead_primary = playbook.steps.iter().any(|s| {
+        matches!(
+            &s.action,
+            Action::Require {
+                is: Condition::Down,
+                ..
+            }
+        )
+    });
+    if for_dead_primary && takes_over && !Runner::answers(config.primary(), PROBE) {
+        return Err(Error::DrillRefused(format!(
+            "{} does not answer: this is no time for a drill (it would stop and start the services of \
+             the only node left)\n  help: if {} is really gone, `{} failover {}` is the real thing",
+            config.primary().name,
+            config.primary().name,
+            cluster::hint::cs(),
+            playbook.name
+        )));
+    }
     if !takes_over {
         return Err(Error::Drill(format!(
             "the `{}` playbook does not make {} the primary, so there is no takeover to rehearse on it; \
@@ -189,7 +210,13 @@ pub fn drill(
         drill: true,
     })?;
     // The dry-run runner: its conditions never repair, its checks only read.
-    let mut r = Runner::new(config.clone(), vars, &journal.id, &playbook.name, true);
+    let mut r = Runner::new(
+        config.clone(),
+        vars.clone(),
+        &journal.id,
+        &playbook.name,
+        true,
+    );
     let started = Utc::now();
     let t0 = Instant::now();
     progress.line(&format!(
@@ -198,6 +225,19 @@ pub fn drill(
     ));
 
     let (unit_names, without) = units(&config);
+    let cold_starts = playbook.steps.iter().any(|s| {
+        matches!(&s.action, Action::Wait { node, until: WaitFor::Restarted, .. }
+            if playbook::expand(node, &vars) == secondary.name)
+    });
+    let notes: Vec<String> = without
+        .iter()
+        .filter(|_| cold_starts)
+        .map(|s| {
+            format!(
+                "service {s} has no `unit` check, so the drill could not cold-start it (its checks still ran)"
+            )
+        })
+        .collect();
     let base = Drill {
         id: journal.id.clone(),
         cluster: config.cluster.clone(),
@@ -211,6 +251,7 @@ pub fn drill(
         steps: Vec::new(),
         problems: Vec::new(),
         left: Vec::new(),
+        notes: notes.clone(),
     };
     let found = match standby(&mut r, &secondary, &unit_names) {
         Ok(s) => s,
@@ -230,10 +271,8 @@ pub fn drill(
             serde_json::to_string(&found).expect("serialises")
         ),
     })?;
-    for s in &without {
-        progress.line(&format!(
-            "note: service {s} has no `unit` check, so the drill cannot cold-start it; its checks still run"
-        ));
+    for n in &notes {
+        progress.line(&format!("note: {n}"));
     }
 
     let mut d = Drilling {
@@ -243,7 +282,6 @@ pub fn drill(
         units: &unit_names,
         found: &found,
         problems: Vec::new(),
-        cold_start_failed: false,
         primary_dead: playbook.steps.iter().any(|s| {
             matches!(
                 &s.action,
@@ -255,13 +293,11 @@ pub fn drill(
         }),
     };
     let mut steps = Vec::new();
+    let mut interrupted = None;
     for (i, step) in playbook.steps.iter().enumerate() {
         if let Some(why) = stop.and_then(|s| s.signal()) {
-            d.problems.push(format!(
-                "the drill was stopped ({why}) before step {}: it did not prove the takeover",
-                i + 1
-            ));
             progress.line(&format!("stopped ({why}): rehearsing no further"));
+            interrupted = Some((i, why));
             break;
         }
         let title = playbook::expand(&step.title, &d.r.vars);
@@ -321,6 +357,31 @@ pub fn drill(
     for l in &left {
         progress.line(&format!("      NOT PUT BACK: {l}"));
     }
+    // Stopped by the person: it proved nothing either way, so nothing is
+    // recorded or mailed as a result; the journal says what happened.
+    if let Some((i, why)) = interrupted {
+        let reason = if left.is_empty() {
+            format!(
+                "interrupted ({why}) before step {}; {} put back in standby",
+                i + 1,
+                secondary.name
+            )
+        } else {
+            format!(
+                "interrupted ({why}) before step {}; not put back: {}",
+                i + 1,
+                left.join("; ")
+            )
+        };
+        journal.append(Event::Aborted {
+            step: i,
+            reason: reason.clone(),
+        })?;
+        return Err(Error::DrillRefused(format!(
+            "{reason}; no result recorded\n  help: run `{} drill` again to prove the takeover",
+            cluster::hint::cs()
+        )));
+    }
     // The takeover is predicted only from a drill that walked every step.
     let takeover_ms: u64 = steps
         .iter()
@@ -329,6 +390,8 @@ pub fn drill(
         .map(|(d, _)| d.millis)
         .sum();
     let ok = problems.is_empty();
+    // A failed drill predicts nothing: a real failover would have stopped.
+    let takeover_ms = if ok { takeover_ms } else { 0 };
     let record = Drill {
         millis: t0.elapsed().as_millis() as u64,
         ok,
@@ -445,7 +508,6 @@ struct Drilling<'a> {
     units: &'a [String],
     found: &'a Standby,
     problems: Vec<String>,
-    cold_start_failed: bool,
     /// The playbook is for a dead primary: reaching it costs [`PROBE`]
     /// wherever a step tries.
     primary_dead: bool,
@@ -474,6 +536,28 @@ impl Drilling<'_> {
                 "a person's step: {}",
                 playbook::expand(what, &self.r.vars).trim()
             )),
+            // What the last verify says may predate a repair (or an earlier
+            // drill's interruption): the drill proves it live instead.
+            Action::Require {
+                node,
+                is: Condition::Verified,
+            } if self.is_secondary(node) => {
+                let mut sink = |_: &crate::runner::Show| {};
+                let result = self.r.check(
+                    0,
+                    node,
+                    &[],
+                    Against::Node,
+                    Duration::from_secs(1),
+                    &mut SinkUi(&mut sink),
+                );
+                let (r, detail, t) = self.judge(result);
+                (
+                    r,
+                    format!("{detail} now (a real failover reads the last verify report)"),
+                    t,
+                )
+            }
             Action::Require { node, is } if self.is_secondary(node) => {
                 let result = self.r.require(node, *is);
                 self.judge(result)
@@ -497,14 +581,15 @@ impl Drilling<'_> {
                 node,
                 services,
                 timeout,
-                ..
+                against,
             } if self.is_secondary(node) => {
                 // Against its own address: the service address stays where it is.
-                // After a failed cold start one round says what fails.
-                let timeout = if self.cold_start_failed {
-                    Duration::from_secs(1)
-                } else {
+                // After anything failed, one round says what fails: a real
+                // failover would have stopped already.
+                let timeout = if self.problems.is_empty() {
                     *timeout
+                } else {
+                    Duration::from_secs(1)
                 };
                 let mut sink = |_: &crate::runner::Show| {};
                 let result = self.r.check(
@@ -515,7 +600,16 @@ impl Drilling<'_> {
                     timeout,
                     &mut SinkUi(&mut sink),
                 );
-                self.judge(result)
+                let (r, detail, t) = self.judge(result);
+                let detail = if *against == Against::ServiceAddress {
+                    format!(
+                        "{detail} (through its own address {}: in a drill the service address stays where it is)",
+                        self.secondary.address
+                    )
+                } else {
+                    detail
+                };
+                (r, detail, t)
             }
             Action::Check { node, .. } => shown(format!(
                 "checks {} (not the node being drilled)",
@@ -644,9 +738,10 @@ impl Drilling<'_> {
                     times.push(format!("{} {:.2} s", u.unit, t.elapsed().as_secs_f64()));
                 }
                 Ok(res) => failed.push(format!(
-                    "{} would not start from cold on {name}: {}",
-                    u.unit,
-                    last_lines(&format!("{}\n{}", res.stdout, res.stderr), 3)
+                    "{u} would not start from cold on {name}: {said} (on {name}, `service {u} start` \
+                     or `journalctl -u {u}` says why)",
+                    u = u.unit,
+                    said = last_lines(&format!("{}\n{}", res.stdout, res.stderr), 3)
                 )),
                 Err(e) => failed.push(format!("{}: {}", u.unit, e.detail)),
             }
@@ -676,7 +771,6 @@ impl Drilling<'_> {
                 Duration::ZERO,
             )
         } else {
-            self.cold_start_failed = true;
             self.problems.extend(failed.iter().cloned());
             (Rehearsal::Failed, failed.join("; "), Duration::ZERO)
         }

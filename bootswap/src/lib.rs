@@ -68,6 +68,10 @@ pub enum Error {
         cluster::hint::cs()
     )]
     PlaybookChanged { name: String, journal: String },
+    /// The drill cannot run this way (exit 2).
     #[error("drill: {0}")]
     Drill(String),
+    /// The cluster's state stops the drill, or it was interrupted (exit 1).
+    #[error("drill: {0}")]
+    DrillRefused(String),
 }

@@ -206,7 +206,7 @@ pub fn build(config: &Config, playbook: &Playbook) -> Runbook {
                 .map(|i| format!(" on {i}"))
                 .unwrap_or_default()
         ),
-        last_drill: verifier::drill::last(&config.state_dir).map(|d| d.line()),
+        last_drill: verifier::drill::last_of(&config.state_dir, &playbook.name).map(|d| d.line()),
         command: cluster::hint::cs().to_string(),
         steps,
     }

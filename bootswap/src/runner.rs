@@ -1041,7 +1041,7 @@ impl Runner {
         }
     }
 
-    fn answers(spec: &NodeSpec, within: Duration) -> bool {
+    pub(crate) fn answers(spec: &NodeSpec, within: Duration) -> bool {
         let Ok(addrs) = (spec.address.as_str(), spec.port).to_socket_addrs() else {
             return false;
         };

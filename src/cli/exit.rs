@@ -40,7 +40,8 @@ pub fn code(e: &anyhow::Error) -> u8 {
                 B::Unfinished { .. }
                 | B::NothingToResume
                 | B::ResumeOther { .. }
-                | B::PlaybookChanged { .. } => PROBLEM,
+                | B::PlaybookChanged { .. }
+                | B::DrillRefused(_) => PROBLEM,
                 _ => CANNOT_RUN,
             };
         }

@@ -435,16 +435,18 @@ pub fn journal(global: &Global, args: JournalArgs) -> anyhow::Result<ExitCode> {
             );
         } else {
             for s in list {
-                println!(
-                    "{}  {:<12} {}",
-                    s.id,
-                    s.playbook,
-                    match s.finished {
-                        Some(true) => "finished",
-                        Some(false) => "ended unfinished",
-                        None => "UNFINISHED (failover --resume)",
+                let state = match (s.drill, s.finished) {
+                    (true, Some(_)) => {
+                        "drill, ended (`coldspare drill` shows results in status and verify)"
                     }
-                );
+                    (true, None) => {
+                        "drill, INTERRUPTED (the next `coldspare drill` puts the secondary back)"
+                    }
+                    (false, Some(true)) => "finished",
+                    (false, Some(false)) => "ended unfinished",
+                    (false, None) => "UNFINISHED (failover --resume)",
+                };
+                println!("{:<40} {:<12} {state}", s.id, s.playbook);
             }
         }
         return Ok(ExitCode::SUCCESS);

@@ -158,6 +158,7 @@ mod tests {
             restarts: vec![],
             drift: None,
             drill: None,
+            drills: vec![],
             findings: findings
                 .into_iter()
                 .map(|(severity, key)| Finding {

@@ -63,19 +63,30 @@ pub struct Drill {
     /// What the drill could not put back as it found it (empty: the node is
     /// as it was).
     pub left: Vec<String>,
+    /// What it could not rehearse (a service without a `unit` check).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Drill {
     /// `2026-11-22 21:04 UTC, passed, takeover 3.2 s (cold-reboot on secondary)`.
     pub fn line(&self) -> String {
-        format!(
-            "{}, {}, predicted takeover {:.1} s ({} on {})",
-            self.started.format("%Y-%m-%d %H:%M UTC"),
-            if self.ok { "passed" } else { "FAILED" },
-            self.takeover_ms as f64 / 1000.0,
-            self.playbook,
-            self.node
-        )
+        if self.ok {
+            format!(
+                "{}, passed, predicted takeover {:.1} s ({} on {})",
+                self.started.format("%Y-%m-%d %H:%M UTC"),
+                self.takeover_ms as f64 / 1000.0,
+                self.playbook,
+                self.node
+            )
+        } else {
+            format!(
+                "{}, FAILED ({} on {})",
+                self.started.format("%Y-%m-%d %H:%M UTC"),
+                self.playbook,
+                self.node
+            )
+        }
     }
 }
 
@@ -140,12 +151,34 @@ pub fn last(state_dir: &Path) -> Option<Drill> {
         .find_map(|id| load(state_dir, &id))
 }
 
-/// What the last drill means for a verify: each problem of a failed drill is
-/// a failover risk; no drill within `failover.drill_max_age` is a failure.
-pub fn findings(config: &Config, last: Option<&Drill>, now: DateTime<Utc>) -> Vec<Finding> {
+/// The newest drill of each playbook, newest first: a passing drill of one
+/// playbook never hides a failed drill of another.
+pub fn latest_per_playbook(state_dir: &Path) -> Vec<Drill> {
+    let mut out: Vec<Drill> = Vec::new();
+    for d in list(state_dir).into_iter().rev() {
+        if !out.iter().any(|o| o.playbook == d.playbook) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The newest drill of `playbook`.
+pub fn last_of(state_dir: &Path, playbook: &str) -> Option<Drill> {
+    latest_per_playbook(state_dir)
+        .into_iter()
+        .find(|d| d.playbook == playbook)
+}
+
+/// What the drills mean for a verify: each problem of the latest drill of
+/// any playbook that failed is a failover risk; no drill within
+/// `failover.drill_max_age` is a failure. `latest` is
+/// [`latest_per_playbook`].
+pub fn findings(config: &Config, latest: &[Drill], now: DateTime<Utc>) -> Vec<Finding> {
     let mut out = Vec::new();
     let cs = cluster::hint::cs();
-    if let Some(d) = last.filter(|d| !d.ok) {
+    let last = latest.first();
+    for d in latest.iter().filter(|d| !d.ok) {
         let when = d.started.format("%Y-%m-%d %H:%M UTC");
         let problems = if d.problems.is_empty() {
             vec!["it did not finish".to_string()]
@@ -166,7 +199,10 @@ pub fn findings(config: &Config, last: Option<&Drill>, now: DateTime<Utc>) -> Ve
             out.push(Finding {
                 severity: Severity::Failure,
                 key: format!("drill-left:{l}"),
-                text: format!("the drill of {when} could not put {} back: {l}", d.node),
+                text: format!(
+                    "the drill of {when} left {} changed: {l}; once that is fixed, `{cs} drill` again clears this",
+                    d.node
+                ),
             });
         }
     }

@@ -305,8 +305,9 @@ pub fn verify(
         });
     }
     findings.extend(fact_notices(&nodes));
-    let drill = drill::last(&config.state_dir);
-    findings.extend(drill::findings(config, drill.as_ref(), Utc::now()));
+    let drills = drill::latest_per_playbook(&config.state_dir);
+    findings.extend(drill::findings(config, &drills, Utc::now()));
+    let drill = drills.first().cloned();
     findings.extend((opts.also)(config));
     findings.sort_by_key(|f| f.severity);
 
@@ -326,6 +327,7 @@ pub fn verify(
         drift,
         findings,
         drill,
+        drills,
     };
     for (_, node) in connected {
         if let Ok(n) = node {

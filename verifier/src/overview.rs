@@ -565,6 +565,7 @@ mod tests {
                 vec![]
             },
             drill: None,
+            drills: vec![],
         }
     }
 
@@ -587,6 +588,7 @@ mod tests {
             }],
             problems: vec![],
             left: vec![],
+            notes: vec![],
         }
     }
 

@@ -120,6 +120,9 @@ pub struct Report {
     /// The last drill when the report was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<crate::drill::Drill>,
+    /// The newest drill of each playbook, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<crate::drill::Drill>,
 }
 
 impl Report {
@@ -378,11 +381,19 @@ impl Report {
             }
         }
         let _ = writeln!(t, "\n{}", paint("LAST DRILL", "1"));
-        match &self.drill {
-            Some(d) => {
-                let _ = writeln!(t, "  {}", d.line());
+        // Older reports carry only the newest drill.
+        let drills: Vec<&crate::drill::Drill> = if self.drills.is_empty() {
+            self.drill.iter().collect()
+        } else {
+            self.drills.iter().collect()
+        };
+        match drills.as_slice() {
+            [_, ..] => {
+                for d in drills {
+                    let _ = writeln!(t, "  {}", d.line());
+                }
             }
-            None => {
+            [] => {
                 let _ = writeln!(
                     t,
                     "  none recorded (`coldspare drill` rehearses the takeover)"
