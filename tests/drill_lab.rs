@@ -588,3 +588,67 @@ fn coldspare_run_drills_on_its_schedule_before_the_full_report_due_then() {
         serde_json::from_str(&std::fs::read_to_string(newest).unwrap()).unwrap();
     assert_eq!(report["drill"]["ok"], true, "the report shows the drill");
 }
+
+#[test]
+fn the_tabletop_drill_shows_every_step_acts_on_none_and_its_journal_opens() {
+    let lab = lab!();
+    let (_dir, cfg, before) = green(&lab);
+    let shown = coldspare(&lab, &cfg, &["--json", "playbook", "show", "cold-reboot"]);
+    let playbook = json(&shown.expect_ok("playbook show"));
+    let titles: Vec<String> = playbook["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            s["title"]
+                .as_str()
+                .unwrap()
+                .replace("{primary}", "primary")
+                .replace("{secondary}", "secondary")
+                .replace("{service_address}", SERVICE_ADDRESS)
+                .replace("{cluster}", "lab")
+        })
+        .collect();
+    let primary_nginx = pid_of(&lab, "primary", "/run/nginx.pid");
+    let secondary_nginx = pid_of(&lab, "secondary", "/run/nginx.pid");
+
+    // The primary is up: the real run would refuse at its first step, and
+    // the dry run says so, then shows every step anyway.
+    let out = coldspare(&lab, &cfg, &["failover", "cold-reboot", "--dry-run"]);
+    assert_eq!(out.status, 1, "{}", out.stdout);
+    out.has("DRY RUN of playbook `cold-reboot`")
+        .has("the real run would stop here")
+        .has("dry run, not done");
+    let mut at = 0;
+    for t in &titles {
+        let found = out.stdout[at..]
+            .find(t.as_str())
+            .unwrap_or_else(|| panic!("{t:?} not shown in order:\n{}", out.stdout));
+        at += found + t.len();
+    }
+    // Nothing acted: the same processes, the address on the primary, no
+    // roles recorded, no failover left to resume, the secondary as found.
+    assert_eq!(pid_of(&lab, "primary", "/run/nginx.pid"), primary_nginx);
+    assert_eq!(pid_of(&lab, "secondary", "/run/nginx.pid"), secondary_nginx);
+    lab.primary()
+        .sh(&format!(
+            "ip -o addr show dev eth0 to {SERVICE_ADDRESS}/32 | grep -q ."
+        ))
+        .expect_ok("the primary still holds the service address");
+    assert!(!lab.run_dir().join("client/state/roles").exists());
+    let resume = coldspare(&lab, &cfg, &["failover", "--resume"]);
+    assert_eq!(resume.status, 1);
+    resume.err_has("no unfinished failover to resume");
+    let after = walk(&lab, "secondary");
+    assert_eq!(changed(&before.files, &after.files), Vec::<String>::new());
+    // The journal it named opens.
+    let id = out
+        .stdout
+        .split("journal ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("a journal id");
+    coldspare(&lab, &cfg, &["journal", id])
+        .expect_ok("the dry run's journal opens")
+        .has("started a dry run of `cold-reboot`");
+}

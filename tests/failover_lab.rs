@@ -749,7 +749,7 @@ fn a_cut_primary_keeps_running_so_it_must_be_powered_off_and_forcing_past_that_i
     // One failover at a time: a second runner meanwhile is refused.
     lab.client()
         .coldspare(&["failover", "cold-reboot"])
-        .err_has("another failover is running on this machine");
+        .err_has("another failover or drill is running on this machine");
     run.send("a");
     let (code, out, _) = run.finish(Duration::from_secs(30));
     assert_eq!(code, 1, "{out}");

@@ -473,7 +473,7 @@ fn two_syncs_at_once_are_refused() {
         held.stdout,
         held.stderr
     );
-    held.err_has("another coldspare is already syncing or restoring");
+    held.err_has("another coldspare is already syncing, restoring or drilling");
 }
 
 fn lab_binary(lab: &Lab) -> String {

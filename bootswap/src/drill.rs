@@ -944,3 +944,36 @@ pub fn interrupted(config: &Config) -> Vec<verifier::report::Finding> {
         })
         .collect()
 }
+
+/// A drill's standby note as a person reads it in a journal's timeline:
+/// `standby state of secondary: nginx running (starts at boot), …`.
+pub fn describe_note(text: &str) -> Option<String> {
+    let found: Standby = serde_json::from_str(text.strip_prefix(STANDBY_NOTE)?).ok()?;
+    let units: Vec<String> = found
+        .units
+        .iter()
+        .map(|u| {
+            format!(
+                "{} {} ({})",
+                u.unit,
+                if u.active { "running" } else { "stopped" },
+                if u.enabled {
+                    "starts at boot"
+                } else {
+                    "not at boot"
+                }
+            )
+        })
+        .collect();
+    Some(format!(
+        "standby state of {} recorded: {}; {} address{}",
+        found.node,
+        if units.is_empty() {
+            "no units".to_string()
+        } else {
+            units.join(", ")
+        },
+        found.addresses.len(),
+        if found.addresses.len() == 1 { "" } else { "es" }
+    ))
+}

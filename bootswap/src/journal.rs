@@ -449,7 +449,12 @@ pub fn load(state_dir: &Path, id: Option<&str>) -> Result<(String, Vec<Entry>), 
                 dir: dir(state_dir),
             })?,
     };
-    let path = dir(state_dir).join(format!("{id}.jsonl"));
+    let mut path = dir(state_dir).join(format!("{id}.jsonl"));
+    if !path.exists() {
+        // A dry run keeps its journal apart (it is never resumed), but the
+        // id it printed opens all the same.
+        path = dir(&state_dir.join("dry-run")).join(format!("{id}.jsonl"));
+    }
     if !path.exists() {
         return Err(JournalError::Unknown {
             id,

@@ -34,7 +34,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error(
-        "another failover is running on this machine (it holds {})\n  help: wait for it, or find it with `ps -C coldspare`",
+        "another failover or drill is running on this machine (it holds {})\n  help: wait for it, or find it with `ps -C coldspare`",
         path.display()
     )]
     Busy { path: PathBuf },

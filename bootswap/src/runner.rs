@@ -1788,9 +1788,18 @@ pub fn timeline(entries: &[journal::Entry]) -> String {
             Event::Started {
                 playbook,
                 force_reason,
+                drill,
+                dry_run,
                 ..
             } => format!(
-                "started `{playbook}` on {}{}",
+                "started {}`{playbook}` on {}{}",
+                if *drill {
+                    "a drill of "
+                } else if *dry_run {
+                    "a dry run of "
+                } else {
+                    ""
+                },
                 e.host,
                 force_reason
                     .as_ref()
@@ -1834,7 +1843,9 @@ pub fn timeline(entries: &[journal::Entry]) -> String {
             Event::InFlight { step, answer } => {
                 format!("step {} was in flight; {answer}", step + 1)
             }
-            Event::Note { text } => text.clone(),
+            Event::Note { text } => {
+                crate::drill::describe_note(text).unwrap_or_else(|| text.clone())
+            }
             Event::Finished { ok, summary } => {
                 format!(
                     "{}: {}",

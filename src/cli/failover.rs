@@ -87,7 +87,8 @@ pub enum PlaybookCmd {
 /// the nightly mail say the printed runbook is out of date.
 #[derive(Debug, clap::Args)]
 pub struct RunbookArgs {
-    /// The playbook: a name (`cold-reboot`) or a file.
+    /// The playbook: a name (`coldspare playbook list`) or a file.
+    #[arg(default_value = bootswap::drill::DEFAULT_PLAYBOOK)]
     playbook: String,
     /// Write HTML for printing to FILE instead of Markdown on stdout.
     #[arg(long, value_name = "FILE", conflicts_with = "markdown")]

@@ -17,7 +17,7 @@ pub enum Error {
     },
 
     #[error(
-        "another coldspare is already syncing or restoring (it holds {}); nothing was done\n  \
+        "another coldspare is already syncing, restoring or drilling (it holds {}); nothing was done\n  \
          help: wait for it to finish; the lock goes away with the process that holds it",
         path.display()
     )]

@@ -109,6 +109,7 @@ const STYLE: &str = ".banner{padding:.7em 1em;border-radius:.4em;font-size:1.15e
      .legend span{display:inline-block;padding:0 .4em;margin-right:.3em;border-radius:2px}\
      .overview h2{margin-top:1.2em}hr{margin:2em 0}\
      .notices li{margin:.2em 0}td.nw{white-space:nowrap}\
+     .overview td{overflow-wrap:anywhere}.overview table{max-width:100%;display:block;overflow-x:auto}\
      @media(max-width:40em){.fact{padding:.3em .5em;font-size:.9em}.row{grid-template-columns:1fr;gap:.1em}.row>div:first-child{font-weight:bold}h1{font-size:1.4em}}";
 
 /// The whole page: the overview, then `report` (normally the newest) in full.
