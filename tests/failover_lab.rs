@@ -13,7 +13,7 @@ use crate::lab;
 const SERVICE_ADDRESS: &str = "198.51.100.10";
 
 /// A node's MAC on the lab network.
-fn mac_of(lab: &Lab, node: &'static str) -> String {
+pub(crate) fn mac_of(lab: &Lab, node: &'static str) -> String {
     lab.node(node)
         .sh("cat /sys/class/net/eth0/address")
         .expect_ok("read a MAC")
@@ -23,7 +23,7 @@ fn mac_of(lab: &Lab, node: &'static str) -> String {
 }
 
 /// The MAC the client reaches `address` at, asked fresh on the wire.
-fn mac_seen_by_client(lab: &Lab, address: &str) -> String {
+pub(crate) fn mac_seen_by_client(lab: &Lab, address: &str) -> String {
     let out = lab
         .client()
         .sh(&format!("arping -c 1 -w 2 -I eth0 {address}"))

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use coldspare_lab::Lab;
 use coldspare_lab::probe::{self, Probe, outage};
 
+use crate::failover_lab::{mac_of, mac_seen_by_client};
 use crate::lab;
 
 const SERVICE_ADDRESS: &str = "198.51.100.10";
@@ -76,26 +77,6 @@ fn status(lab: &Lab, node: &'static str) -> serde_json::Value {
 
 fn log_of(lab: &Lab, node: &'static str) -> String {
     lab.node(node).sh("cat /var/log/coldspare-vip.log").stdout
-}
-
-/// A node's MAC on the lab network.
-fn mac_of(lab: &Lab, node: &'static str) -> String {
-    lab.node(node)
-        .sh("cat /sys/class/net/eth0/address")
-        .expect_ok("read a MAC")
-        .stdout
-        .trim()
-        .to_string()
-}
-
-/// The MAC the client reaches `address` at, asked fresh on the wire.
-fn mac_seen_by_client(lab: &Lab, address: &str) -> String {
-    let out = lab
-        .client()
-        .sh(&format!("arping -c 1 -w 2 -I eth0 {address}"))
-        .expect_ok("arping from the client");
-    let start = out.stdout.find('[').expect("a MAC in arping's answer") + 1;
-    out.stdout[start..start + 17].to_lowercase()
 }
 
 /// One heartbeat from the primary to the secondary, as it crossed the

@@ -13,6 +13,8 @@
 
 use std::time::{Duration, Instant};
 
+use coldspare_lab::probe::{self, Probe, outage};
+
 use crate::Bench;
 use crate::table::Table;
 
@@ -107,28 +109,6 @@ fn rss_kib(b: &Bench, node: &'static str, name: &str) -> u64 {
         .sum()
 }
 
-/// The longest run of failed probes, from the first failed try to the
-/// next answer, in a probe log of `SECONDS STATUS` lines.
-fn outage(lines: &str) -> Option<Duration> {
-    let mut longest: Option<f64> = None;
-    let mut down: Option<f64> = None;
-    for l in lines.lines() {
-        let mut p = l.split_whitespace();
-        let (Some(t), Some(code)) = (p.next(), p.next()) else {
-            continue;
-        };
-        let t: f64 = t.parse().unwrap_or(0.0);
-        if code == "200" {
-            if let Some(d) = down.take() {
-                longest = Some(longest.unwrap_or(0.0).max(t - d));
-            }
-        } else {
-            down.get_or_insert(t);
-        }
-    }
-    longest.map(Duration::from_secs_f64)
-}
-
 fn run_once(b: &Bench, c: &Contender, fault: Fault) -> anyhow::Result<(Duration, u64)> {
     let lab = &b.lab;
     lab.verb(&["reset"]).expect_ok("lab reset");
@@ -157,30 +137,8 @@ fn run_once(b: &Bench, c: &Contender, fault: Fault) -> anyhow::Result<(Duration,
     // Settled: a moment for the announcements of the start to pass.
     std::thread::sleep(Duration::from_secs(1));
     let rss = rss_kib(b, "primary", c.processes);
-    let log = lab.run_dir().join("bench-vip-probe.log");
-    let stop = lab.run_dir().join("bench-vip-probe.stop");
-    let _ = std::fs::remove_file(&log);
-    let _ = std::fs::remove_file(&stop);
-    let script = format!(
-        "end=$(( $(date +%s) + 60 )); while [ $(date +%s) -lt $end ] && [ ! -e {stop} ]; do \
-         t=$(date +%s.%N); c=$(curl -s -o /dev/null -m 0.3 -w '%{{http_code}}' http://{ADDRESS}/); \
-         echo \"$t $c\" >> {log}; sleep 0.02; done",
-        stop = stop.display(),
-        log = log.display()
-    );
-    let lab_script = coldspare_lab::repo_root().join("tests/lab/lab");
-    let probe = std::thread::spawn(move || {
-        let _ = std::process::Command::new(lab_script)
-            .args(["exec", "client", "--", "sh", "-c", &script])
-            .output();
-    });
-    let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait("the probe answers", Duration::from_secs(10), || {
-        read().contains(" 200")
-    })?;
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs_f64();
+    let probe = Probe::start(lab, ADDRESS);
+    let since = probe::now();
     match fault {
         Fault::PowerOff => lab.primary().power_off(),
         Fault::Cut => lab.primary().cut(),
@@ -190,20 +148,25 @@ fn run_once(b: &Bench, c: &Contender, fault: Fault) -> anyhow::Result<(Duration,
                 .expect_ok("a planned switchover");
         }
     }
-    // A switchover may lose no probe at all: then wait for answers past it.
-    let result = wait("an outage, then an answer", Duration::from_secs(30), || {
-        let text = read();
-        outage(&text).is_some()
-            || (fault == Fault::Switchover
-                && text
+    // A switchover may lose no probe at all: then answers past it do.
+    let lines = if fault == Fault::Switchover {
+        wait(
+            "answers past the switchover",
+            Duration::from_secs(30),
+            || {
+                probe
+                    .lines()
                     .lines()
                     .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
-                    .any(|t| t > since + 1.0))
-    });
-    std::fs::write(&stop, "")?;
-    let _ = probe.join();
-    result?;
-    Ok((outage(&read()).unwrap_or_default(), rss))
+                    .any(|t| t > since + 1.0)
+            },
+        )?;
+        probe.stop()
+    } else {
+        probe.stop_after_an_outage_since(since)
+    };
+    let (longest, _) = outage(&lines);
+    Ok((Duration::from_secs_f64(longest), rss))
 }
 
 pub fn run(b: &Bench) -> anyhow::Result<()> {
