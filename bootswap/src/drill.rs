@@ -282,15 +282,7 @@ pub fn drill(
         units: &unit_names,
         found: &found,
         problems: Vec::new(),
-        primary_dead: playbook.steps.iter().any(|s| {
-            matches!(
-                &s.action,
-                Action::Require {
-                    is: Condition::Down,
-                    ..
-                }
-            )
-        }),
+        primary_dead: for_dead_primary,
     };
     let mut steps = Vec::new();
     let mut interrupted = None;
