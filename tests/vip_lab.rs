@@ -248,6 +248,58 @@ fn a_powered_off_holder_is_replaced_within_one_and_a_half_seconds() {
         mac_of(&lab, "secondary"),
         "the client reaches the address at the secondary"
     );
+    // Bootswap's promote followed the take: the secondary's roles record
+    // (the one its agent fences with) names it the primary at the take's
+    // epoch, the silent primary stale; the transition says so.
+    let roles: serde_json::Value = serde_json::from_str(
+        &lab.secondary()
+            .sh("cat /var/lib/coldspare/roles")
+            .expect_ok("the secondary has a roles record")
+            .stdout,
+    )
+    .expect("the roles record is JSON");
+    assert_eq!(
+        (&roles["epoch"], &roles["primary"], &roles["stale"]),
+        (&last["epoch"], &"secondary".into(), &"primary".into()),
+        "{roles:#}\n{s:#}"
+    );
+    assert!(
+        roles["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("VIP mode: secondary took")),
+        "{roles:#}"
+    );
+    assert!(
+        last["roles"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("recorded epoch")),
+        "{s:#}"
+    );
+    // A controller that recorded older roles takes the node's record at its
+    // first contact, and refuses that one command (it started with the old
+    // primary); the next one uses the new roles.
+    let out = lab.client().coldspare(&["--json", "status"]);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        said.contains("VIP mode moved the roles") && said.contains("run it again"),
+        "{said}"
+    );
+    let controller: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(lab.run_dir().join("client/state/roles"))
+            .expect("the controller recorded the roles"),
+    )
+    .expect("JSON");
+    assert_eq!(controller, roles, "the controller holds the node's record");
+    let again: serde_json::Value =
+        serde_json::from_str(&lab.client().coldspare(&["--json", "status"]).stdout)
+            .expect("status --json");
+    let secondary = again["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["name"] == "secondary"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(secondary["state"], "up", "{again:#}");
+    assert_eq!(again["roles"]["primary"], "secondary", "{again:#}");
 }
 
 #[test]
@@ -633,15 +685,51 @@ fn returning_primary(lab: &Lab, failback: bool) -> (Instant, serde_json::Value) 
 }
 
 #[test]
-fn with_failback_the_address_returns_to_the_primary_only_after_the_hold_time() {
+fn with_failback_the_address_returns_to_the_primary_only_after_resync_and_the_hold_time() {
     let lab = lab!();
-    let (started, _) = returning_primary(&lab, true);
+    let (started, p) = returning_primary(&lab, true);
+    // The secondary took the address while the primary was off: the primary
+    // is stale (its files may have missed changes) and never claims it back,
+    // however long, until it is resynced.
+    assert_eq!(
+        (&p["stale"], &p["eligible"]),
+        (&true.into(), &false.into()),
+        "{p:#}"
+    );
+    while started.elapsed() < Duration::from_secs(4) {
+        let s = status(&lab, "secondary");
+        assert_eq!(s["holding"], true, "{s:#}");
+        assert_eq!(s["peer_view"]["claim"], false, "{s:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The controller still records the configuration's roles: its first
+    // failback learns the secondary's record and refuses (its plan named
+    // the wrong node), changing nothing; the second resyncs the primary.
+    let first = lab.client().coldspare(&["failover", "failback"]);
+    let said = format!("{}{}", first.stdout, first.stderr);
+    assert!(
+        !first.success()
+            && said.contains("VIP mode moved the roles")
+            && said.contains("run it again"),
+        "{said}"
+    );
+    assert_eq!(status(&lab, "primary")["stale"], true);
+    let second = lab
+        .client()
+        .coldspare(&["failover", "failback"])
+        .expect_ok("the failback playbook resyncs the primary");
+    assert!(
+        second.stdout.contains("it is no longer stale"),
+        "{}",
+        second.stdout
+    );
+    let resynced = Instant::now();
     wait_until("the primary holds again", Duration::from_secs(10), || {
         status(&lab, "primary")["holding"] == true
     });
-    let back = started.elapsed();
+    let back = resynced.elapsed();
     eprintln!(
-        "VIP failback: the primary held the address again {:.2} s after its daemon started (hold 2 s)",
+        "VIP failback: the primary held the address again {:.2} s after it was resynced (hold 2 s)",
         back.as_secs_f64()
     );
     assert!(
@@ -650,6 +738,20 @@ fn with_failback_the_address_returns_to_the_primary_only_after_the_hold_time() {
     );
     let p = status(&lab, "primary");
     assert_eq!(p["transitions"][0]["reason"], "peer_yielded", "{p:#}");
+    // The roles came back with the address, above the resync's epoch.
+    let roles: serde_json::Value = serde_json::from_str(
+        &lab.primary()
+            .sh("cat /var/lib/coldspare/roles")
+            .expect_ok("the primary's roles")
+            .stdout,
+    )
+    .expect("JSON");
+    assert_eq!(
+        (&roles["primary"], roles.get("stale")),
+        (&"primary".into(), None),
+        "{roles:#}"
+    );
+    assert_eq!(roles["epoch"], p["transitions"][0]["epoch"], "{roles:#}");
     wait_until(
         "the secondary's status follows",
         Duration::from_secs(3),
@@ -685,8 +787,8 @@ fn with_failback_the_address_returns_to_the_primary_only_after_the_hold_time() {
         "{subjects:?}"
     );
     assert!(
-        subjects[1].contains("VIP #2: secondary released 198.51.100.10/24 on eth0 (epoch 2)"),
-        "{subjects:?}"
+        subjects[1].contains("VIP #2: secondary released 198.51.100.10/24 on eth0 (epoch 3)"),
+        "the resync raised the epoch: {subjects:?}"
     );
     let journal = lab
         .secondary()

@@ -21,6 +21,11 @@ use crate::transport::Node;
 /// The file name of the record in a state directory.
 pub const FILE: &str = "roles";
 
+/// How the reason of a record written by VIP mode starts: the controller
+/// takes such a record from the node it made the primary (see
+/// [`adopt_vip`]).
+pub const VIP_REASON: &str = "VIP mode";
+
 /// The recorded roles of the two nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Roles {
@@ -149,6 +154,40 @@ impl Roles {
             changed_at: Some(now()),
             reason: Some(reason.to_string()),
         }
+    }
+
+    /// The roles VIP mode records on the node that just took the service
+    /// address at the election's `epoch` (never lower than the next one):
+    /// `me` is the primary; the peer is stale when it was silent and so could
+    /// not be told (`peer_stale`), and a stale mark on `me` does not survive.
+    pub fn vip_promoted(
+        &self,
+        me: &str,
+        peer: &str,
+        epoch: u64,
+        peer_stale: bool,
+        why: &str,
+    ) -> Roles {
+        let stale = if peer_stale {
+            Some(peer.to_string())
+        } else {
+            self.stale.clone().filter(|s| s == peer)
+        };
+        Roles {
+            epoch: epoch.max(self.epoch + 1),
+            primary: me.to_string(),
+            secondary: peer.to_string(),
+            stale,
+            changed_at: Some(now()),
+            reason: Some(format!("{VIP_REASON}: {why}")),
+        }
+    }
+
+    /// Whether VIP mode wrote this record (on the node it made the primary).
+    pub fn by_vip(&self) -> bool {
+        self.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(VIP_REASON))
     }
 
     /// The roles after the stale node has been resynced: it takes part
@@ -318,6 +357,42 @@ pub fn apply_recorded(config: &mut Config) -> Result<(), RolesError> {
     Ok(())
 }
 
+/// In VIP mode the nodes move the roles themselves: the daemon that takes
+/// the service address records itself as the primary at the election's
+/// epoch (the controller's configuration need not have the `vip:` section). When `node` records such a promotion of itself, newer than this
+/// controller's record (`ours`), the controller takes it (stores it and
+/// replaces `ours`) before fencing, and says so. Nothing else is adopted
+/// without the person (`roles --adopt`). If the command was started with
+/// the other node as the primary, it is refused, whatever it was for: its
+/// plan (what to capture from where, a playbook's `{primary}`) was made
+/// with the old roles. Nothing was changed; run again, it uses the new ones.
+pub fn adopt_vip(config: &Config, ours: &mut Roles, node: &Node) -> Result<Option<String>, Error> {
+    let name = node.name();
+    let Some(theirs) = node.agent.roles() else {
+        return Ok(None);
+    };
+    if theirs.epoch <= ours.epoch || !theirs.by_vip() || theirs.primary != name {
+        return Ok(None);
+    }
+    theirs.check(config)?;
+    theirs.store(&config.state_dir)?;
+    let was = std::mem::replace(ours, theirs.clone());
+    let note = format!(
+        "VIP mode moved the roles: {name} records {theirs} ({}); this machine recorded epoch {} \
+         and takes that record now",
+        theirs.why(),
+        was.epoch
+    );
+    let started_with = config.primary().name.as_str();
+    if started_with != theirs.primary {
+        return Err(Error::Refused(format!(
+            "{note}\n  this command started with {started_with} as the primary: nothing was \
+             changed\n  help: run it again; it uses the new roles"
+        )));
+    }
+    Ok(Some(note))
+}
+
 /// What a session to a node is for: how strictly the controller fences it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -441,6 +516,27 @@ mod tests {
         );
         let r3 = r1.resynced("resynced");
         assert_eq!((r3.epoch, r3.primary.as_str(), r3.stale), (2, "beta", None));
+    }
+
+    #[test]
+    fn vip_mode_records_the_taker_at_the_elections_epoch() {
+        let r0 = Roles::initial(&config());
+        let r = r0.vip_promoted("beta", "alpha", 5, true, "beta took it");
+        assert_eq!(
+            (r.epoch, r.primary.as_str(), r.stale.as_deref()),
+            (5, "beta", Some("alpha"))
+        );
+        assert!(r.by_vip() && !r0.by_vip());
+        assert_eq!(r.reason.as_deref(), Some("VIP mode: beta took it"));
+        // Never at or below the record's own epoch; a told peer is not
+        // stale, and the taker's own stale mark goes.
+        let back = r.vip_promoted("alpha", "beta", 2, false, "failback");
+        assert_eq!(
+            (back.epoch, back.primary.as_str(), back.stale),
+            (6, "alpha", None)
+        );
+        let again = r.vip_promoted("beta", "alpha", 9, false, "elected");
+        assert_eq!(again.stale.as_deref(), Some("alpha"), "still not resynced");
     }
 
     #[test]

@@ -146,6 +146,9 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
                         "agent problem"
                     }
                     cluster::Error::Auth { .. } => "login refused",
+                    cluster::Error::Refused(_)
+                    | cluster::Error::Fenced { .. }
+                    | cluster::Error::Stale { .. } => "refused",
                     cluster::Error::HostKeyUnknown(_) | cluster::Error::HostKeyChanged(_) => {
                         "host key refused"
                     }

@@ -199,6 +199,15 @@ fn status(global: &Global) -> anyhow::Result<ExitCode> {
         (None, false) => "not heard yet".to_string(),
     };
     println!("peer {}: {seen}", s.peer);
+    if s.stale {
+        println!(
+            "{}: {} took the address while this node was silent and records it stale; it is not \
+             eligible to hold the address (no failback) until it is resynced: {} failover failback",
+            output::yellow("this node is STALE"),
+            s.peer,
+            cluster::hint::cs()
+        );
+    }
     if let Some(lease) = &s.lease {
         println!("witness lease: {lease}");
     }
@@ -220,6 +229,9 @@ fn status(global: &Global) -> anyhow::Result<ExitCode> {
                 t.epoch,
                 t.reason
             );
+            if let Some(r) = &t.roles {
+                println!("      roles {r}");
+            }
         }
     }
     Ok(code)

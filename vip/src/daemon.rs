@@ -7,16 +7,25 @@
 //! address is released first, then the peer is told at once, so it takes
 //! over without waiting `dead_after`. The daemon starts without the address
 //! (it removes a leftover one) and lets the election decide.
+//!
+//! The roles move with the address (Bootswap's promote, on the node): a take
+//! is followed, in order, by this node's roles record (`<state_dir>/roles`,
+//! the one its agent fences with) naming it the primary at the election's
+//! epoch, the peer stale if it was silent, then the transition journal and
+//! the notice. The election's epoch is the roles' epoch: it starts at the
+//! record's and follows it (read again every second), so a resync or a
+//! controller's promotion is never outranked by an old take.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cluster::config::{Config, NodeSpec, Role, VipSettings};
+use cluster::config::{Config, NodeSpec, VipSettings};
+use cluster::roles::Roles;
 use cluster::stop::Stop;
 
 use crate::auth::{self, Body, Key, Rejection, Signer, Verifier};
-use crate::election::{Action, Election, Event, Settings};
+use crate::election::{Action, Election, Event, Reason, Settings};
 use crate::garp::{Announcer, Garp};
 use crate::heartbeat::Link;
 use crate::netlink::Address;
@@ -100,6 +109,9 @@ struct Daemon<'c> {
     checks: Option<std::sync::mpsc::Receiver<Event>>,
     notifier: crate::notice::Notifier,
     logged: [(u64, Option<Instant>); 4],
+    /// This node's roles record as last read (or the configuration's
+    /// assignment while there is none).
+    roles: Roles,
 }
 
 /// Runs VIP mode on this node until `stop` (SIGTERM) is requested; `node`
@@ -125,6 +137,11 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
         return Err(Error::NotYet("IPv6 service addresses"));
     };
     let key = Key::load(&settings.key_file)?;
+    // A record that cannot be read stops the daemon: nobody guesses roles.
+    let roles = Roles::load(&config.state_dir)?.unwrap_or_else(|| Roles::initial(config));
+    // Failback returns the address to the configured primary, wherever the
+    // roles have moved since.
+    let preferred = Roles::initial(config).primary == me.name;
     let address = Address::open(service.address, service.prefix, &service.interface)?;
     let garp = Garp::open(&service.interface, address.index(), v4)?;
     if address.held()? {
@@ -149,7 +166,7 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
         control: Verifier::new(key.clone(), &config.cluster, &[&me.name], dead_ms),
         election: Election::new(
             Settings {
-                preferred: me.role == Role::Primary,
+                preferred,
                 failback: settings.failback,
                 hold_ms: settings.hold.as_millis() as u64,
                 witness: !settings.witness.is_empty(),
@@ -174,7 +191,9 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
         checks: crate::track::start(config, me, settings.interval, stop)?,
         notifier: crate::notice::Notifier::start(config, &me.name, &service.to_string(), boot),
         logged: [(0, None); 4],
+        roles,
     };
+    d.read_roles();
     tracing::info!(
         "VIP mode on {} for {}: heartbeats every {:?} to {} at {:?}, dead after {:?}",
         d.me,
@@ -217,6 +236,7 @@ impl Daemon<'_> {
                 self.handle(Event::PeerSilent);
             }
             if now >= next_status {
+                self.read_roles();
                 self.write_status(false);
                 next_status = now + Duration::from_secs(1);
             }
@@ -350,6 +370,7 @@ impl Daemon<'_> {
             Action::Announce => self.announcer.announce(),
             Action::Heartbeat => self.beat(),
             Action::Notify(t) => {
+                let roles = t.took.then(|| self.promote(t.epoch, t.reason));
                 tracing::info!(
                     "transition #{}: {} {} at epoch {}: {}",
                     t.seq,
@@ -367,12 +388,74 @@ impl Daemon<'_> {
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default(),
                     at: chrono_now(),
+                    roles,
                 };
                 self.notifier.send(record.clone());
                 self.transitions.push(record);
                 if self.transitions.len() > KEEP_TRANSITIONS {
                     self.transitions.remove(0);
                 }
+            }
+        }
+    }
+
+    /// Reads this node's roles record again and hands it to the election.
+    /// A record that cannot be read is logged and the last one kept.
+    fn read_roles(&mut self) {
+        match Roles::load(&self.state_dir) {
+            Ok(Some(r)) => self.roles = r,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!("{e}");
+                return;
+            }
+        }
+        let event = Event::Roles {
+            epoch: self.roles.epoch,
+            peer_stale: self.roles.is_stale(&self.peer),
+        };
+        self.handle(event);
+    }
+
+    /// Bootswap's promote on this node, after a take at `epoch`: its roles
+    /// record names it the primary (the peer stale when it was silent and
+    /// so could not be told). Says what was recorded, or why not.
+    fn promote(&mut self, epoch: u64, reason: Reason) -> String {
+        let current = match Roles::load(&self.state_dir) {
+            Ok(r) => r.unwrap_or_else(|| self.roles.clone()),
+            Err(e) => {
+                tracing::error!("the roles did not move with the address: {e}");
+                return format!("NOT recorded: {e}");
+            }
+        };
+        if current.epoch >= epoch {
+            return format!(
+                "NOT recorded: the record is at epoch {} already ({current})",
+                current.epoch
+            );
+        }
+        let next = current.vip_promoted(
+            &self.me,
+            &self.peer,
+            epoch,
+            reason == Reason::PeerSilent,
+            &format!(
+                "{} took {} ({})",
+                self.me,
+                self.address_text,
+                reason.describe()
+            ),
+        );
+        match next.store(&self.state_dir) {
+            Ok(()) => {
+                tracing::info!("roles recorded: {next}");
+                let said = format!("recorded {next}");
+                self.roles = next;
+                said
+            }
+            Err(e) => {
+                tracing::error!("the roles did not move with the address: {e}");
+                format!("NOT recorded: {e}")
             }
         }
     }
@@ -400,6 +483,7 @@ impl Daemon<'_> {
                 .filter(|v| v.holding && !self.election.holding())
                 .map_or(self.election.epoch(), |v| v.epoch),
             eligible: self.election.eligible(),
+            stale: self.election.stale(),
             peer_seen_ms_ago: self.last_heard.map(|t| t.elapsed().as_millis() as u64),
             peer_silent: self.peer_silent,
             peer_view,

@@ -55,6 +55,11 @@ pub struct View {
     pub yielding: bool,
     /// It is stopping (SIGTERM) and will never take the address again.
     pub resign: bool,
+    /// It took the address while this node was silent, and its roles
+    /// record marks this node stale: this node is not eligible (no failback,
+    /// no election while the peer answers) until it is resynced.
+    #[serde(default)]
+    pub stale_peer: bool,
 }
 
 /// The state of the witness's lease for this node.
@@ -90,6 +95,9 @@ pub enum Event {
     SwitchoverAsked,
     /// The daemon is stopping (SIGTERM): release and never take again.
     Resign,
+    /// This node's roles record, read again: its epoch (the election's
+    /// epoch is never below it) and whether it marks the peer stale.
+    Roles { epoch: u64, peer_stale: bool },
     /// Time passed (hold times are measured on these).
     Tick,
 }
@@ -185,6 +193,10 @@ pub struct Election {
     lease: Option<Lease>,
     /// Released for the peer; not taking back while the peer answers.
     yielding: bool,
+    /// The peer says it marked this node stale (see [`View::stale_peer`]).
+    stale: bool,
+    /// This node's roles record marks the peer stale.
+    peer_stale: bool,
     resigned: bool,
     transitions: u64,
     now: u64,
@@ -206,6 +218,8 @@ impl Election {
             eligible_since: Some(now),
             lease: None,
             yielding: false,
+            stale: false,
+            peer_stale: false,
             resigned: false,
             transitions: 0,
             now,
@@ -229,10 +243,17 @@ impl Election {
         self.lease
     }
 
-    /// This node's checks pass and no damping holds it back.
+    /// Whether the peer marked this node stale (it must be resynced).
+    pub fn stale(&self) -> bool {
+        self.stale
+    }
+
+    /// This node's checks pass, it is not stale and no damping holds it
+    /// back.
     pub fn eligible(&self) -> bool {
         self.checks_ok
             && !self.resigned
+            && !self.stale
             && (!self.ever_failed
                 || self
                     .passing_since
@@ -248,6 +269,7 @@ impl Election {
             claim: self.claims(),
             yielding: self.yielding,
             resign: self.resigned,
+            stale_peer: self.peer_stale,
         }
     }
 
@@ -273,6 +295,7 @@ impl Election {
             Event::PeerHeartbeat(v) => {
                 self.peer = Some(v);
                 self.silent = false;
+                self.stale = v.stale_peer;
                 if v.holding && self.yielding {
                     // The peer took what this node gave up.
                     self.yielding = false;
@@ -295,6 +318,10 @@ impl Election {
                     self.checks_ok = true;
                     self.passing_since = Some(self.now);
                 }
+            }
+            Event::Roles { epoch, peer_stale } => {
+                self.epoch = self.epoch.max(epoch);
+                self.peer_stale = peer_stale;
             }
             Event::WitnessGranted => self.lease = Some(Lease::Granted),
             Event::WitnessLost => self.lease = Some(Lease::Lost),
@@ -390,6 +417,12 @@ impl Election {
     fn take(&mut self, reason: Reason, out: &mut Vec<Action>) {
         self.holding = true;
         self.yielding = false;
+        // The holder's record decides who is stale from now on: a silent
+        // peer could not be told, so it is marked.
+        self.stale = false;
+        if reason == Reason::PeerSilent {
+            self.peer_stale = true;
+        }
         self.epoch = self.epoch.max(self.peer_epoch) + 1;
         self.transitions += 1;
         out.push(Action::TakeAddress);
@@ -558,7 +591,25 @@ mod tests {
         p.held.0 = false;
         p.event(false, Event::PeerSilent);
         p.a = Election::new(fb(true), p.now);
+        // b took it while a was silent: a is stale, and never claims it
+        // back before it is resynced, however long it waits.
+        p.run(3 * HOLD);
+        assert_eq!(p.held, (false, true), "not while a is stale");
+        assert!(p.a.stale() && !p.a.eligible() && p.b.view().stale_peer);
+        // The failback playbook resynced a: both records say so (one epoch
+        // up); the hold time counts from then.
+        let resynced = p.b.epoch() + 1;
+        for to_a in [true, false] {
+            p.event(
+                to_a,
+                Event::Roles {
+                    epoch: resynced,
+                    peer_stale: false,
+                },
+            );
+        }
         p.run(HOLD - 1_000);
+        assert!(!p.a.stale(), "the resync clears the mark");
         assert_eq!(p.held, (false, true), "not before the hold time");
         p.run(2_000);
         assert_eq!(p.held, (true, false), "back after the hold time");
@@ -573,6 +624,58 @@ mod tests {
         );
         p.run(3 * HOLD);
         assert_eq!(p.log.len(), 4, "and it stays: {:?}", p.log);
+        assert!(p.a.epoch() > resynced, "the take outranks the resync");
+    }
+
+    #[test]
+    fn the_roles_record_raises_the_epoch_so_a_take_outranks_it() {
+        let mut a = Election::new(settings(true), 0);
+        a.handle(
+            0,
+            Event::Roles {
+                epoch: 7,
+                peer_stale: false,
+            },
+        );
+        assert_eq!(a.epoch(), 7);
+        // A lower record never lowers it.
+        a.handle(
+            0,
+            Event::Roles {
+                epoch: 3,
+                peer_stale: false,
+            },
+        );
+        assert_eq!(a.epoch(), 7);
+        let acts = a.handle(1_000, Event::PeerSilent);
+        let Some(Action::Notify(t)) = acts.last() else {
+            panic!("{acts:?}")
+        };
+        assert_eq!((t.epoch, t.reason), (8, Reason::PeerSilent));
+        assert!(a.view().stale_peer, "a silent peer could not be told");
+    }
+
+    #[test]
+    fn a_stale_node_is_never_elected_over_its_peer_but_takes_over_from_silence() {
+        let mut p = Pair::new(settings(true), settings(false));
+        // a (preferred) is marked stale by b's record.
+        p.event(
+            false,
+            Event::Roles {
+                epoch: 4,
+                peer_stale: true,
+            },
+        );
+        p.run(2_000);
+        assert_eq!(p.held, (false, true), "{:?}", p.log);
+        assert!(p.a.stale());
+        // b dies: a takes over all the same (stale beats nobody), and its
+        // own record drops the mark on itself.
+        p.held.1 = false;
+        p.event(true, Event::PeerSilent);
+        assert_eq!(p.held, (true, false), "{:?}", p.log);
+        assert!(!p.a.stale() && p.a.view().stale_peer);
+        assert!(p.a.epoch() > 4);
     }
 
     #[test]

@@ -50,4 +50,6 @@ pub enum Error {
     Checks(String),
     #[error(transparent)]
     Witness(#[from] witness::WitnessError),
+    #[error(transparent)]
+    Roles(#[from] cluster::roles::RolesError),
 }

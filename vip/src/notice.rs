@@ -49,8 +49,13 @@ impl Notifier {
                         "VIP #{}: {me} {verb} {address} (epoch {})",
                         t.seq, t.epoch
                     );
+                    let roles = t
+                        .roles
+                        .as_deref()
+                        .map(|r| format!("roles: {r}\n"))
+                        .unwrap_or_default();
                     let text = format!(
-                        "{subject}\nreason: {}\nat: {}\n\nTransition #{} of this daemon on {me} (boot {boot:016x}).\n",
+                        "{subject}\nreason: {}\nat: {}\n{roles}\nTransition #{} of this daemon on {me} (boot {boot:016x}).\n",
                         t.reason, t.at, t.seq
                     );
                     let message = notify::Message {

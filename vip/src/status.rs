@@ -32,8 +32,14 @@ pub struct Status {
     /// last heartbeat) or nobody.
     pub holder: Option<String>,
     pub epoch: u64,
-    /// This node's checks pass and no damping holds it back.
+    /// This node's checks pass, it is not stale and no damping holds it
+    /// back.
     pub eligible: bool,
+    /// The holder marked this node stale (it took the address while this
+    /// node was silent): not eligible until `coldspare failover failback`
+    /// resyncs it.
+    #[serde(default)]
+    pub stale: bool,
     /// Milliseconds since the peer's last valid heartbeat; `None`: never.
     pub peer_seen_ms_ago: Option<u64>,
     /// The peer is taken for dead (silent for dead_after).
@@ -56,6 +62,10 @@ pub struct Record {
     pub reason: String,
     /// RFC 3339, UTC.
     pub at: String,
+    /// What a take did to the roles (Bootswap's promote): "recorded epoch
+    /// 3: …", or why it could not. `None` for a release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<String>,
 }
 
 /// Why the status could not be read or written.

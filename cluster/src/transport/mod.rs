@@ -51,8 +51,11 @@ pub fn connect(config: &Config, spec: &NodeSpec) -> Result<Node> {
 /// recorded roles (see [`crate::roles::fence`]); what the person should be
 /// told (roles sent to a node that was behind) is logged as a warning.
 pub fn connect_for(config: &Config, spec: &NodeSpec, purpose: Purpose) -> Result<Node> {
-    let ours = crate::roles::current(config)?;
+    let mut ours = crate::roles::current(config)?;
     let mut node = connect_with(config, spec, None)?;
+    if let Some(note) = crate::roles::adopt_vip(config, &mut ours, &node)? {
+        tracing::warn!("{note}");
+    }
     if let Some(note) = crate::roles::fence(&ours, &mut node, purpose)? {
         tracing::warn!("{note}");
     }
@@ -73,7 +76,8 @@ fn let_go_of_service_address(
     node: &mut Node,
 ) -> Option<String> {
     let a = config.failover.service_address.as_ref()?;
-    if ours.epoch == 0 || ours.primary == node.spec.name {
+    // In VIP mode the daemons move the address, and a session never does.
+    if config.vip.is_some() || ours.by_vip() || ours.epoch == 0 || ours.primary == node.spec.name {
         return None;
     }
     let cmd =
