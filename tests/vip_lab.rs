@@ -573,45 +573,64 @@ fn with_a_witness_a_cut_holder_drops_the_address_and_after_heal_one_mac_answers(
     );
 }
 
-#[test]
-fn nodes_that_cannot_see_each_other_but_reach_the_witness_never_both_hold() {
-    let lab = lab!();
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let witness = start_vip_with_a_witness(&lab, dir.path());
-    // Node-to-node traffic dropped on both nodes; the client (the witness)
-    // stays reachable from each. A node's network outlives a lab reset, so
-    // the routes go again whatever happens here.
-    struct Apart<'a>(&'a Lab);
-    impl Drop for Apart<'_> {
-        fn drop(&mut self) {
-            for (node, other) in PAIRS {
-                let _ = self
-                    .0
-                    .node(node)
-                    .sh(&format!("ip route del blackhole {other}/32"));
-            }
-        }
-    }
-    const PAIRS: [(&str, &str); 2] = [("primary", "198.51.100.12"), ("secondary", "198.51.100.11")];
-    let _apart = Apart(&lab);
-    let held = |node: &'static str| {
-        lab.node(node)
-            .sh(&format!(
-                "ip -o addr show dev eth0 to {SERVICE_ADDRESS}/32 | grep -q ."
-            ))
-            .success()
-    };
-    let mut looks = 0;
-    for trial in 1..=TRIALS {
+/// Node-to-node traffic dropped on both nodes (blackhole routes); the
+/// client stays reachable from each. A node's network outlives a lab reset,
+/// so the routes go again when this is dropped, whatever happened.
+struct Apart<'a>(&'a Lab);
+
+const PAIRS: [(&str, &str); 2] = [("primary", "198.51.100.12"), ("secondary", "198.51.100.11")];
+
+impl Apart<'_> {
+    fn block(lab: &Lab) {
         for (node, other) in PAIRS {
             lab.node(node)
                 .sh(&format!("ip route add blackhole {other}/32"))
                 .expect_ok("block the other node");
         }
+    }
+
+    fn unblock(lab: &Lab) {
+        for (node, other) in PAIRS {
+            lab.node(node)
+                .sh(&format!("ip route del blackhole {other}/32"))
+                .expect_ok("unblock the other node");
+        }
+    }
+}
+
+impl Drop for Apart<'_> {
+    fn drop(&mut self) {
+        for (node, other) in PAIRS {
+            let _ = self
+                .0
+                .node(node)
+                .sh(&format!("ip route del blackhole {other}/32"));
+        }
+    }
+}
+
+/// Whether `node`'s interface carries the service address.
+fn held(lab: &Lab, node: &'static str) -> bool {
+    lab.node(node)
+        .sh(&format!(
+            "ip -o addr show dev eth0 to {SERVICE_ADDRESS}/32 | grep -q ."
+        ))
+        .success()
+}
+
+#[test]
+fn nodes_that_cannot_see_each_other_but_reach_the_witness_never_both_hold() {
+    let lab = lab!();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let witness = start_vip_with_a_witness(&lab, dir.path());
+    let _apart = Apart(&lab);
+    let mut looks = 0;
+    for trial in 1..=TRIALS {
+        Apart::block(&lab);
         // Past dead_after twice over, looking at both interfaces all along.
         let until = Instant::now() + Duration::from_secs(2);
         while Instant::now() < until {
-            let (p, s) = (held("primary"), held("secondary"));
+            let (p, s) = (held(&lab, "primary"), held(&lab, "secondary"));
             assert!(
                 !(p && s),
                 "trial {trial}: both nodes hold the address after {looks} looks"
@@ -641,11 +660,7 @@ fn nodes_that_cannot_see_each_other_but_reach_the_witness_never_both_hold() {
             "trial {trial}: {p:#}"
         );
         // Together again before the next trial.
-        for (node, other) in PAIRS {
-            lab.node(node)
-                .sh(&format!("ip route del blackhole {other}/32"))
-                .expect_ok("unblock the other node");
-        }
+        Apart::unblock(&lab);
         wait_until(
             &format!("trial {trial}: the nodes hear each other again"),
             Duration::from_secs(5),
@@ -911,4 +926,75 @@ fn without_failback_the_address_stays_where_it_is() {
         s["peer_view"]["claim"], false,
         "the primary never claims: {s:#}"
     );
+}
+
+/// The weaker guard, `reach:` (plain reachability of the client host here,
+/// the router at a real site): a cut holder drops the address like with a
+/// witness, but nodes that cannot see each other while both reach it both
+/// take the address — the trade-off the README states — until they hear
+/// each other again, when one keeps it and one MAC answers.
+#[test]
+fn with_reach_a_cut_holder_drops_the_address_but_nodes_apart_both_take_it() {
+    let lab = lab!();
+    start_vip_with(&lab, "  reach: [198.51.100.50]\\n");
+    for node in ["primary", "secondary"] {
+        wait_until(
+            &format!("{node} reaches the client"),
+            Duration::from_secs(5),
+            || status(&lab, node)["lease"] == "granted",
+        );
+        assert_eq!(status(&lab, node)["guard"], "reach 198.51.100.50");
+    }
+    let text = lab.primary().coldspare(&["vip", "status"]).stdout;
+    assert!(
+        text.contains("reach 198.51.100.50: answers (the weaker guard"),
+        "{text}"
+    );
+
+    // The holder cut off from everything drops the address; the other takes it.
+    lab.primary().cut();
+    wait_until("the secondary holds", Duration::from_secs(5), || {
+        status(&lab, "secondary")["holding"] == true
+    });
+    wait_until("the cut primary drops it", Duration::from_secs(5), || {
+        status(&lab, "primary")["holding"] == false
+    });
+    let p = status(&lab, "primary");
+    let last = p["transitions"].as_array().and_then(|t| t.last()).cloned();
+    assert_eq!(
+        last.as_ref().map(|t| &t["reason"]),
+        Some(&serde_json::json!("isolated")),
+        "{p:#}"
+    );
+    lab.primary().heal();
+    wait_until("the nodes hear each other", Duration::from_secs(5), || {
+        status(&lab, "primary")["peer_silent"] == false
+    });
+    assert_eq!(
+        duplicate_detection(&lab, SERVICE_ADDRESS),
+        [mac_of(&lab, "secondary")]
+    );
+
+    // Apart but both reaching the client: both take it. That is the price
+    // of the weaker guard, shown here so nobody mistakes it for a witness.
+    let _apart = Apart(&lab);
+    Apart::block(&lab);
+    wait_until(
+        "both nodes hold the address while apart (the trade-off)",
+        Duration::from_secs(5),
+        || held(&lab, "primary") && held(&lab, "secondary"),
+    );
+    Apart::unblock(&lab);
+    let together = Instant::now();
+    wait_until(
+        "one node lets go once they hear each other",
+        Duration::from_secs(5),
+        || !(held(&lab, "primary") && held(&lab, "secondary")),
+    );
+    eprintln!(
+        "VIP with reach: after the nodes were apart, one let go {:.2} s after they could hear each other",
+        together.elapsed().as_secs_f64()
+    );
+    let macs = duplicate_detection(&lab, SERVICE_ADDRESS);
+    assert_eq!(macs.len(), 1, "one MAC answers after the heal: {macs:?}");
 }

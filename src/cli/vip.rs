@@ -208,8 +208,18 @@ fn status(global: &Global) -> anyhow::Result<ExitCode> {
             cluster::hint::cs()
         );
     }
-    if let Some(lease) = &s.lease {
-        println!("witness lease: {lease}");
+    match (&s.guard, &s.lease) {
+        (Some(g), lease) if g.starts_with("reach") => println!(
+            "{g}: {} (the weaker guard: both nodes may hold the address while apart)",
+            if lease.as_deref() == Some("granted") {
+                "answers"
+            } else {
+                "NO ANSWER"
+            }
+        ),
+        (_, Some(lease)) => println!("witness lease: {lease}"),
+        (Some(g), None) => println!("{g}: not asked yet"),
+        (None, None) => {}
     }
     let r = &s.rejected;
     println!(

@@ -29,8 +29,34 @@ use crate::election::{Action, Election, Event, Reason, Settings};
 use crate::garp::{Announcer, Garp};
 use crate::heartbeat::Link;
 use crate::netlink::Address;
+use crate::reach::Reach;
 use crate::status::{Record, Status};
 use crate::witness::Client;
+
+/// What guards against split brain while the peer is silent: the witness's
+/// lease, or the weaker plain reachability of an address.
+#[derive(Debug)]
+enum Guard {
+    Witness(Box<Client>),
+    Reach(Reach),
+}
+
+impl Guard {
+    /// Asks for the lease (`want`) or gives it back; pings for `reach`.
+    fn ask(&mut self, want: bool) {
+        match self {
+            Guard::Witness(c) => c.ask(want),
+            Guard::Reach(r) => r.ask(),
+        }
+    }
+
+    fn poll(&mut self) -> Option<Event> {
+        match self {
+            Guard::Witness(c) => c.poll(),
+            Guard::Reach(r) => r.poll(),
+        }
+    }
+}
 use crate::{Error, status};
 
 /// How many transitions the status keeps.
@@ -105,7 +131,7 @@ struct Daemon<'c> {
     last_heard: Option<Instant>,
     peer_silent: bool,
     transitions: Vec<Record>,
-    witness: Option<Client>,
+    witness: Option<Guard>,
     checks: Option<std::sync::mpsc::Receiver<Event>>,
     notifier: crate::notice::Notifier,
     logged: [(u64, Option<Instant>); 4],
@@ -169,7 +195,7 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
                 preferred,
                 failback: settings.failback,
                 hold_ms: settings.hold.as_millis() as u64,
-                witness: !settings.witness.is_empty(),
+                witness: !settings.witness.is_empty() || !settings.reach.is_empty(),
             },
             0,
         ),
@@ -177,16 +203,22 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
         last_heard: None,
         peer_silent: false,
         transitions: Vec::new(),
-        witness: if settings.witness.is_empty() {
-            None
-        } else {
-            Some(Client::new(
+        witness: if !settings.witness.is_empty() {
+            Some(Guard::Witness(Box::new(Client::new(
                 &settings.witness,
                 key.clone(),
                 &config.cluster,
                 &me.name,
                 settings.dead_after,
-            )?)
+            )?)))
+        } else if !settings.reach.is_empty() {
+            Some(Guard::Reach(Reach::new(
+                &settings.reach,
+                boot as u16,
+                settings.dead_after,
+            )?))
+        } else {
+            None
         },
         checks: crate::track::start(config, me, settings.interval, stop)?,
         notifier: crate::notice::Notifier::start(config, &me.name, &service.to_string(), boot),
@@ -255,7 +287,7 @@ impl Daemon<'_> {
             if let Some(e) = checked {
                 self.handle(e);
             }
-            if let Some(e) = self.witness.as_mut().and_then(Client::poll) {
+            if let Some(e) = self.witness.as_mut().and_then(Guard::poll) {
                 tracing::info!("witness: {e:?}");
                 self.handle(e);
             }
@@ -374,7 +406,7 @@ impl Daemon<'_> {
                 tracing::info!(
                     "transition #{}: {} {} at epoch {}: {}",
                     t.seq,
-                    if t.took { "took" } else { "released" },
+                    t.verb(),
                     self.address_text,
                     t.epoch,
                     t.reason.describe()
@@ -438,7 +470,7 @@ impl Daemon<'_> {
             &self.me,
             &self.peer,
             epoch,
-            reason == Reason::PeerSilent,
+            self.election.view().stale_peer,
             &format!(
                 "{} took {} ({})",
                 self.me,
@@ -491,6 +523,13 @@ impl Daemon<'_> {
                 .election
                 .lease()
                 .map(|l| format!("{l:?}").to_lowercase()),
+            guard: if !self.settings.witness.is_empty() {
+                Some(format!("witness {}", join(&self.settings.witness)))
+            } else if !self.settings.reach.is_empty() {
+                Some(format!("reach {}", join(&self.settings.reach)))
+            } else {
+                None
+            },
             rejected: self.verifier.rejected,
             transitions: self.transitions.clone(),
         };
@@ -498,6 +537,14 @@ impl Daemon<'_> {
             tracing::warn!("{e}");
         }
     }
+}
+
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn chrono_now() -> String {

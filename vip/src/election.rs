@@ -60,6 +60,17 @@ pub struct View {
     /// no election while the peer answers) until it is resynced.
     #[serde(default)]
     pub stale_peer: bool,
+    /// It lost both the peer and its guard (witness or reach) since it last
+    /// heard the peer: the one that was cut off. It ranks below the peer
+    /// when both hold the address at the same epoch.
+    #[serde(default)]
+    pub isolated: bool,
+    /// Its epoch is the one it took the address at last (not one its roles
+    /// record raised it to). A holder that sees such an epoch at or above
+    /// its own takes the address again above it: the peer took it at that
+    /// epoch in a conflict, and its roles record must be outranked.
+    #[serde(default)]
+    pub taken: bool,
 }
 
 /// The state of the witness's lease for this node.
@@ -127,6 +138,17 @@ pub struct Transition {
     pub reason: Reason,
 }
 
+impl Transition {
+    /// "took", "kept" (a conflict won at a new epoch) or "released".
+    pub fn verb(&self) -> &'static str {
+        match (self.took, self.reason) {
+            (false, _) => "released",
+            (true, Reason::WonConflict) => "kept",
+            (true, _) => "took",
+        }
+    }
+}
+
 /// Why a transition happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -141,6 +163,9 @@ pub enum Reason {
     PeerResigned,
     /// Both held it; the other had the higher epoch (or is preferred).
     LostConflict,
+    /// Both held it at the same epoch and this node keeps it: taken again
+    /// at a new epoch, so its roles record outranks the other's.
+    WonConflict,
     /// The peer and the witness are both out of reach.
     Isolated,
     /// This node's checks fail and the peer's pass.
@@ -160,7 +185,12 @@ impl Reason {
             Reason::Elected => "nobody held it and this node is the one to",
             Reason::PeerYielded => "the peer handed it over",
             Reason::PeerResigned => "the peer is stopping",
-            Reason::LostConflict => "both held it and the peer wins (higher epoch, or preferred)",
+            Reason::LostConflict => {
+                "both held it and the peer wins (higher epoch; on a tie, the one not cut off, then not stale, then preferred)"
+            }
+            Reason::WonConflict => {
+                "both held it at the same epoch and this node keeps it (at a new epoch)"
+            }
             Reason::Isolated => "neither the peer nor the witness answers",
             Reason::ChecksFailing => "this node's checks fail and the peer's pass",
             Reason::Switchover => "an admin asked for a switchover",
@@ -197,6 +227,10 @@ pub struct Election {
     stale: bool,
     /// This node's roles record marks the peer stale.
     peer_stale: bool,
+    /// Lost the peer and the guard since it last heard the peer.
+    isolated: bool,
+    /// The epoch is the one of this node's last take.
+    taken: bool,
     resigned: bool,
     transitions: u64,
     now: u64,
@@ -220,6 +254,8 @@ impl Election {
             yielding: false,
             stale: false,
             peer_stale: false,
+            isolated: false,
+            taken: false,
             resigned: false,
             transitions: 0,
             now,
@@ -270,6 +306,8 @@ impl Election {
             yielding: self.yielding,
             resign: self.resigned,
             stale_peer: self.peer_stale,
+            isolated: self.isolated,
+            taken: self.taken,
         }
     }
 
@@ -320,7 +358,10 @@ impl Election {
                 }
             }
             Event::Roles { epoch, peer_stale } => {
-                self.epoch = self.epoch.max(epoch);
+                if epoch > self.epoch {
+                    self.epoch = epoch;
+                    self.taken = false;
+                }
                 self.peer_stale = peer_stale;
             }
             Event::WitnessGranted => self.lease = Some(Lease::Granted),
@@ -349,7 +390,14 @@ impl Election {
             (true, false) => self.eligible_since = None,
             _ => {}
         }
+        if self.silent && self.lease == Some(Lease::Unreachable) {
+            self.isolated = true;
+        }
         self.decide(peer_before, &mut out);
+        if self.peer.is_some_and(|p| !(p.holding && self.holding)) {
+            // Heard, and no conflict left to rank: no longer the cut one.
+            self.isolated = false;
+        }
         out
     }
 
@@ -363,13 +411,29 @@ impl Election {
         if self.holding {
             match self.peer {
                 Some(p) if p.holding => {
-                    let we_win = self.epoch > p.epoch || (self.epoch == p.epoch && s.preferred);
-                    if !we_win {
+                    // Both hold: the higher epoch keeps it; on a tie, the
+                    // one that was not cut off, then the one not marked
+                    // stale by the other, then the preferred one. Both
+                    // sides rank alike from what they know of each other.
+                    let ours = (self.epoch, !self.isolated, !p.stale_peer, s.preferred);
+                    let theirs = (p.epoch, !p.isolated, !self.peer_stale, !s.preferred);
+                    if ours < theirs {
                         self.release(Reason::LostConflict, false, out);
+                    } else if p.epoch >= self.epoch {
+                        // Two takes at one epoch: two roles records would
+                        // name two primaries at it. Take it again above.
+                        self.take(Reason::WonConflict, out);
                     } else if !peer_before.is_some_and(|b| b.holding) {
                         // A partition healed: make every neighbour use us.
                         out.push(Action::Announce);
                     }
+                }
+                Some(p) if p.taken && p.epoch >= self.epoch => {
+                    // The peer took it at this epoch or above while this
+                    // node held it, lost, and let go before this node saw
+                    // it holding: take it again above, so this node's roles
+                    // record outranks the peer's.
+                    self.take(Reason::WonConflict, out);
                 }
                 Some(p) => {
                     if peer_before.is_none_or(|b| b.holding) {
@@ -420,6 +484,7 @@ impl Election {
         // The holder's record decides who is stale from now on: a silent
         // peer could not be told, so it is marked.
         self.stale = false;
+        self.taken = true;
         if reason == Reason::PeerSilent {
             self.peer_stale = true;
         }
@@ -709,8 +774,17 @@ mod tests {
             b.handle(0, Event::PeerSilent);
             assert!(a.holding() && b.holding() && a.epoch() == b.epoch());
             let (va, vb) = (a.view(), b.view());
+            // The keeper takes it again one epoch up (announcing it), so
+            // its roles record outranks the other's of the same epoch.
+            let kept = |acts: Vec<Action>| {
+                assert_eq!(acts[..2], [Action::TakeAddress, Action::Announce]);
+                assert!(
+                    matches!(acts.last(), Some(Action::Notify(t)) if t.reason == Reason::WonConflict && t.epoch == 2),
+                    "{acts:?}"
+                );
+            };
             if a_first {
-                assert_eq!(a.handle(1, Event::PeerHeartbeat(vb)), [Action::Announce]);
+                kept(a.handle(1, Event::PeerHeartbeat(vb)));
                 assert_eq!(
                     b.handle(1, Event::PeerHeartbeat(va))[0],
                     Action::ReleaseAddress
@@ -720,8 +794,13 @@ mod tests {
                     b.handle(1, Event::PeerHeartbeat(va))[0],
                     Action::ReleaseAddress
                 );
-                assert_eq!(a.handle(1, Event::PeerHeartbeat(vb)), [Action::Announce]);
+                // a hears b only after b let go: b's epoch tells.
+                kept(a.handle(1, Event::PeerHeartbeat(b.view())));
             }
+            // Once above, no more transitions (a may announce again).
+            assert_eq!(b.handle(2, Event::PeerHeartbeat(a.view())), []);
+            let acts = a.handle(2, Event::PeerHeartbeat(b.view()));
+            assert!(acts.iter().all(|x| *x == Action::Announce), "{acts:?}");
             assert!(a.holding() && !b.holding());
         }
     }
@@ -799,6 +878,59 @@ mod tests {
         // A resigned node never takes it again.
         p.event(true, Event::PeerSilent);
         assert_eq!(p.held, (false, true));
+    }
+
+    #[test]
+    fn on_equal_epochs_the_node_that_took_over_from_silence_keeps_it() {
+        // The weaker guard (reach) grants both sides: a (preferred) held at
+        // epoch 1, was cut and let go, b took it at 2 from a's silence,
+        // then a's reach came back before b's heartbeat and a took it at 2
+        // too. On the tie, b keeps it: a was marked stale by b.
+        let w = |preferred| Settings {
+            witness: true,
+            ..settings(preferred)
+        };
+        let mut a = Election::new(w(true), 0);
+        let mut b = Election::new(w(false), 0);
+        a.handle(0, Event::WitnessGranted);
+        b.handle(0, Event::WitnessGranted);
+        a.handle(0, Event::PeerHeartbeat(b.view()));
+        b.handle(0, Event::PeerHeartbeat(a.view()));
+        assert!(a.holding() && a.epoch() == 1);
+        // Cut: a loses peer and reach, b keeps its reach.
+        a.handle(1_000, Event::WitnessUnreachable);
+        assert_eq!(
+            a.handle(1_000, Event::PeerSilent)[0],
+            Action::ReleaseAddress
+        );
+        assert_eq!(b.handle(1_000, Event::PeerSilent)[0], Action::TakeAddress);
+        assert_eq!(
+            a.handle(2_000, Event::WitnessGranted)[0],
+            Action::TakeAddress
+        );
+        assert_eq!((a.epoch(), b.epoch()), (2, 2));
+        // Heal, whichever heartbeat arrives first.
+        for a_first in [true, false] {
+            let (mut a, mut b) = (a.clone(), b.clone());
+            let (va, vb) = (a.view(), b.view());
+            let (acts_a, acts_b) = if a_first {
+                (
+                    a.handle(3_000, Event::PeerHeartbeat(vb)),
+                    b.handle(3_000, Event::PeerHeartbeat(va)),
+                )
+            } else {
+                let acts_b = b.handle(3_000, Event::PeerHeartbeat(va));
+                (a.handle(3_000, Event::PeerHeartbeat(vb)), acts_b)
+            };
+            assert_eq!(acts_a[0], Action::ReleaseAddress, "a lets go");
+            assert!(matches!(&acts_a[2], Action::Notify(t) if t.reason == Reason::LostConflict));
+            assert!(b.holding() && !acts_b.contains(&Action::ReleaseAddress));
+            assert!(
+                matches!(acts_b.last(), Some(Action::Notify(t)) if t.reason == Reason::WonConflict && t.epoch == 3 && t.verb() == "kept"),
+                "b keeps it at a new epoch, above a's record: {acts_b:?}"
+            );
+            assert!(a.stale(), "and a knows it is stale");
+        }
     }
 
     #[test]
@@ -888,6 +1020,52 @@ mod tests {
                 }
                 p.run(3_000);
                 assert!(p.held.0 || p.held.1, "someone holds it: {:?}", p.log);
+                // The holder's epoch (its roles record's) is the highest.
+                let (holder, other) = if p.held.0 { (&p.a, &p.b) } else { (&p.b, &p.a) };
+                assert!(holder.epoch() > other.epoch(), "{:?}", p.log);
+            }
+        }
+    }
+
+    #[test]
+    fn after_any_partition_one_holds_at_the_highest_epoch() {
+        // Apart, each node takes the address a few times (its guard
+        // answering, then not, then again), then they hear each other in
+        // either order: one keeps it, at an epoch above the other's.
+        let w = |preferred| Settings {
+            witness: true,
+            ..settings(preferred)
+        };
+        let apart = |e: &mut Election, takes: usize| {
+            e.handle(0, Event::PeerSilent);
+            for i in 0..takes {
+                if i > 0 {
+                    e.handle(0, Event::WitnessUnreachable);
+                }
+                assert_eq!(e.handle(0, Event::WitnessGranted)[0], Action::TakeAddress);
+            }
+        };
+        for takes_a in 1..4 {
+            for takes_b in 1..4 {
+                for a_first in [true, false] {
+                    let mut a = Election::new(w(true), 0);
+                    let mut b = Election::new(w(false), 0);
+                    apart(&mut a, takes_a);
+                    apart(&mut b, takes_b);
+                    for round in 1..5 {
+                        if a_first {
+                            a.handle(round, Event::PeerHeartbeat(b.view()));
+                            b.handle(round, Event::PeerHeartbeat(a.view()));
+                        } else {
+                            b.handle(round, Event::PeerHeartbeat(a.view()));
+                            a.handle(round, Event::PeerHeartbeat(b.view()));
+                        }
+                    }
+                    let case = format!("a took {takes_a}×, b {takes_b}×, a first: {a_first}");
+                    assert!(a.holding() != b.holding(), "{case}");
+                    let (holder, other) = if a.holding() { (&a, &b) } else { (&b, &a) };
+                    assert!(holder.epoch() > other.epoch(), "{case}");
+                }
             }
         }
     }

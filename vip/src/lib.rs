@@ -5,7 +5,8 @@
 //! address (a pure state machine over a documented event enum), `netlink`
 //! adds and removes the address, `garp` announces it, `track` runs the tracked
 //! services' checks, `witness` grants
-//! one lease at a time when the nodes cannot see each other, `notice` journals and
+//! one lease at a time when the nodes cannot see each other (`reach` is the
+//! weaker guard: plain reachability of an address), `notice` journals and
 //! notifies each transition in order, `status` is what
 //! `coldspare vip status` reads, and `daemon` joins them. Needs root, or
 //! CAP_NET_ADMIN and CAP_NET_RAW.
@@ -17,6 +18,7 @@ pub mod garp;
 pub mod heartbeat;
 pub mod netlink;
 pub mod notice;
+pub mod reach;
 pub mod status;
 pub mod track;
 pub mod witness;
@@ -50,6 +52,8 @@ pub enum Error {
     Checks(String),
     #[error(transparent)]
     Witness(#[from] witness::WitnessError),
+    #[error(transparent)]
+    Reach(#[from] reach::ReachError),
     #[error(transparent)]
     Roles(#[from] cluster::roles::RolesError),
 }

@@ -44,7 +44,11 @@ impl Notifier {
                     if !notify::configured(&notify) {
                         continue;
                     }
-                    let verb = if t.took { "took" } else { "released" };
+                    let verb = match (t.took, t.reason.as_str()) {
+                        (false, _) => "released",
+                        (true, "won_conflict") => "kept",
+                        (true, _) => "took",
+                    };
                     let subject = format!(
                         "VIP #{}: {me} {verb} {address} (epoch {})",
                         t.seq, t.epoch

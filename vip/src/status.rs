@@ -46,8 +46,13 @@ pub struct Status {
     pub peer_silent: bool,
     /// What the peer's last heartbeat said.
     pub peer_view: Option<View>,
-    /// The witness lease, when a witness is configured.
+    /// The witness lease, when a witness is configured ("granted", "lost",
+    /// "unreachable"); with `reach`, "granted" while an address answers.
     pub lease: Option<String>,
+    /// What guards against split brain: "witness 198.51.100.50:7411" or
+    /// "reach 198.51.100.1"; `None`: neither.
+    #[serde(default)]
+    pub guard: Option<String>,
     pub rejected: Rejected,
     /// The latest transitions, oldest first.
     pub transitions: Vec<Record>,

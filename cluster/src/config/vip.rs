@@ -32,6 +32,7 @@ pub struct RawVip {
     pub port: Option<u16>,
     pub peers: Option<BTreeMap<String, Vec<String>>>,
     pub witness: Option<Vec<String>>,
+    pub reach: Option<Vec<String>>,
     pub failback: Option<bool>,
     pub hold: Option<String>,
     pub services: Option<Vec<String>>,
@@ -53,6 +54,10 @@ pub struct VipSettings {
     /// address first, then any second path).
     pub peers: BTreeMap<String, Vec<IpAddr>>,
     pub witness: Vec<SocketAddr>,
+    /// The weaker guard instead of a witness: addresses (the router, say)
+    /// whose answering to a ping lets a node hold the address while its
+    /// peer is silent. Both nodes may reach them at once: see `vip::reach`.
+    pub reach: Vec<IpAddr>,
     /// Return the address to the primary once it is healthy for `hold`.
     pub failback: bool,
     /// How long a node must be healthy before failback, and before a node
@@ -181,6 +186,35 @@ pub(super) fn validate(
         }
     }
 
+    let mut reach = Vec::new();
+    for (i, text) in raw.reach.unwrap_or_default().iter().enumerate() {
+        let key = ["vip", "reach", &i.to_string()];
+        match text.trim().parse::<IpAddr>() {
+            Ok(a @ IpAddr::V4(_)) => reach.push(a),
+            Ok(IpAddr::V6(_)) => c.problem(
+                &key,
+                format!("`{text}` is IPv6; VIP mode pings IPv4 addresses only"),
+                Some("name an IPv4 address, e.g. the router's: 198.51.100.1".into()),
+            ),
+            Err(_) => c.problem(
+                &key,
+                format!("`{text}` is not an IP address"),
+                Some("an address to ping, e.g. the router's: 198.51.100.1".into()),
+            ),
+        }
+    }
+    if !witness.is_empty() && !reach.is_empty() {
+        c.problem(
+            &["vip", "reach"],
+            "both `witness` and `reach` are set: a node would be guarded by two rules",
+            Some(
+                "keep `witness` (one node at a time); `reach` is the weaker guard for a site \
+                 without a third box"
+                    .into(),
+            ),
+        );
+    }
+
     let tracked = raw.services.unwrap_or_default();
     let known: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
     for (i, name) in tracked.iter().enumerate() {
@@ -205,6 +239,7 @@ pub(super) fn validate(
         port,
         peers,
         witness,
+        reach,
         failback: raw.failback.unwrap_or(false),
         hold,
         services: tracked,
@@ -294,6 +329,22 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn reach_is_ipv4_and_never_with_a_witness() {
+        let problems = parse(
+            "  key_file: relative.key\n  witness: [10.0.0.50]\n  reach: [10.0.0.254, \"2001:db8::1\", router]\n",
+        )
+        .unwrap_err()
+        .join("\n");
+        for part in [
+            "vip.reach[1]: `2001:db8::1` is IPv6",
+            "vip.reach[2]: `router` is not an IP address",
+            "vip.reach: both `witness` and `reach` are set",
+        ] {
+            assert!(problems.contains(part), "{part:?} missing in:\n{problems}");
+        }
     }
 
     #[test]
