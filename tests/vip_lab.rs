@@ -300,6 +300,23 @@ fn a_powered_off_holder_is_replaced_within_one_and_a_half_seconds() {
         .unwrap_or_default();
     assert_eq!(secondary["state"], "up", "{again:#}");
     assert_eq!(again["roles"]["primary"], "secondary", "{again:#}");
+    // A playbook that would move the roles or the address now would fight
+    // the daemons: refused, nothing changed, the way out named.
+    let out = lab.client().coldspare(&["failover", "switchover"]);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        out.status == 1
+            && said.contains("VIP mode moves the roles and the service address")
+            && said.contains("vip switchover"),
+        "exit {}: {said}",
+        out.status
+    );
+    let after: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(lab.run_dir().join("client/state/roles"))
+            .expect("the controller's roles"),
+    )
+    .expect("JSON");
+    assert_eq!(after, controller, "the controller's roles are unchanged");
 }
 
 #[test]

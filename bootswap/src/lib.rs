@@ -46,6 +46,19 @@ pub enum Error {
     )]
     Unfinished { id: String, playbook: String },
     #[error(
+        "VIP mode moves the roles and the service address on this cluster (they were last moved \
+         by it: {why}), and the playbook `{playbook}` {does}: the two would fight over it; nothing \
+         was changed\n  help: to move the address on purpose, `{cs} vip switchover` on the holder; \
+         to run the playbook anyway, stop coldspare-vip on both nodes first and give the reason: \
+         `{cs} failover {playbook} --force \"VIP mode stopped on both nodes\"`",
+        cs = cluster::hint::cs()
+    )]
+    VipOwns {
+        playbook: String,
+        does: &'static str,
+        why: String,
+    },
+    #[error(
         "no unfinished failover to resume\n  help: `{} journal --list` shows the journals here; \
          if this machine lost its state directory, `{} journal --from NODE` copies a node's",
         cluster::hint::cs(),

@@ -153,6 +153,28 @@ pub fn variables(config: &Config) -> BTreeMap<String, String> {
     v
 }
 
+/// Refuses a playbook that promotes a node or takes the service address
+/// while VIP mode owns them (the roles were last moved by its daemons),
+/// unless forced with a reason (journaled). A dry run only looks.
+fn vip_owns(roles: &Roles, playbook: &Playbook, opts: &Options) -> Result<(), Error> {
+    if opts.dry_run || opts.force_reason.is_some() || !roles.by_vip() {
+        return Ok(());
+    }
+    let does = playbook.steps.iter().find_map(|s| match &s.action {
+        Action::Promote { .. } => Some("promotes a node"),
+        Action::Address { take: true, .. } => Some("takes the service address"),
+        _ => None,
+    });
+    match does {
+        Some(does) => Err(Error::VipOwns {
+            playbook: playbook.name.clone(),
+            does,
+            why: roles.why(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Runs (or resumes) a playbook.
 pub fn run(config: &Config, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome, Error> {
     let lock_path = config.state_dir.join("failover.lock");
@@ -186,6 +208,7 @@ pub fn run(config: &Config, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome, 
         }
         let name = opts.playbook.clone().ok_or(Error::NoPlaybook)?;
         let playbook = playbook::load(&config, &name)?;
+        vip_owns(&roles_now, &playbook, opts)?;
         let mut vars = variables(&config);
         vars.insert("epoch".into(), roles_now.epoch.to_string());
         let mut journal = if opts.dry_run {

@@ -41,7 +41,8 @@ pub fn code(e: &anyhow::Error) -> u8 {
                 | B::NothingToResume
                 | B::ResumeOther { .. }
                 | B::PlaybookChanged { .. }
-                | B::DrillRefused(_) => PROBLEM,
+                | B::DrillRefused(_)
+                | B::VipOwns { .. } => PROBLEM,
                 _ => CANNOT_RUN,
             };
         }
