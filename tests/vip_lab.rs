@@ -36,16 +36,7 @@ fn start_vip(lab: &Lab) {
 /// [`start_vip`] with more lines in the `vip:` section.
 fn start_vip_with(lab: &Lab, more: &str) {
     for node in [lab.primary(), lab.secondary()] {
-        node.sh_with_input(
-            "umask 077 && mkdir -p /etc/coldspare && cat > /etc/coldspare/vip.key",
-            KEY.as_bytes(),
-        )
-        .expect_ok("write the key");
-        node.sh(
-            &format!("printf 'vip:\\n  interval: 200ms\\n  dead_after: 1s\\n  key_file: /etc/coldspare/vip.key\\n{more}' \
-             >> /etc/coldspare/coldspare.yaml && coldspare config check"),
-        )
-        .expect_ok("the vip: section is valid");
+        configure_vip(&node, more);
         node.sh("setsid coldspare vip run </dev/null >/var/log/coldspare-vip.log 2>&1 &")
             .expect_ok("start vip run");
     }
@@ -62,6 +53,44 @@ fn start_vip_with(lab: &Lab, more: &str) {
             "ip -o addr show dev eth0 to {SERVICE_ADDRESS}/32 | grep -q ."
         ))
         .expect_ok("the primary's interface carries the address");
+}
+
+/// The key file and the `vip:` section (with `more` lines) on one node.
+fn configure_vip(node: &coldspare_lab::Node<'_>, more: &str) {
+    node.sh_with_input(
+        "umask 077 && mkdir -p /etc/coldspare && cat > /etc/coldspare/vip.key",
+        KEY.as_bytes(),
+    )
+    .expect_ok("write the key");
+    node.sh(
+        &format!("printf 'vip:\\n  interval: 200ms\\n  dead_after: 1s\\n  key_file: /etc/coldspare/vip.key\\n{more}' \
+         >> /etc/coldspare/coldspare.yaml && coldspare config check"),
+    )
+    .expect_ok("the vip: section is valid");
+}
+
+#[test]
+fn a_corrupt_roles_record_stops_the_daemon_before_it_touches_the_address() {
+    let lab = lab!();
+    let node = lab.secondary();
+    configure_vip(&node, "");
+    node.sh(&format!(
+        "ip addr add {SERVICE_ADDRESS}/24 dev eth0 && mkdir -p /var/lib/coldspare && printf '{{\"epoch\": 3, \"prim' > /var/lib/coldspare/roles"
+    ))
+    .expect_ok("a torn roles record");
+    let out = node.sh("timeout 10 coldspare vip run");
+    assert_eq!(out.status, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("the roles record /var/lib/coldspare/roles is corrupt")
+            && out.stderr.contains("will not guess"),
+        "{}",
+        out.stderr
+    );
+    // Nothing was touched: the address it found is still there, no status.
+    assert!(held(&lab, "secondary"), "the address was left alone");
+    node.sh("test ! -e /var/lib/coldspare/vip/status.json")
+        .expect_ok("no status written");
 }
 
 /// `coldspare vip status --json` on a node.
