@@ -239,6 +239,61 @@ fn forged_and_replayed_heartbeats_change_nothing_and_are_counted() {
     );
 }
 
+/// A daemon killed outright (SIGKILL, a crash) cannot let go of the
+/// address, and the peer takes it after dead_after: both answer. The unit's
+/// ExecStopPost, `coldspare vip release`, removes it (the lab has no
+/// systemd: the test runs what the unit runs). On a node whose daemon runs
+/// it is refused and changes nothing.
+#[test]
+fn a_killed_daemon_leaves_the_address_until_the_units_release_removes_it() {
+    let lab = lab!();
+    let unit = std::fs::read_to_string(
+        coldspare_lab::repo_root().join("contrib/systemd/coldspare-vip.service"),
+    )
+    .expect("the unit");
+    assert!(
+        unit.contains("\nExecStopPost=/usr/local/bin/coldspare vip release\n"),
+        "{unit}"
+    );
+    start_vip(&lab);
+    let out = lab.primary().coldspare(&["vip", "release"]);
+    assert!(
+        out.status == 1 && out.stderr.contains("the VIP daemon runs on this node"),
+        "exit {}: {}",
+        out.status,
+        out.stderr
+    );
+    assert!(held(&lab, "primary"), "refused: nothing changed");
+    lab.primary()
+        .sh("pkill -KILL -x coldspare")
+        .expect_ok("kill the daemon");
+    wait_until(
+        "the secondary takes it from the silent primary",
+        Duration::from_secs(5),
+        || held(&lab, "secondary"),
+    );
+    assert!(held(&lab, "primary"), "the killed daemon left it behind");
+    let out = lab
+        .primary()
+        .coldspare(&["vip", "release"])
+        .expect_ok("the unit's ExecStopPost");
+    assert!(
+        out.stderr.contains("removed 198.51.100.10/24 on eth0"),
+        "{}",
+        out.stderr
+    );
+    assert!(!held(&lab, "primary"));
+    assert_eq!(
+        duplicate_detection(&lab, SERVICE_ADDRESS),
+        [mac_of(&lab, "secondary")]
+    );
+    let again = lab
+        .primary()
+        .coldspare(&["vip", "release"])
+        .expect_ok("again");
+    assert!(again.stderr.contains("nothing to do"), "{}", again.stderr);
+}
+
 #[test]
 fn a_powered_off_holder_is_replaced_within_one_and_a_half_seconds() {
     let lab = lab!();

@@ -46,6 +46,13 @@ pub fn code(e: &anyhow::Error) -> u8 {
                 _ => CANNOT_RUN,
             };
         }
+        if let Some(v) = cause.downcast_ref::<vip::Error>() {
+            return match v {
+                // A daemon runs here: the state of the node stops it.
+                vip::Error::Running(_) => PROBLEM,
+                _ => CANNOT_RUN,
+            };
+        }
         if cause.downcast_ref::<cluster::ConfigError>().is_some() {
             return CANNOT_RUN;
         }

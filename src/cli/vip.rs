@@ -30,6 +30,10 @@ pub enum Cmd {
     /// Hand the address to the peer now (run it on the holder; the peer's checks must pass).
     #[command(after_long_help = ABOUT)]
     Switchover(SwitchoverArgs),
+    /// Remove the address from this node after the daemon stopped (the unit's ExecStopPost:
+    /// a killed or crashed daemon never leaves it behind). Refused while the daemon runs.
+    #[command(after_long_help = ABOUT)]
+    Release,
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +61,24 @@ pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Status => status(global),
         Cmd::Switchover(args) => switchover(global, args),
+        Cmd::Release => {
+            let config = global.load()?;
+            let service = config
+                .failover
+                .service_address
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            if vip::daemon::release_after_stop(&config)? {
+                eprintln!(
+                    "removed {service}: the VIP daemon had stopped without letting go of it \
+                     (killed, or crashed); the peer takes it"
+                );
+            } else {
+                eprintln!("{service} is not on this node: nothing to do");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -569,6 +569,34 @@ pub fn ask_switchover(config: &Config, me: &NodeSpec) -> Result<(), Error> {
     Ok(())
 }
 
+/// After the daemon stopped (the unit's `ExecStopPost`): removes the
+/// service address from this node if it is still there, which happens only
+/// when the daemon was killed or crashed while holding it; otherwise the
+/// peer would take it after `dead_after` and both would answer. Refused
+/// while a daemon runs here. Returns whether the address was there.
+pub fn release_after_stop(config: &Config) -> Result<bool, Error> {
+    let service = config
+        .failover
+        .service_address
+        .as_ref()
+        .ok_or_else(|| Error::NotConfigured {
+            path: config.path.clone(),
+        })?;
+    if let Ok(s) = Status::read(&config.state_dir)
+        && s.pid != std::process::id()
+        && std::fs::read_to_string(format!("/proc/{}/comm", s.pid))
+            .is_ok_and(|comm| comm.trim() == "coldspare")
+    {
+        return Err(Error::Running(s.pid));
+    }
+    let address = Address::open(service.address, service.prefix, &service.interface)?;
+    let held = address.held()?;
+    if held {
+        address.remove()?;
+    }
+    Ok(held)
+}
+
 /// The status file's path under a state directory.
 pub fn status_path(state_dir: &std::path::Path) -> PathBuf {
     state_dir.join(status::FILE)

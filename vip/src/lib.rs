@@ -48,6 +48,12 @@ pub enum Error {
     Heartbeat(#[from] heartbeat::HeartbeatError),
     #[error(transparent)]
     Status(#[from] status::StatusError),
+    #[error(
+        "the VIP daemon runs on this node (pid {0}) and owns the service address; nothing was \
+         changed\n  help: stop it instead (systemctl stop coldspare-vip): it hands the address \
+         to the peer itself"
+    )]
+    Running(u32),
     #[error("cannot set up the tracked services' checks: {0}")]
     Checks(String),
     #[error(transparent)]
