@@ -460,12 +460,9 @@ impl Daemon<'_> {
                 return format!("NOT recorded: {e}");
             }
         };
-        if current.epoch >= epoch {
-            return format!(
-                "NOT recorded: the record is at epoch {} already ({current})",
-                current.epoch
-            );
-        }
+        // Never at or below the record's epoch (a controller may have moved
+        // the roles since the election last read them): the election follows
+        // the record at its next reading.
         let next = current.vip_promoted(
             &self.me,
             &self.peer,
