@@ -3,7 +3,8 @@
 //! (every 20 ms from the client) when the holder is powered off, when its
 //! cable is cut, and on a planned switchover (coldspare: `vip switchover`;
 //! keepalived: stopping it on the holder, its priority-0 advert), and each
-//! daemon's memory on the holder (RSS, all its processes). keepalived runs
+//! daemon's memory on the holder (RSS, Pss and anonymous, all its
+//! processes: see [`Memory`]). keepalived runs
 //! twice: at the same detection budget as coldspare (3 × advert_int + skew
 //! = dead_after = 1 s, VRRPv3, priorities 150/100) and at its defaults
 //! (advert_int 1 s).
@@ -77,7 +78,8 @@ const CONTENDERS: [Contender; 3] = [
     Contender {
         name: "coldspare vip (interval 200 ms, dead_after 1 s)",
         start: coldspare_vip,
-        processes: "coldspare",
+        // `coldspare vip run` execs the daemon alone, coldspare-vip.
+        processes: "coldspare-vip",
         switchover: "coldspare vip switchover",
     },
     Contender {
@@ -98,18 +100,61 @@ fn wait(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) -> anyho
     Ok(())
 }
 
-/// The summed RSS (KiB) of the processes called `name` on `node`.
-fn rss_kib(b: &Bench, node: &'static str, name: &str) -> u64 {
-    let out = b.lab.node(node).sh(&format!(
-        "for p in $(pgrep -x {name}); do grep VmRSS /proc/$p/status; done"
-    ));
-    out.stdout
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .sum()
+/// A daemon's memory on a node, in KiB, summed over its processes (from
+/// /proc/PID/smaps_rollup): `rss` the resident pages (what `ps` shows; a
+/// page shared by two of its processes counts twice), `pss` each page
+/// divided by the number of processes mapping it (shared libraries, the
+/// pages keepalived's processes share since their fork), `anon` the
+/// proportional share of its anonymous pages (heap, stacks, relocated
+/// data): the memory it holds that is not a file's page cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Memory {
+    rss: u64,
+    pss: u64,
+    anon: u64,
 }
 
-fn run_once(b: &Bench, c: &Contender, fault: Fault) -> anyhow::Result<(Duration, u64)> {
+impl Memory {
+    fn show(&self) -> String {
+        let mib = |k: u64| k as f64 / 1024.0;
+        format!(
+            "RSS {:.1} MiB (Pss {:.1}, anonymous {:.1})",
+            mib(self.rss),
+            mib(self.pss),
+            mib(self.anon)
+        )
+    }
+}
+
+fn memory(b: &Bench, node: &'static str, name: &str) -> anyhow::Result<Memory> {
+    let out = b.lab.node(node).sh(&format!(
+        "for p in $(pgrep -x {name}); do cat /proc/$p/smaps_rollup; done"
+    ));
+    let mut m = Memory::default();
+    for line in out.stdout.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(key), Some(kib)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(kib) = kib.parse::<u64>() else {
+            continue;
+        };
+        match key {
+            "Rss:" => m.rss += kib,
+            "Pss:" => m.pss += kib,
+            "Pss_Anon:" => m.anon += kib,
+            _ => {}
+        }
+    }
+    anyhow::ensure!(
+        m.rss > 0,
+        "no process called {name} on {node}: {}",
+        out.stderr
+    );
+    Ok(m)
+}
+
+fn run_once(b: &Bench, c: &Contender, fault: Fault) -> anyhow::Result<(Duration, Memory)> {
     let lab = &b.lab;
     lab.verb(&["reset"]).expect_ok("lab reset");
     for node in ["primary", "secondary"] {
@@ -136,7 +181,7 @@ fn run_once(b: &Bench, c: &Contender, fault: Fault) -> anyhow::Result<(Duration,
     )?;
     // Settled: a moment for the announcements of the start to pass.
     std::thread::sleep(Duration::from_secs(1));
-    let rss = rss_kib(b, "primary", c.processes);
+    let memory = memory(b, "primary", c.processes)?;
     let probe = Probe::start(lab, ADDRESS);
     let since = probe::now();
     match fault {
@@ -166,7 +211,7 @@ fn run_once(b: &Bench, c: &Contender, fault: Fault) -> anyhow::Result<(Duration,
         probe.stop_after_an_outage_since(since)
     };
     let (longest, _) = outage(&lines);
-    Ok((Duration::from_secs_f64(longest), rss))
+    Ok((Duration::from_secs_f64(longest), memory))
 }
 
 pub fn run(b: &Bench) -> anyhow::Result<()> {
@@ -176,22 +221,23 @@ pub fn run(b: &Bench) -> anyhow::Result<()> {
         (Fault::Switchover, "a planned switchover"),
     ] {
         let mut t = Table::new(format!(
-            "VIP: client-visible outage on {what} (HTTP probe every 20 ms), and the daemon's RSS on the holder"
+            "VIP: client-visible outage on {what} (HTTP probe every 20 ms), and the daemon's memory on the holder"
         ));
         for c in &CONTENDERS {
             let mut outages = Vec::new();
-            let mut rss = Vec::new();
+            let mut memories = Vec::new();
             for _ in 0..b.runs {
-                let (o, r) = run_once(b, c, fault)?;
+                let (o, m) = run_once(b, c, fault)?;
                 outages.push(o);
-                rss.push(r);
+                memories.push(m);
             }
             outages.sort();
-            rss.sort();
+            // The run of the median RSS, its three figures together.
+            memories.sort();
             t.row(
                 c.name,
                 outages[outages.len() / 2],
-                format!("RSS {:.1} MiB", rss[rss.len() / 2] as f64 / 1024.0),
+                memories[memories.len() / 2].show(),
             );
         }
         t.print();
