@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 mod cli;
+mod shared;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -115,6 +115,10 @@ fn the_package_installs_with_dpkg_and_upgrades_and_removes_without_touching_conf
     node.sh("/usr/bin/coldspare --version")
         .expect_ok("coldspare --version")
         .has(&format!("coldspare {version}\n"));
+    // The VIP daemon alone, which `coldspare vip run` execs.
+    node.sh("/usr/bin/coldspare-vip --version")
+        .expect_ok("coldspare-vip --version")
+        .has(&format!("coldspare-vip {version}\n"));
 
     // The man pages are where man looks (section 1 under /usr/share/man, as
     // dpkg installed them on the node) and render. The node is minbase
@@ -210,6 +214,6 @@ fn the_package_installs_with_dpkg_and_upgrades_and_removes_without_touching_conf
         before,
         "the removal changed coldspare's configuration or state"
     );
-    node.sh("test ! -e /usr/bin/coldspare && test ! -e /usr/share/man/man1/coldspare.1.gz")
+    node.sh("test ! -e /usr/bin/coldspare && test ! -e /usr/bin/coldspare-vip && test ! -e /usr/share/man/man1/coldspare.1.gz")
         .expect_ok("the package's own files are gone");
 }

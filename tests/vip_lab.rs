@@ -53,6 +53,10 @@ fn start_vip_with(lab: &Lab, more: &str) {
             "ip -o addr show dev eth0 to {SERVICE_ADDRESS}/32 | grep -q ."
         ))
         .expect_ok("the primary's interface carries the address");
+    for node in [lab.primary(), lab.secondary()] {
+        node.sh("pgrep -x coldspare-vip")
+            .expect_ok("`coldspare vip run` became coldspare-vip, the daemon alone");
+    }
 }
 
 /// The key file and the `vip:` section (with `more` lines) on one node.

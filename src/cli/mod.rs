@@ -120,25 +120,15 @@ enum Command {
 pub struct Global {
     pub config: PathBuf,
     pub json: bool,
+    /// How many `-v`: passed on to `coldspare-vip`.
+    pub verbose: u8,
 }
 
 impl Global {
     /// `coldspare` with the flags that reach this same configuration
     /// (`coldspare -c FILE` unless it is the default), for next-step hints.
     pub fn cmd(&self) -> String {
-        if self.config == std::path::Path::new(cluster::config::DEFAULT_PATH) {
-            "coldspare".into()
-        } else {
-            let path = self.config.to_string_lossy();
-            let plain = path
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/._-+=:".contains(c));
-            if plain {
-                format!("coldspare -c {path}")
-            } else {
-                format!("coldspare -c {}", cluster::shell::quote(&path))
-            }
-        }
+        crate::shared::command_for(&self.config)
     }
 
     /// Loads and validates the configuration, and makes it follow the
@@ -159,7 +149,7 @@ impl Global {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(
+    crate::shared::init_logging(
         cli.verbose,
         matches!(cli.command, Command::Agent(_)),
         matches!(
@@ -171,6 +161,7 @@ pub fn main() -> ExitCode {
     let global = Global {
         config: cli.config,
         json: cli.json,
+        verbose: cli.verbose,
     };
     // Every hint, from any crate, names the command that reaches this file.
     cluster::hint::set(global.cmd());
@@ -208,28 +199,4 @@ pub fn main() -> ExitCode {
             exit::from(code)
         }
     }
-}
-
-fn init_logging(verbose: u8, agent: bool, daemon: bool) {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let default = match (agent, verbose) {
-        (true, _) => "error",
-        (false, 0) if daemon => "info",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
-    };
-    let filter =
-        EnvFilter::try_from_env("COLDSPARE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    // Colour only on a terminal, and never with NO_COLOR: a redirected
-    // log must not fill files with escape sequences.
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
-        .with_ansi(ansi)
-        .with_timer(tracing_subscriber::fmt::time::uptime())
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
 }

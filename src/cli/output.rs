@@ -72,22 +72,7 @@ pub fn report_error(e: &anyhow::Error, json: bool, exit_code: u8) {
     eprintln!("error: {}", chain(e));
 }
 
-/// The error and its causes, leaving out a cause whose text the message
-/// already carries.
-pub fn chain(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if text.contains(&part) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&part);
-    }
-    text
-}
+pub use crate::shared::chain;
 
 fn find_config_error(e: &anyhow::Error) -> Option<&cluster::ConfigError> {
     e.chain().find_map(|c| {

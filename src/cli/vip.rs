@@ -14,7 +14,9 @@ const ABOUT: &str = "\
 VIP mode moves the service address (failover.service_address) by itself: both nodes run
 `coldspare vip run`, send each other authenticated heartbeats every `vip.interval`, and the
 survivor takes the address when its peer is silent for `vip.dead_after`, then announces it
-with gratuitous ARP. SIGTERM hands the address to the peer at once.
+with gratuitous ARP. SIGTERM hands the address to the peer at once. `run` execs
+coldspare-vip, the daemon alone (a fraction of coldspare's memory), when it is installed
+next to coldspare, as the package does.
 
 Exit codes for `status`: 0 the daemon runs here, 1 it does not (stopped, or its status is
 older than three seconds), 2 no status can be read.";
@@ -53,6 +55,14 @@ pub struct RunArgs {
 pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
         Cmd::Run(args) => {
+            if let Some(lean) = lean_daemon() {
+                return Err(exec_lean(&lean, global, &args));
+            }
+            tracing::info!(
+                "no coldspare-vip {} next to this binary: the daemon runs in coldspare itself \
+                 (the same work, with more memory)",
+                env!("CARGO_PKG_VERSION")
+            );
             // Before any thread starts: SIGTERM resigns, it does not kill.
             let stop = cluster::stop::on_signals("resigning the service address")?;
             let config = global.load()?;
@@ -80,6 +90,44 @@ pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `coldspare-vip` next to this binary, when it is this same version: the
+/// daemon alone, much smaller in memory (src/bin/coldspare-vip.rs).
+fn lean_daemon() -> Option<std::path::PathBuf> {
+    let lean = std::env::current_exe()
+        .ok()?
+        .with_file_name("coldspare-vip");
+    if !lean.is_file() {
+        return None;
+    }
+    let mut spec = cluster::agent::protocol::ExecSpec::new(format!(
+        "{} --version",
+        cluster::shell::quote(&lean.to_string_lossy())
+    ));
+    spec.timeout_ms = 10_000;
+    let out = cluster::exec::run(&spec);
+    let version = format!("coldspare-vip {}\n", env!("CARGO_PKG_VERSION"));
+    (out.code == Some(0) && out.stdout == version).then_some(lean)
+}
+
+/// Replaces this process with `coldspare-vip` (same pid, as systemd wants),
+/// with the flags that reach the same configuration; returns only on failure.
+fn exec_lean(lean: &std::path::Path, global: &Global, args: &RunArgs) -> anyhow::Error {
+    use std::os::unix::process::CommandExt as _;
+    // exec, not a child: no timeout or output cap applies, the process
+    // becomes the daemon.
+    #[allow(clippy::disallowed_methods)]
+    let mut cmd = std::process::Command::new(lean);
+    cmd.arg("-c").arg(&global.config);
+    for _ in 0..global.verbose {
+        cmd.arg("-v");
+    }
+    if let Some(node) = &args.node {
+        cmd.arg("--node").arg(node);
+    }
+    let e = cmd.exec();
+    anyhow::anyhow!("cannot run {}: {e}", lean.display())
 }
 
 fn unix_ms() -> u64 {
