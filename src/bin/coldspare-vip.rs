@@ -39,9 +39,9 @@ struct Args {
     node: Option<String>,
 }
 
-/// What the command line asks for. Three flags, parsed here rather than
-/// with clap: its parser is ~200 KB of code that would stay resident in a
-/// daemon that runs all day (measured with bench/run vip).
+/// What the command line asks for. Three flags, read with lexopt rather
+/// than clap: clap's parser is ~200 KB of code that would stay resident in
+/// a daemon that runs all day (measured with bench/run vip).
 #[derive(Debug, PartialEq)]
 enum Asked {
     Run(Args),
@@ -52,7 +52,8 @@ enum Asked {
 fn parse(
     args: impl IntoIterator<Item = OsString>,
     env_config: Option<OsString>,
-) -> Result<Asked, String> {
+) -> Result<Asked, lexopt::Error> {
+    use lexopt::prelude::*;
     let mut out = Args {
         config: env_config
             .map(PathBuf::from)
@@ -60,35 +61,15 @@ fn parse(
         verbose: 0,
         node: None,
     };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let text = arg.to_string_lossy().into_owned();
-        let (flag, inline) = match text.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(OsString::from(v))),
-            _ => (text.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Asked::Help),
-            "-V" | "--version" => return Ok(Asked::Version),
-            "-c" | "--config" => out.config = PathBuf::from(value("--config <FILE>")?),
-            "--node" => {
-                out.node = Some(
-                    value("--node <NODE>")?
-                        .into_string()
-                        .map_err(|_| "--node: not UTF-8".to_string())?,
-                )
-            }
-            "--verbose" => out.verbose = out.verbose.saturating_add(1),
-            f if f.len() > 1 && f.starts_with('-') && f[1..].bytes().all(|b| b == b'v') => {
-                out.verbose = out.verbose.saturating_add(f.len() as u8 - 1)
-            }
-            _ => return Err(format!("unexpected argument '{text}'")),
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Asked::Help),
+            Short('V') | Long("version") => return Ok(Asked::Version),
+            Short('c') | Long("config") => out.config = parser.value()?.into(),
+            Long("node") => out.node = Some(parser.value()?.string()?),
+            Short('v') | Long("verbose") => out.verbose = out.verbose.saturating_add(1),
+            _ => return Err(arg.unexpected()),
         }
     }
     Ok(Asked::Run(out))
@@ -147,7 +128,7 @@ mod tests {
     use super::*;
 
     fn parsed(args: &[&str], env: Option<&str>) -> Result<Asked, String> {
-        parse(args.iter().map(OsString::from), env.map(OsString::from))
+        parse(args.iter().map(OsString::from), env.map(OsString::from)).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -183,12 +164,12 @@ mod tests {
         assert!(
             parsed(&["--node"], None)
                 .unwrap_err()
-                .contains("--node <NODE> needs a value")
+                .contains("missing argument for option '--node'")
         );
         assert!(
             parsed(&["run"], None)
                 .unwrap_err()
-                .contains("unexpected argument 'run'")
+                .contains("unexpected argument \"run\"")
         );
         assert!(parsed(&["-x"], None).is_err());
     }
