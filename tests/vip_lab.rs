@@ -269,7 +269,7 @@ fn a_killed_daemon_leaves_the_address_until_the_units_release_removes_it() {
     );
     assert!(held(&lab, "primary"), "refused: nothing changed");
     lab.primary()
-        .sh("pkill -KILL -x coldspare")
+        .sh("pkill -KILL -x coldspare-vip")
         .expect_ok("kill the daemon");
     wait_until(
         "the secondary takes it from the silent primary",

@@ -582,7 +582,7 @@ pub fn release_after_stop(config: &Config) -> Result<bool, Error> {
     if let Ok(s) = Status::read(&config.state_dir)
         && s.pid != std::process::id()
         && std::fs::read_to_string(format!("/proc/{}/comm", s.pid))
-            .is_ok_and(|comm| comm.trim() == "coldspare")
+            .is_ok_and(|comm| matches!(comm.trim(), "coldspare" | "coldspare-vip"))
     {
         return Err(Error::Running(s.pid));
     }
