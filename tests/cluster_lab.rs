@@ -199,7 +199,7 @@ fn a_node_without_the_agent_gets_a_hint_and_install_fixes_it() {
     for node in ["primary", "secondary"] {
         assert!(
             out.stdout.contains(&format!(
-                "{node}: installed coldspare {} at /opt/coldspare/bin/coldspare (agent protocol 4)",
+                "{node}: installed coldspare {} at /opt/coldspare/bin/coldspare and its VIP daemon at /opt/coldspare/bin/coldspare-vip (agent protocol 4)",
                 env!("CARGO_PKG_VERSION")
             )),
             "{}",
@@ -216,9 +216,13 @@ fn a_node_without_the_agent_gets_a_hint_and_install_fixes_it() {
         .sh("ls -a /opt/coldspare/bin")
         .expect_ok("ls");
     assert_eq!(
-        left.stdout, ".\n..\ncoldspare\n",
+        left.stdout, ".\n..\ncoldspare\ncoldspare-vip\n",
         "no temporary file is left behind"
     );
+    lab.secondary()
+        .exec(&["/opt/coldspare/bin/coldspare-vip", "--version"])
+        .expect_ok("the VIP daemon runs")
+        .has(env!("CARGO_PKG_VERSION"));
     lab.client()
         .coldspare(&["--config", &cfg, "status"])
         .expect_ok("status after install");

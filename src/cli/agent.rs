@@ -118,19 +118,38 @@ fn install(global: &Global, names: Vec<String>, dry_run: bool) -> anyhow::Result
             ExitCode::SUCCESS
         });
     }
+    // The VIP daemon alone (`coldspare vip run` execs it), when it was
+    // built or installed next to this binary: copied beside the agent.
+    let daemon = exe
+        .with_file_name(VIP_DAEMON)
+        .metadata()
+        .ok()
+        .map(|m| (exe.with_file_name(VIP_DAEMON), m.len()));
+    let daemon_target = target.with_file_name(VIP_DAEMON);
     for spec in &specs {
-        let result = if cluster::transport::is_local(&spec.address) {
-            install_local(&exe, target)
-        } else {
-            install_remote(&config, spec, &exe, size)
+        let copy = |exe: &std::path::Path, size: u64, target: &std::path::Path| {
+            if cluster::transport::is_local(&spec.address) {
+                install_local(exe, target)
+            } else {
+                install_remote(&config, spec, exe, size, target)
+            }
         };
+        let result = copy(&exe, size, target).and_then(|_| match &daemon {
+            Some((path, size)) => copy(path, *size, &daemon_target),
+            None => Ok(()),
+        });
         match result.and_then(|_| cluster::connect(&config, spec).map_err(Into::into)) {
             Ok(node) => {
                 println!(
-                    "{}: installed coldspare {} at {} (agent protocol {})",
+                    "{}: installed coldspare {} at {}{} (agent protocol {})",
                     spec.name,
                     node.agent.hello.agent,
                     target.display(),
+                    if daemon.is_some() {
+                        format!(" and its VIP daemon at {}", daemon_target.display())
+                    } else {
+                        String::new()
+                    },
                     node.agent.version
                 );
                 node.agent.bye();
@@ -218,16 +237,23 @@ fn install_local(exe: &std::path::Path, target: &std::path::Path) -> anyhow::Res
         .with_context(|| format!("cannot write {}", target.display()))
 }
 
+/// The VIP daemon's binary, installed next to `coldspare`.
+const VIP_DAEMON: &str = "coldspare-vip";
+
 fn install_remote(
     config: &cluster::Config,
     spec: &cluster::NodeSpec,
     exe: &std::path::Path,
     size: u64,
+    target: &std::path::Path,
 ) -> anyhow::Result<()> {
     let link = SshLink::open(spec, &config.ssh, HostCheck::Strict)?;
-    let target = &config.agent.path;
     let dir = target.parent().context("the agent path has no directory")?;
-    let tmp = target.with_file_name(format!(".coldspare.new-{}", std::process::id()));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = target.with_file_name(format!(".{name}.new-{}", std::process::id()));
     let (code, _, err) = link.run(&format!("mkdir -p {}", quote(&dir.to_string_lossy())))?;
     if code != 0 {
         bail!(
