@@ -1103,3 +1103,114 @@ fn with_reach_a_cut_holder_drops_the_address_but_nodes_apart_both_take_it() {
     let macs = duplicate_detection(&lab, SERVICE_ADDRESS);
     assert_eq!(macs.len(), 1, "one MAC answers after the heal: {macs:?}");
 }
+
+/// The holder keeps its address: a second `coldspare vip run` on the node
+/// stops before touching it, and an address removed behind the daemon's
+/// back (`ip addr del`, a network restart) is added and announced again.
+#[test]
+fn the_holder_keeps_its_address_against_a_second_daemon_and_an_ip_addr_del() {
+    let lab = lab!();
+    start_vip(&lab);
+    let second = lab.primary().sh("timeout 5 coldspare vip run");
+    assert!(
+        second.status == 2 && second.stderr.contains("is the VIP daemon already running"),
+        "exit {}: {}",
+        second.status,
+        second.stderr
+    );
+    assert!(
+        held(&lab, "primary"),
+        "the second daemon left the address alone"
+    );
+    lab.primary()
+        .sh(&format!("ip addr del {SERVICE_ADDRESS}/24 dev eth0"))
+        .expect_ok("remove the address behind the daemon's back");
+    let gone = Instant::now();
+    wait_until("the primary adds it again", Duration::from_secs(2), || {
+        held(&lab, "primary")
+    });
+    eprintln!(
+        "VIP: an address removed behind the holder's back was back {:.2} s later",
+        gone.elapsed().as_secs_f64()
+    );
+    assert!(
+        log_of(&lab, "primary").contains("removed from the interface by something else"),
+        "{}",
+        log_of(&lab, "primary")
+    );
+    assert_eq!(
+        duplicate_detection(&lab, SERVICE_ADDRESS),
+        [mac_of(&lab, "primary")]
+    );
+}
+
+/// With failback on, a switchover away from the primary is not undone at
+/// once: the hold time counts again from the switchover.
+#[test]
+fn with_failback_a_switchover_away_from_the_primary_holds_for_the_hold_time() {
+    let lab = lab!();
+    start_vip_with(&lab, "  failback: true\\n  hold: 3s\\n");
+    let out = lab
+        .primary()
+        .coldspare(&["vip", "switchover"])
+        .expect_ok("switchover");
+    assert!(
+        out.stdout.contains("secondary holds")
+            && out
+                .stdout
+                .contains("failback is on: it returns to primary after the hold time (3s)"),
+        "{}",
+        out.stdout
+    );
+    let asked = Instant::now();
+    while asked.elapsed() < Duration::from_secs(2) {
+        assert!(
+            held(&lab, "secondary") && !held(&lab, "primary"),
+            "the address bounced back after {:?}",
+            asked.elapsed()
+        );
+    }
+    wait_until(
+        "it returns after the hold time",
+        Duration::from_secs(5),
+        || held(&lab, "primary"),
+    );
+    assert!(
+        asked.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+}
+
+/// A restart of the healthy holder's daemon (SIGTERM, start again) while
+/// its peer is stale: the stale peer does not take the address on the
+/// resignation (its files missed changes), the restarted daemon takes it
+/// again, and the stale node's roles record is untouched.
+#[test]
+fn a_restarted_holder_never_hands_the_address_to_a_stale_peer() {
+    let lab = lab!();
+    let (_, p) = returning_primary(&lab, false);
+    assert_eq!(p["stale"], true, "{p:#}");
+    let before = lab.primary().sh("cat /var/lib/coldspare/roles").stdout;
+    lab.secondary()
+        .sh("pkill -TERM -x coldspare-vip; while pgrep -x coldspare-vip >/dev/null; do sleep 0.05; done; \
+             setsid coldspare vip run </dev/null >>/var/log/coldspare-vip.log 2>&1 &")
+        .expect_ok("restart the secondary's daemon");
+    let restarted = Instant::now();
+    while restarted.elapsed() < Duration::from_secs(3) {
+        assert!(
+            !held(&lab, "primary"),
+            "the stale primary took the address {:?} after the restart:\n{}",
+            restarted.elapsed(),
+            log_of(&lab, "primary")
+        );
+    }
+    wait_until("the secondary holds again", Duration::from_secs(3), || {
+        held(&lab, "secondary")
+    });
+    assert_eq!(
+        lab.primary().sh("cat /var/lib/coldspare/roles").stdout,
+        before,
+        "the stale node recorded nothing"
+    );
+}

@@ -50,7 +50,7 @@ pub enum Error {
          by it: {why}), and the playbook `{playbook}` {does}: the two would fight over it; nothing \
          was changed\n  help: to move the address on purpose, `{cs} vip switchover` on the holder; \
          to run the playbook anyway, stop coldspare-vip on both nodes first and give the reason: \
-         `{cs} failover {playbook} --force \"VIP mode stopped on both nodes\"`",
+         `{cs} failover {playbook} --force --reason \"VIP mode stopped on both nodes\"`",
         cs = cluster::hint::cs()
     )]
     VipOwns {

@@ -158,17 +158,21 @@ impl Roles {
 
     /// The roles VIP mode records on the node that just took the service
     /// address at the election's `epoch` (never lower than the next one):
-    /// `me` is the primary; the peer is stale when it was silent and so could
-    /// not be told (`peer_stale`), and a stale mark on `me` does not survive.
+    /// `me` is the primary. A stale node that had to take over stays stale
+    /// (`me_stale`: the peer's files are the newer ones); otherwise the peer
+    /// is stale when it was silent and so could not be told (`peer_stale`).
     pub fn vip_promoted(
         &self,
         me: &str,
         peer: &str,
         epoch: u64,
+        me_stale: bool,
         peer_stale: bool,
         why: &str,
     ) -> Roles {
-        let stale = if peer_stale {
+        let stale = if me_stale {
+            Some(me.to_string())
+        } else if peer_stale {
             Some(peer.to_string())
         } else {
             self.stale.clone().filter(|s| s == peer)
@@ -521,7 +525,7 @@ mod tests {
     #[test]
     fn vip_mode_records_the_taker_at_the_elections_epoch() {
         let r0 = Roles::initial(&config());
-        let r = r0.vip_promoted("beta", "alpha", 5, true, "beta took it");
+        let r = r0.vip_promoted("beta", "alpha", 5, false, true, "beta took it");
         assert_eq!(
             (r.epoch, r.primary.as_str(), r.stale.as_deref()),
             (5, "beta", Some("alpha"))
@@ -530,13 +534,19 @@ mod tests {
         assert_eq!(r.reason.as_deref(), Some("VIP mode: beta took it"));
         // Never at or below the record's own epoch; a told peer is not
         // stale, and the taker's own stale mark goes.
-        let back = r.vip_promoted("alpha", "beta", 2, false, "failback");
+        let back = r.vip_promoted("alpha", "beta", 2, false, false, "failback");
         assert_eq!(
             (back.epoch, back.primary.as_str(), back.stale),
             (6, "alpha", None)
         );
-        let again = r.vip_promoted("beta", "alpha", 9, false, "elected");
+        let again = r.vip_promoted("beta", "alpha", 9, false, false, "elected");
         assert_eq!(again.stale.as_deref(), Some("alpha"), "still not resynced");
+        // The stale node had to take over: it stays stale, the peer is not.
+        let forced = r.vip_promoted("alpha", "beta", 10, true, true, "beta died");
+        assert_eq!(
+            (forced.primary.as_str(), forced.stale.as_deref()),
+            ("alpha", Some("alpha"))
+        );
     }
 
     #[test]

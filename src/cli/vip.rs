@@ -199,6 +199,16 @@ fn switchover(global: &Global, args: SwitchoverArgs) -> anyhow::Result<ExitCode>
                     "{} holds {} now (epoch {}), {ms} ms after the request",
                     before.peer, now.address, now.epoch
                 );
+                if settings.failback
+                    && cluster::roles::Roles::initial(&config).primary == before.node
+                {
+                    println!(
+                        "failback is on: it returns to {} after the hold time ({}) unless \
+                         coldspare-vip is stopped there first",
+                        before.node,
+                        cluster::config::duration::format(settings.hold)
+                    );
+                }
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -296,6 +306,14 @@ fn status(global: &Global) -> anyhow::Result<ExitCode> {
         "refused heartbeats: {} forged, {} replayed, {} stale, {} foreign",
         r.forged, r.replayed, r.stale, r.foreign
     );
+    if r.forged > 0 && s.peer_silent {
+        println!(
+            "  {} while {} is silent: if they come from its address, the key files differ \
+             (compare `sha256sum` of the key file on both nodes; the log names the sender)",
+            output::yellow("forged heartbeats"),
+            s.peer
+        );
+    }
     if s.transitions.is_empty() {
         println!("no transitions yet");
     } else {

@@ -168,14 +168,16 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
     // Failback returns the address to the configured primary, wherever the
     // roles have moved since.
     let preferred = Roles::initial(config).primary == me.name;
+    // The heartbeat port first: a second daemon on this node stops here,
+    // before it touches the address the running one holds.
+    let peer_paths = settings.peers.get(&peer.name).cloned().unwrap_or_default();
+    let link = Link::bind(settings.port, &peer_paths)?;
     let address = Address::open(service.address, service.prefix, &service.interface)?;
     let garp = Garp::open(&service.interface, address.index(), v4)?;
     if address.held()? {
         tracing::info!("{service} was held at start: removing it until the election decides");
     }
     address.remove()?;
-    let peer_paths = settings.peers.get(&peer.name).cloned().unwrap_or_default();
-    let link = Link::bind(settings.port, &peer_paths)?;
     let boot = auth::boot_nonce().map_err(Error::Random)?;
     let dead_ms = settings.dead_after.as_millis() as u64;
     let mut d = Daemon {
@@ -215,6 +217,7 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
             Some(Guard::Reach(Reach::new(
                 &settings.reach,
                 boot as u16,
+                settings.interval,
                 settings.dead_after,
             )?))
         } else {
@@ -251,6 +254,7 @@ impl Daemon<'_> {
             let now = Instant::now();
             if now >= next_beat {
                 self.beat();
+                self.keep_address();
                 self.handle(Event::Tick);
                 next_beat += interval;
                 if next_beat < now {
@@ -310,6 +314,30 @@ impl Daemon<'_> {
         Ok(())
     }
 
+    /// The holder looks at its interface every interval: an address removed
+    /// behind its back (`ip addr del`, a network restart) is added and
+    /// announced again, never left to nobody while both statuses say held.
+    fn keep_address(&mut self) {
+        if !self.election.holding() {
+            return;
+        }
+        match self.address.held() {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    "{} was removed from the interface by something else while this node holds \
+                     it: adding and announcing it again",
+                    self.address_text
+                );
+                match self.address.add() {
+                    Ok(()) => self.announcer.announce(),
+                    Err(e) => tracing::error!("{e}"),
+                }
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+
     fn beat(&mut self) {
         let packet = self.signer.seal(self.election.view(), unix_ms());
         self.link.send(&packet);
@@ -366,8 +394,21 @@ impl Daemon<'_> {
         };
         let (logged_count, at) = self.logged[i];
         if at.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+            // Forged packets from the peer's own address while the peer is
+            // silent: most likely two different key files.
+            let hint = if r == Rejection::Forged && self.peer_silent && self.link.is_peer(from.ip())
+            {
+                format!(
+                    "; they come from {}'s address while it is silent: the key files probably \
+                     differ (compare `sha256sum {}` on both nodes)",
+                    self.peer,
+                    self.settings.key_file.display()
+                )
+            } else {
+                String::new()
+            };
             tracing::warn!(
-                "refused a heartbeat from {from}: {r} ({} such since the last line, {total} in all)",
+                "refused a heartbeat from {from}: {r} ({} such since the last line, {total} in all){hint}",
                 total - logged_count
             );
             self.logged[i] = (total, Some(Instant::now()));
@@ -445,6 +486,7 @@ impl Daemon<'_> {
         let event = Event::Roles {
             epoch: self.roles.epoch,
             peer_stale: self.roles.is_stale(&self.peer),
+            stale: self.roles.is_stale(&self.me),
         };
         self.handle(event);
     }
@@ -467,6 +509,7 @@ impl Daemon<'_> {
             &self.me,
             &self.peer,
             epoch,
+            self.election.stale(),
             self.election.view().stale_peer,
             &format!(
                 "{} took {} ({})",

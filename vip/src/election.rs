@@ -107,8 +107,13 @@ pub enum Event {
     /// The daemon is stopping (SIGTERM): release and never take again.
     Resign,
     /// This node's roles record, read again: its epoch (the election's
-    /// epoch is never below it) and whether it marks the peer stale.
-    Roles { epoch: u64, peer_stale: bool },
+    /// epoch is never below it), whether it marks the peer stale, and
+    /// whether it marks this node stale.
+    Roles {
+        epoch: u64,
+        peer_stale: bool,
+        stale: bool,
+    },
     /// Time passed (hold times are measured on these).
     Tick,
 }
@@ -225,6 +230,8 @@ pub struct Election {
     yielding: bool,
     /// The peer says it marked this node stale (see [`View::stale_peer`]).
     stale: bool,
+    /// This node's own roles record marks it stale.
+    stale_by_record: bool,
     /// This node's roles record marks the peer stale.
     peer_stale: bool,
     /// Lost the peer and the guard since it last heard the peer.
@@ -253,6 +260,7 @@ impl Election {
             lease: None,
             yielding: false,
             stale: false,
+            stale_by_record: false,
             peer_stale: false,
             isolated: false,
             taken: false,
@@ -281,7 +289,7 @@ impl Election {
 
     /// Whether the peer marked this node stale (it must be resynced).
     pub fn stale(&self) -> bool {
-        self.stale
+        self.stale || self.stale_by_record
     }
 
     /// This node's checks pass, it is not stale and no damping holds it
@@ -289,7 +297,7 @@ impl Election {
     pub fn eligible(&self) -> bool {
         self.checks_ok
             && !self.resigned
-            && !self.stale
+            && !self.stale()
             && (!self.ever_failed
                 || self
                     .passing_since
@@ -357,7 +365,12 @@ impl Election {
                     self.passing_since = Some(self.now);
                 }
             }
-            Event::Roles { epoch, peer_stale } => {
+            Event::Roles {
+                epoch,
+                peer_stale,
+                stale,
+            } => {
+                self.stale_by_record = stale;
                 if epoch > self.epoch {
                     self.epoch = epoch;
                     self.taken = false;
@@ -370,6 +383,9 @@ impl Election {
             Event::SwitchoverAsked => {
                 if self.holding && self.peer.is_some_and(|p| p.healthy && !p.resign) {
                     self.release(Reason::Switchover, true, &mut out);
+                    // With failback, the hold time counts again from now:
+                    // the address asked away does not bounce straight back.
+                    self.eligible_since = Some(self.now);
                 }
                 return out;
             }
@@ -461,9 +477,15 @@ impl Election {
                 (!s.witness || self.lease == Some(Lease::Granted)).then_some(Reason::PeerSilent)
             }
             Some(p) if p.holding => None,
-            Some(p) if p.resign => Some(Reason::PeerResigned),
-            Some(p) if p.yielding && !self.yielding => Some(Reason::PeerYielded),
-            Some(p) if self.yielding && !p.yielding => None,
+            // A stale node takes the address from a peer that stops or
+            // hands it over only once resynced; from a silent one it does
+            // (stale beats nobody).
+            Some(p) if p.resign => self.eligible().then_some(Reason::PeerResigned),
+            Some(p) if p.yielding && !self.yielding => {
+                self.eligible().then_some(Reason::PeerYielded)
+            }
+            // Handed over: not taken back while the peer can hold it.
+            Some(p) if self.yielding && !p.yielding && p.healthy => None,
             Some(p) => {
                 // Nobody holds it (and neither, or both, gave it up): the
                 // better of the two takes it, the eligible one first, then
@@ -481,11 +503,11 @@ impl Election {
     fn take(&mut self, reason: Reason, out: &mut Vec<Action>) {
         self.holding = true;
         self.yielding = false;
-        // The holder's record decides who is stale from now on: a silent
-        // peer could not be told, so it is marked.
-        self.stale = false;
+        // A silent peer could not be told, so it is marked stale, unless
+        // this node is stale itself: then the peer's files are the newer
+        // ones, and this node stays marked until resynced.
         self.taken = true;
-        if reason == Reason::PeerSilent {
+        if reason == Reason::PeerSilent && !self.stale() {
             self.peer_stale = true;
         }
         self.epoch = self.epoch.max(self.peer_epoch) + 1;
@@ -670,6 +692,7 @@ mod tests {
                 Event::Roles {
                     epoch: resynced,
                     peer_stale: false,
+                    stale: false,
                 },
             );
         }
@@ -700,6 +723,7 @@ mod tests {
             Event::Roles {
                 epoch: 7,
                 peer_stale: false,
+                stale: false,
             },
         );
         assert_eq!(a.epoch(), 7);
@@ -709,6 +733,7 @@ mod tests {
             Event::Roles {
                 epoch: 3,
                 peer_stale: false,
+                stale: false,
             },
         );
         assert_eq!(a.epoch(), 7);
@@ -729,17 +754,32 @@ mod tests {
             Event::Roles {
                 epoch: 4,
                 peer_stale: true,
+                stale: false,
             },
         );
         p.run(2_000);
         assert_eq!(p.held, (false, true), "{:?}", p.log);
         assert!(p.a.stale());
-        // b dies: a takes over all the same (stale beats nobody), and its
-        // own record drops the mark on itself.
+        // b stops (SIGTERM) or hands it over: a, stale, does not take it.
+        let mut stop = p.b.clone();
+        stop.handle(p.now, Event::Resign);
+        let acts = p.a.handle(p.now, Event::PeerHeartbeat(stop.view()));
+        assert!(!acts.contains(&Action::TakeAddress), "{acts:?}");
+        let mut v = p.b.view();
+        v.yielding = true;
+        v.holding = false;
+        let acts = p.a.handle(p.now, Event::PeerHeartbeat(v));
+        assert!(!acts.contains(&Action::TakeAddress), "{acts:?}");
+        // Nor does b hand it to a stale node on a switchover.
+        let mut asked = p.b.clone();
+        assert_eq!(asked.handle(p.now, Event::SwitchoverAsked), []);
+        assert!(asked.holding());
+        // b dies: a takes over all the same (stale beats nobody). It stays
+        // stale (b's files are the newer ones) and does not mark b.
         p.held.1 = false;
         p.event(true, Event::PeerSilent);
         assert_eq!(p.held, (true, false), "{:?}", p.log);
-        assert!(!p.a.stale() && p.a.view().stale_peer);
+        assert!(p.a.stale() && !p.a.view().stale_peer);
         assert!(p.a.epoch() > 4);
     }
 

@@ -14,7 +14,14 @@ const MAX_PACKET: usize = 2048;
 /// Why the heartbeat socket could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum HeartbeatError {
-    #[error("cannot listen for heartbeats on UDP port {port}: {source}")]
+    #[error(
+        "cannot listen for heartbeats on UDP port {port}: {source}{}",
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            "\n  is the VIP daemon already running on this node? `coldspare vip status` shows it; nothing was changed"
+        } else {
+            ""
+        }
+    )]
     Bind { port: u16, source: std::io::Error },
 }
 
@@ -49,6 +56,11 @@ impl Link {
                 }
             })
             .count()
+    }
+
+    /// Whether `ip` is one of the peer's addresses.
+    pub fn is_peer(&self, ip: IpAddr) -> bool {
+        self.peers.iter().any(|p| p.ip() == ip)
     }
 
     /// The next packet and its sender, waiting at most `wait`.

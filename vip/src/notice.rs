@@ -50,7 +50,7 @@ impl Notifier {
                         (true, _) => "took",
                     };
                     let subject = format!(
-                        "VIP #{}: {me} {verb} {address} (epoch {})",
+                        "[coldspare] {cluster}: VIP #{}: {me} {verb} {address} (epoch {})",
                         t.seq, t.epoch
                     );
                     let roles = t

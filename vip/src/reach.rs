@@ -45,6 +45,7 @@ pub struct Reach {
     ident: u16,
     seq: u16,
     dead_after: Duration,
+    lost_after: Duration,
     last_answer: Option<Instant>,
     /// Answers without a gap of `dead_after` since then.
     answering_since: Option<Instant>,
@@ -54,8 +55,14 @@ pub struct Reach {
 }
 
 impl Reach {
-    /// Pings `targets`; `ident` tells this daemon's echoes from others'.
-    pub fn new(targets: &[IpAddr], ident: u16, dead_after: Duration) -> Result<Reach, ReachError> {
+    /// Pings `targets` every `interval`; `ident` tells this daemon's echoes
+    /// from others'.
+    pub fn new(
+        targets: &[IpAddr],
+        ident: u16,
+        interval: Duration,
+        dead_after: Duration,
+    ) -> Result<Reach, ReachError> {
         let targets = targets
             .iter()
             .map(|a| match a {
@@ -76,6 +83,10 @@ impl Reach {
             ident,
             seq: 0,
             dead_after,
+            // Unanswered for half of dead_after (two intervals at least)
+            // is unreachable: a node whose own cable is cut learns it before
+            // its peer's silence counts, so it never takes the address then.
+            lost_after: (dead_after / 2).max(interval * 2),
             last_answer: None,
             answering_since: None,
             started: Instant::now(),
@@ -104,7 +115,7 @@ impl Reach {
                 let now = Instant::now();
                 if self
                     .last_answer
-                    .is_none_or(|t| now.duration_since(t) >= self.dead_after)
+                    .is_none_or(|t| now.duration_since(t) >= self.lost_after)
                 {
                     self.answering_since = Some(now);
                 }
@@ -119,7 +130,7 @@ impl Reach {
         let steady = self
             .answering_since
             .is_some_and(|t| t.elapsed() >= self.dead_after);
-        let event = if since.elapsed() >= self.dead_after {
+        let event = if since.elapsed() >= self.lost_after {
             Event::WitnessUnreachable
         } else if steady {
             Event::WitnessGranted
