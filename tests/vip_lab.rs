@@ -775,7 +775,25 @@ fn nodes_that_cannot_see_each_other_but_reach_the_witness_never_both_hold() {
     eprintln!(
         "VIP with the nodes apart, {TRIALS} trials: {looks} looks at both interfaces, one holder throughout"
     );
+    // A dead witness is not silent: failover is off while it lasts, and
+    // `vip status` says so and exits 1 for monitoring.
     drop(witness.stop());
+    wait_until(
+        "the primary notices the witness is gone",
+        Duration::from_secs(5),
+        || status(&lab, "primary")["lease"] == "unreachable",
+    );
+    let out = lab.primary().coldspare(&["vip", "status"]);
+    assert!(
+        out.status == 1
+            && out
+                .stdout
+                .contains("NO ANSWER: this node can neither take over nor keep the address"),
+        "exit {}: {}",
+        out.status,
+        out.stdout
+    );
+    assert!(log_of(&lab, "primary").contains("NO ANSWER"));
 }
 
 #[test]
@@ -947,7 +965,19 @@ fn with_failback_the_address_returns_to_the_primary_only_after_resync_and_the_ho
         "not before the hold time: {back:?}"
     );
     let p = status(&lab, "primary");
-    assert_eq!(p["transitions"][0]["reason"], "peer_yielded", "{p:#}");
+    // Its history goes on across the restart: #1 (elected, before the
+    // power-off), then #2.
+    let took = p["transitions"]
+        .as_array()
+        .and_then(|t| t.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (&took["reason"], &took["seq"]),
+        (&"peer_yielded".into(), &2.into()),
+        "{p:#}"
+    );
+    assert_eq!(p["transitions"][0]["reason"], "elected", "{p:#}");
     // The roles came back with the address, above the resync's epoch.
     let roles: serde_json::Value = serde_json::from_str(
         &lab.primary()
@@ -961,7 +991,7 @@ fn with_failback_the_address_returns_to_the_primary_only_after_resync_and_the_ho
         (&"primary".into(), None),
         "{roles:#}"
     );
-    assert_eq!(roles["epoch"], p["transitions"][0]["epoch"], "{roles:#}");
+    assert_eq!(roles["epoch"], took["epoch"], "{roles:#}");
     wait_until(
         "the secondary's status follows",
         Duration::from_secs(3),
@@ -1025,7 +1055,12 @@ fn without_failback_the_address_stays_where_it_is() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let p = status(&lab, "primary");
-    assert_eq!(p["transitions"].as_array().map(Vec::len), Some(0), "{p:#}");
+    // Nothing since its restart: only #1, from before the power-off.
+    let seqs: Vec<&serde_json::Value> = p["transitions"]
+        .as_array()
+        .map(|t| t.iter().map(|x| &x["seq"]).collect())
+        .unwrap_or_default();
+    assert_eq!(seqs, [&serde_json::json!(1)], "{p:#}");
     let s = status(&lab, "secondary");
     assert_eq!(
         s["peer_view"]["claim"], false,

@@ -19,7 +19,8 @@ coldspare-vip, the daemon alone (a fraction of coldspare's memory), when it is i
 next to coldspare, as the package does.
 
 Exit codes for `status`: 0 the daemon runs here, 1 it does not (stopped, or its status is
-older than three seconds), 2 no status can be read.";
+older than three seconds) or its witness (or reach address) does not answer, 2 no status can
+be read.";
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
@@ -227,6 +228,11 @@ fn switchover(global: &Global, args: SwitchoverArgs) -> anyhow::Result<ExitCode>
 /// A status older than this means the daemon is gone (it writes every second).
 const FRESH_MS: u64 = 3_000;
 
+/// Whether a configured guard (witness or reach) does not answer.
+fn unguarded_of(s: &vip::status::Status) -> bool {
+    s.guard.is_some() && s.lease.as_deref() == Some("unreachable")
+}
+
 #[derive(Serialize)]
 struct Shown {
     running: bool,
@@ -243,7 +249,9 @@ fn status(global: &Global) -> anyhow::Result<ExitCode> {
         .unwrap_or(0);
     let age = now.saturating_sub(status.updated_ms);
     let running = !status.stopped && age <= FRESH_MS;
-    let code = if running {
+    // A guard that does not answer disables failover: monitoring sees 1.
+    let unguarded = unguarded_of(&status);
+    let code = if running && !unguarded {
         ExitCode::SUCCESS
     } else {
         exit::from(exit::PROBLEM)
@@ -292,12 +300,20 @@ fn status(global: &Global) -> anyhow::Result<ExitCode> {
         (Some(g), lease) if g.starts_with("reach") => println!(
             "{g}: {} (the weaker guard: both nodes may hold the address while apart)",
             if lease.as_deref() == Some("granted") {
-                "answers"
+                output::green("answers")
             } else {
-                "NO ANSWER"
+                output::red("NO ANSWER: this node can neither take over nor keep the address")
             }
         ),
-        (_, Some(lease)) => println!("witness lease: {lease}"),
+        (g, Some(lease)) => println!(
+            "{}: {}",
+            g.as_deref().unwrap_or("witness"),
+            match lease.as_str() {
+                "granted" => output::green("grants this node the lease"),
+                "lost" => format!("the lease is {}'s", s.peer),
+                _ => output::red("NO ANSWER: this node can neither take over nor keep the address"),
+            }
+        ),
         (Some(g), None) => println!("{g}: not asked yet"),
         (None, None) => {}
     }

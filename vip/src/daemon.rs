@@ -228,6 +228,11 @@ pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error
         logged: [(0, None); 4],
         roles,
     };
+    // Numbers and history go on from the journal across restarts.
+    d.transitions = crate::notice::last(&config.state_dir, KEEP_TRANSITIONS);
+    if let Some(t) = d.transitions.last() {
+        d.election.continue_after(t.seq);
+    }
     d.read_roles();
     tracing::info!(
         "VIP mode on {} for {}: heartbeats every {:?} to {} at {:?}, dead after {:?}",
@@ -292,7 +297,7 @@ impl Daemon<'_> {
                 self.handle(e);
             }
             if let Some(e) = self.witness.as_mut().and_then(Guard::poll) {
-                tracing::info!("witness: {e:?}");
+                self.say_guard(e);
                 self.handle(e);
             }
         }
@@ -312,6 +317,27 @@ impl Daemon<'_> {
         self.write_status(true);
         self.notifier.finish();
         Ok(())
+    }
+
+    /// Logs what the guard (witness or reach) now says, in words; losing it
+    /// is a warning: while it lasts, this node cannot take over from a
+    /// silent peer, nor keep the address.
+    fn say_guard(&self, e: Event) {
+        let guard = match &self.witness {
+            Some(Guard::Reach(_)) => format!("reach {}", join(&self.settings.reach)),
+            _ => format!("the witness {}", join(&self.settings.witness)),
+        };
+        match e {
+            Event::WitnessGranted if guard.starts_with("reach") => {
+                tracing::info!("{guard}: answers")
+            }
+            Event::WitnessGranted => tracing::info!("{guard} grants this node the lease"),
+            Event::WitnessLost => tracing::info!("{guard} gives the lease to {}", self.peer),
+            _ => tracing::warn!(
+                "{guard}: NO ANSWER; while this lasts, this node can neither take the address from \
+                 a silent peer nor keep it"
+            ),
+        }
     }
 
     /// The holder looks at its interface every interval: an address removed

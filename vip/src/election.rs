@@ -136,7 +136,8 @@ pub enum Action {
 /// A change of holder as this node saw it, numbered in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Transition {
-    /// 1, 2, 3… for this daemon's life: notifications go out in this order.
+    /// 1, 2, 3…, going on across the daemon's restarts (from its journal):
+    /// notifications go out in this order.
     pub seq: u64,
     pub took: bool,
     pub epoch: u64,
@@ -187,7 +188,9 @@ impl Reason {
     pub fn describe(self) -> &'static str {
         match self {
             Reason::PeerSilent => "the peer was silent for dead_after",
-            Reason::Elected => "nobody held it and this node is the one to",
+            Reason::Elected => {
+                "nobody held it, and this node comes first (eligible, then the configured primary)"
+            }
             Reason::PeerYielded => "the peer handed it over",
             Reason::PeerResigned => "the peer is stopping",
             Reason::LostConflict => {
@@ -196,7 +199,7 @@ impl Reason {
             Reason::WonConflict => {
                 "both held it at the same epoch and this node keeps it (at a new epoch)"
             }
-            Reason::Isolated => "neither the peer nor the witness answers",
+            Reason::Isolated => "neither the peer nor the witness (or reach address) answers",
             Reason::ChecksFailing => "this node's checks fail and the peer's pass",
             Reason::Switchover => "an admin asked for a switchover",
             Reason::Failback => "the preferred node is back and healthy for the hold time",
@@ -268,6 +271,12 @@ impl Election {
             transitions: 0,
             now,
         }
+    }
+
+    /// Numbers the next transitions after `last` (the journal's last, so
+    /// numbers go on across restarts of the daemon).
+    pub fn continue_after(&mut self, last: u64) {
+        self.transitions = self.transitions.max(last);
     }
 
     pub fn holding(&self) -> bool {

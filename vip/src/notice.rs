@@ -100,6 +100,20 @@ impl Notifier {
     }
 }
 
+/// The last `keep` transitions in the journal under `state_dir`, oldest
+/// first (lines that do not parse, e.g. one cut by a power failure, are
+/// skipped).
+pub fn last(state_dir: &std::path::Path, keep: usize) -> Vec<Record> {
+    let Ok(text) = std::fs::read_to_string(state_dir.join(JOURNAL)) else {
+        return Vec::new();
+    };
+    let all: Vec<Record> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    all[all.len().saturating_sub(keep)..].to_vec()
+}
+
 fn append(path: &PathBuf, t: &Record) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -189,7 +189,26 @@ pub(super) fn validate(
     let mut reach = Vec::new();
     for (i, text) in raw.reach.unwrap_or_default().iter().enumerate() {
         let key = ["vip", "reach", &i.to_string()];
+        let node_at = |a: IpAddr| {
+            peers
+                .iter()
+                .find(|(_, addrs): &(&String, &Vec<IpAddr>)| addrs.contains(&a))
+                .map(|(n, _)| n.clone())
+        };
         match text.trim().parse::<IpAddr>() {
+            Ok(a) if Some(a) == service_address => c.problem(
+                &key,
+                format!("`{text}` is the service address itself: whoever holds it always answers"),
+                Some("name an address outside the cluster, e.g. the router's".into()),
+            ),
+            Ok(a) if node_at(a).is_some() => c.problem(
+                &key,
+                format!(
+                    "`{text}` is {}'s address: reaching the peer is already the first rule",
+                    node_at(a).unwrap_or_default()
+                ),
+                Some("name an address outside the cluster, e.g. the router's".into()),
+            ),
             Ok(a @ IpAddr::V4(_)) => reach.push(a),
             Ok(IpAddr::V6(_)) => c.problem(
                 &key,
@@ -334,13 +353,15 @@ mod tests {
     #[test]
     fn reach_is_ipv4_and_never_with_a_witness() {
         let problems = parse(
-            "  key_file: relative.key\n  witness: [10.0.0.50]\n  reach: [10.0.0.254, \"2001:db8::1\", router]\n",
+            "  key_file: relative.key\n  witness: [10.0.0.50]\n  reach: [10.0.0.254, \"2001:db8::1\", router, 10.0.0.10, 10.0.0.2]\n",
         )
         .unwrap_err()
         .join("\n");
         for part in [
             "vip.reach[1]: `2001:db8::1` is IPv6",
             "vip.reach[2]: `router` is not an IP address",
+            "vip.reach[3]: `10.0.0.10` is the service address itself",
+            "vip.reach[4]: `10.0.0.2` is beta's address",
             "vip.reach: both `witness` and `reach` are set",
         ] {
             assert!(problems.contains(part), "{part:?} missing in:\n{problems}");
