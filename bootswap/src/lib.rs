@@ -48,7 +48,7 @@ pub enum Error {
     #[error(
         "VIP mode moves the roles and the service address on this cluster (they were last moved \
          by it: {why}), and the playbook `{playbook}` {does}: the two would fight over it; nothing \
-         was changed\n  help: to move the address on purpose, `{cs} vip switchover` on the holder; \
+         was changed\n  help: to move the address on purpose, run `coldspare vip switchover` on the holder; \
          to run the playbook anyway, stop coldspare-vip on both nodes first and give the reason: \
          `{cs} failover {playbook} --force --reason \"VIP mode stopped on both nodes\"`",
         cs = cluster::hint::cs()
