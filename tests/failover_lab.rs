@@ -55,7 +55,7 @@ fn roles_here(lab: &Lab) -> serde_json::Value {
 
 /// Polls `done` until it holds, panicking after `deadline` with `what`.
 #[track_caller]
-fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
     let until = std::time::Instant::now() + deadline;
     while !done() {
         assert!(

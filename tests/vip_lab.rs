@@ -10,22 +10,12 @@ use std::time::{Duration, Instant};
 use coldspare_lab::Lab;
 use coldspare_lab::probe::{self, Probe, outage};
 
-use crate::failover_lab::{mac_of, mac_seen_by_client};
+use crate::failover_lab::{mac_of, mac_seen_by_client, wait_until};
 use crate::lab;
 
 const SERVICE_ADDRESS: &str = "198.51.100.10";
 const PORT: u16 = 7410;
 const KEY: &str = "the-lab-vip-key-4f1c9e0b7a2d";
-
-/// Polls `done` until it holds, panicking after `deadline` with `what`.
-#[track_caller]
-fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + deadline;
-    while !done() {
-        assert!(Instant::now() < until, "{what}: not within {deadline:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// The key file and the `vip:` section on both nodes, then the daemon
 /// started on each (in the node: a power-off ends it).
@@ -511,7 +501,7 @@ fn duplicate_detection(lab: &Lab, address: &str) -> Vec<String> {
         }
         macs
     });
-    std::thread::sleep(Duration::from_millis(50));
+    // The socket exists already: replies queue in it until the thread reads.
     let first = lab
         .client()
         .sh(&format!("arping -D -c 1 -w 1 -I eth0 {address}"));
@@ -626,8 +616,7 @@ fn with_a_witness_a_cut_holder_drops_the_address_and_after_heal_one_mac_answers(
         // The client reaches the address from the heal on: no gap longer
         // than one interval plus the announcement (one failed try of the
         // probe is 0.3 s at most).
-        std::thread::sleep(Duration::from_millis(500));
-        let lines = probe.stop();
+        let lines = probe.stop_after_an_answer_since(healed + 0.5);
         let after: String = lines
             .lines()
             .filter(|l| {

@@ -74,12 +74,7 @@ pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Switchover(args) => switchover(global, args),
         Cmd::Release => {
             let config = global.load()?;
-            let service = config
-                .failover
-                .service_address
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default();
+            let service = vip::service_address(&config)?.to_string();
             if vip::daemon::release_after_stop(&config)? {
                 eprintln!(
                     "removed {service}: the VIP daemon had stopped without letting go of it \
@@ -143,12 +138,7 @@ fn unix_ms() -> u64 {
 /// holds it) within three times dead_after.
 fn switchover(global: &Global, args: SwitchoverArgs) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
-    let settings = config
-        .vip
-        .as_ref()
-        .ok_or_else(|| vip::Error::NotConfigured {
-            path: config.path.clone(),
-        })?;
+    let settings = vip::settings(&config)?;
     let before = vip::status::Status::read(&config.state_dir)?;
     let refuse = |why: String| -> anyhow::Result<ExitCode> {
         eprintln!("switchover refused: {why}");
@@ -366,12 +356,7 @@ pub struct WitnessArgs {
 pub fn witness(global: &Global, args: WitnessArgs) -> anyhow::Result<ExitCode> {
     let stop = cluster::stop::on_signals("stopping the witness")?;
     let config = global.load_file()?;
-    let settings = config
-        .vip
-        .as_ref()
-        .ok_or_else(|| vip::Error::NotConfigured {
-            path: config.path.clone(),
-        })?;
+    let settings = vip::settings(&config)?;
     let key = vip::auth::Key::load(&settings.key_file)?;
     let nodes: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
     vip::witness::serve(

@@ -143,22 +143,14 @@ struct Daemon<'c> {
 /// Runs VIP mode on this node until `stop` (SIGTERM) is requested; `node`
 /// names the node when its address does not tell.
 pub fn run(config: &Config, node: Option<&str>, stop: &Stop) -> Result<(), Error> {
-    let settings = config.vip.as_ref().ok_or_else(|| Error::NotConfigured {
-        path: config.path.clone(),
-    })?;
+    let settings = crate::settings(config)?;
     let me = this_node(config, node)?;
     let peer = config
         .nodes
         .iter()
         .find(|n| n.name != me.name)
         .expect("two nodes");
-    let service = config
-        .failover
-        .service_address
-        .as_ref()
-        .ok_or_else(|| Error::NotConfigured {
-            path: config.path.clone(),
-        })?;
+    let service = crate::service_address(config)?;
     let IpAddr::V4(v4) = service.address else {
         return Err(Error::NotYet("IPv6 service addresses"));
     };
@@ -621,9 +613,7 @@ fn chrono_now() -> String {
 /// the address to the peer. The daemon does it only when the peer's checks
 /// pass; the caller watches the status for the outcome.
 pub fn ask_switchover(config: &Config, me: &NodeSpec) -> Result<(), Error> {
-    let settings = config.vip.as_ref().ok_or_else(|| Error::NotConfigured {
-        path: config.path.clone(),
-    })?;
+    let settings = crate::settings(config)?;
     let key = Key::load(&settings.key_file)?;
     let boot = auth::boot_nonce().map_err(Error::Random)?;
     let mut signer = Signer::new(key, &config.cluster, &me.name, boot);
@@ -641,13 +631,7 @@ pub fn ask_switchover(config: &Config, me: &NodeSpec) -> Result<(), Error> {
 /// peer would take it after `dead_after` and both would answer. Refused
 /// while a daemon runs here. Returns whether the address was there.
 pub fn release_after_stop(config: &Config) -> Result<bool, Error> {
-    let service = config
-        .failover
-        .service_address
-        .as_ref()
-        .ok_or_else(|| Error::NotConfigured {
-            path: config.path.clone(),
-        })?;
+    let service = crate::service_address(config)?;
     if let Ok(s) = Status::read(&config.state_dir)
         && s.pid != std::process::id()
         && std::fs::read_to_string(format!("/proc/{}/comm", s.pid))

@@ -25,6 +25,26 @@ pub mod witness;
 
 use std::path::PathBuf;
 
+use cluster::config::{Config, ServiceAddress, VipSettings};
+
+/// The configuration's `vip:` section, or why VIP mode is not configured.
+pub fn settings(config: &Config) -> Result<&VipSettings, Error> {
+    config.vip.as_ref().ok_or_else(|| Error::NotConfigured {
+        path: config.path.clone(),
+    })
+}
+
+/// The address VIP mode moves (`failover.service_address`).
+pub fn service_address(config: &Config) -> Result<&ServiceAddress, Error> {
+    config
+        .failover
+        .service_address
+        .as_ref()
+        .ok_or_else(|| Error::NotConfigured {
+            path: config.path.clone(),
+        })
+}
+
 /// Why VIP mode could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
