@@ -109,7 +109,7 @@ enum Command {
     Generate(generate::Cmd),
     /// Show the recorded roles and epoch here and on each node (--adopt NODE takes a newer record).
     Roles(roles::Args),
-    /// VIP mode: `run` the daemon on a node, or show its `status`.
+    /// VIP mode: `run` the daemon on a node, show its `status`, `switchover`, `release`.
     #[command(subcommand)]
     Vip(vip::Cmd),
     /// VIP mode's witness (on a third box): one lease of the address at a time.

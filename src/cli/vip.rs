@@ -18,7 +18,7 @@ with gratuitous ARP. SIGTERM hands the address to the peer at once. `run` execs
 coldspare-vip, the daemon alone (a fraction of coldspare's memory), when it is installed
 next to coldspare, as the package does.
 
-Exit codes for `status`: 0 the daemon runs here, 1 it does not (stopped, or its status is
+Exit codes of `coldspare vip status`: 0 the daemon runs here, 1 it does not (stopped, or its status is
 older than three seconds) or its witness (or reach address) does not answer, 2 no status can
 be read.";
 
