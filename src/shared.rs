@@ -28,25 +28,31 @@ pub fn command_for(config: &Path) -> String {
 pub fn init_logging(verbose: u8, agent: bool, daemon: bool) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let default = match (agent, verbose) {
-        (true, _) => "error",
-        (false, 0) if daemon => "info",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match (agent, verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) if daemon => LevelFilter::INFO,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, _) => LevelFilter::DEBUG,
     };
-    let filter =
-        EnvFilter::try_from_env("COLDSPARE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Colour only on a terminal, and never with NO_COLOR: a redirected
     // log must not fill files with escape sequences.
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_ansi(ansi)
         .with_timer(tracing_subscriber::fmt::time::uptime())
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // A plain level unless COLDSPARE_LOG asks for a filter: EnvFilter
+    // compiles its directives with regex, code the VIP daemon would keep
+    // resident all day (bench/run vip measures it).
+    let asked = std::env::var_os("COLDSPARE_LOG")
+        .and_then(|_| EnvFilter::try_from_env("COLDSPARE_LOG").ok());
+    let _ = match asked {
+        Some(filter) => log.with_env_filter(filter).try_init(),
+        None => log.with_max_level(level).try_init(),
+    };
 }
 
 /// The error and its causes, leaving out a cause whose text the message

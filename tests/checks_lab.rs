@@ -282,7 +282,7 @@ fn a_named_site_is_checked_on_each_node_under_its_name() {
     assert_eq!(
         detail,
         "https://www.example.com/app/ at 198.51.100.12: the certificate was refused: \
-         hostname mismatch — it is not valid for www.example.com"
+         it is not valid for www.example.com, only for old.example.com"
     );
     let (ok, detail) = result(&rows, "primary", "app");
     assert!(ok, "{detail}");

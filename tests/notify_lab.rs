@@ -110,7 +110,7 @@ fn an_unknown_certificate_or_a_wrong_password_is_refused_and_the_message_waits()
     let out = coldspare(&lab, &["--config", &cfg, "verify", "--digest"]);
     out.has("NOT SENT, kept in the outbox: email: [coldspare] lab: all good");
     out.has("198.51.100.50:587");
-    out.has("certificate verify failed");
+    out.has("the server's certificate was refused: no authority this machine trusts signed it");
     out.has("name it in notify.email.ca_file");
 
     // The right CA but a wrong password: the server says no, the message stays.

@@ -10,6 +10,7 @@ use lettre::{SmtpTransport, Transport};
 
 use crate::Message;
 use crate::error::{Error, timed_out, with_causes};
+use crate::tls::Refusal;
 
 fn tls_parameters(e: &EmailSettings) -> Result<TlsParameters, Error> {
     let mut builder = TlsParameters::builder(e.server.clone());
@@ -25,7 +26,7 @@ fn tls_parameters(e: &EmailSettings) -> Result<TlsParameters, Error> {
         builder = builder.add_root_certificate(cert);
     }
     builder
-        .build_native()
+        .build_rustls()
         .map_err(|x| Error::Tls(with_causes(&x)))
 }
 
@@ -107,21 +108,25 @@ pub fn send(e: &EmailSettings, from: &str, to: &[String], raw: &[u8]) -> Result<
                     timeout: cluster::config::duration::format(e.timeout),
                     detail,
                 }
-            } else if detail.to_ascii_lowercase().contains("hostname mismatch")
-                || detail.to_ascii_lowercase().contains("ip address mismatch")
-            {
-                // A trusted certificate, but for another name: checked
-                // first, the name is the thing to fix.
-                Error::WrongName {
-                    server,
-                    port,
-                    detail,
-                }
-            } else if detail.contains("certificate verify failed") && e.ca_file.is_none() {
-                Error::UntrustedCertificate {
-                    server,
-                    port,
-                    detail,
+            } else if let Some(refusal) = crate::tls::refusal(&detail) {
+                match refusal {
+                    // A trusted certificate, but for another name: the
+                    // name is the thing to fix.
+                    Refusal::WrongName { .. } => Error::WrongName {
+                        server,
+                        port,
+                        detail: refusal.to_string(),
+                    },
+                    Refusal::Untrusted if e.ca_file.is_none() => Error::UntrustedCertificate {
+                        server,
+                        port,
+                        detail: format!("the server's certificate was refused: {refusal}"),
+                    },
+                    _ => Error::Smtp {
+                        server,
+                        port,
+                        detail: format!("the server's certificate was refused: {refusal}"),
+                    },
                 }
             } else {
                 Error::Smtp {

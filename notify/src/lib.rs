@@ -9,6 +9,7 @@
 mod email;
 mod error;
 pub mod outbox;
+pub mod tls;
 mod webhook;
 
 use std::path::Path;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use cluster::agent::protocol::{ExecResult, ExecSpec};
 use cluster::config::{Check, CheckKind, NodeSpec, names_each_node};
+use notify::tls::Refusal;
 
 /// How one run of a check went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -584,12 +585,15 @@ fn http_check(
 
 /// Whole days until a DER certificate expires (negative once expired).
 fn days_left(der: &[u8]) -> Option<i64> {
-    let cert = openssl::x509::X509::from_der(der).ok()?;
-    let now = openssl::asn1::Asn1Time::days_from_now(0).ok()?;
-    let diff = now.diff(cert.not_after()).ok()?;
-    // OpenSSL may split 4 days 23:59:59 as 5 days minus a second: count
-    // whole days left from the total, rounding down.
-    Some((diff.days as i64 * 86_400 + diff.secs as i64).div_euclid(86_400))
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let not_after = cert.tbs_certificate.validity.not_after.to_unix_duration();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    // Whole days left, rounding down: 4 days 23:59:59 is 4.
+    let secs = not_after.as_secs() as i64 - now.as_secs() as i64;
+    Some(secs.div_euclid(86_400))
 }
 
 fn http_error(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
@@ -603,28 +607,20 @@ fn http_error(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
         std::iter::successors(Some(e as &dyn std::error::Error), |c| c.source())
             .map(|c| c.to_string())
             .collect();
-    // TLS names why it refused a certificate in parentheses, at one level
-    // of the chain ("... certificate verify failed ... (Hostname mismatch)").
-    if let Some(t) = chain
-        .iter()
-        .find(|t| t.contains("certificate verify failed"))
-    {
-        let reason = t
-            .rsplit_once(" (")
-            .and_then(|(_, r)| r.strip_suffix(')'))
-            .unwrap_or("certificate verify failed");
+    // TLS says why it refused a certificate at one level of the chain.
+    if let Some(refusal) = notify::tls::refusal(&chain.join(": ")) {
         let host = e.url().and_then(|u| u.host_str()).unwrap_or("the host");
-        let hint = if reason.contains("mismatch") {
-            format!(" — it is not valid for {host}")
-        } else if reason.contains("issuer")
-            || reason.contains("self-signed")
-            || reason.contains("self signed")
-        {
-            " — no authority this machine trusts signed it (`ca_file` adds a private one)".into()
-        } else {
-            String::new()
+        let why = match refusal {
+            Refusal::WrongName { valid_for } if valid_for.is_empty() => {
+                format!("it is not valid for {host}")
+            }
+            Refusal::WrongName { valid_for } => {
+                format!("it is not valid for {host}, only for {valid_for}")
+            }
+            Refusal::Untrusted => format!("{refusal} (`ca_file` adds a private one)"),
+            _ => refusal.to_string(),
         };
-        return format!("{url}: the certificate was refused: {reason}{hint}");
+        return format!("{url}: the certificate was refused: {why}");
     }
     // Otherwise the innermost cause says it best ("Connection refused (os error 111)").
     let text = chain.last().cloned().unwrap_or_default();

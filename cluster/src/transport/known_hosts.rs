@@ -9,9 +9,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// A host key as the server presented it.
@@ -133,10 +131,9 @@ fn applies(hosts: &str, token: &str) -> bool {
 }
 
 fn hmac_sha1(key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    let pkey = PKey::hmac(key).ok()?;
-    let mut signer = Signer::new(MessageDigest::sha1(), &pkey).ok()?;
-    signer.update(data).ok()?;
-    signer.sign_to_vec().ok()
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).ok()?;
+    mac.update(data);
+    Some(mac.finalize().into_bytes().to_vec())
 }
 
 /// `*` and `?` patterns, as OpenSSH matches host names (case-insensitive).
