@@ -119,6 +119,25 @@ fn after_a_promotion_the_new_primary_is_the_source() {
         .sh("echo 'server { listen 8083; }' > /etc/nginx/conf.d/promoted.conf")
         .expect_ok("change the new primary");
 
+    // A dry run shows the same plan and says what a real run does first,
+    // but changes nothing on the old primary, not even its roles.
+    let dry = coldspare(&lab, &["sync", "--dry-run"]).expect_ok("sync --dry-run");
+    dry.has("create /etc/nginx/conf.d/promoted.conf");
+    dry.err_has(
+        "primary records epoch 0, this machine epoch 1: a real run sends it the current roles",
+    );
+    dry.err_has("this dry run sends nothing");
+    assert_eq!(
+        node_roles(&lab, "primary"),
+        serde_json::Value::Null,
+        "a dry run sent the roles"
+    );
+    assert!(
+        !lab.primary()
+            .sh("test -e /etc/nginx/conf.d/promoted.conf")
+            .success()
+    );
+
     let out = coldspare(&lab, &["sync"]).expect_ok("sync from the new primary");
     out.has("create /etc/nginx/conf.d/promoted.conf");
     out.err_has("primary recorded epoch 0, this machine epoch 1: sent it the current roles");

@@ -678,3 +678,37 @@ fn every_check_option_fails_with_its_reason_when_its_expectation_is_wrong() {
     want.sort();
     assert_eq!(got, want, "each check fails, saying why");
 }
+
+#[test]
+fn the_service_address_held_by_both_nodes_is_a_failure() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    // Nobody holds it in the lab until a failover: without VIP mode that
+    // is the admin's business, not a finding.
+    coldspare(&lab, &["verify"]).expect_ok("verify with the address nowhere");
+    for node in [lab.primary(), lab.secondary()] {
+        node.sh("ip addr add 198.51.100.10/24 dev eth0")
+            .expect_ok("the service address on the node");
+    }
+    let out = coldspare(&lab, &["verify"]);
+    assert_eq!(out.status, 1, "{}\n{}", out.stdout, out.stderr);
+    out.has(
+        "the service address 198.51.100.10 is held by both primary and secondary: clients \
+         reach one or the other at random",
+    );
+    let doc = json(&coldspare(&lab, &["--json", "report"]).expect_ok("report"));
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["key"] == "service-address:two-holders" && f["severity"] == "failure"),
+        "{doc:#}"
+    );
+    // One holder again: green.
+    lab.secondary()
+        .sh("ip addr del 198.51.100.10/24 dev eth0")
+        .expect_ok("remove it from the secondary");
+    let out = coldspare(&lab, &["verify"]).expect_ok("verify with one holder");
+    assert!(!out.stdout.contains("service address"), "{}", out.stdout);
+}

@@ -87,6 +87,42 @@ fn a_corrupt_roles_record_stops_the_daemon_before_it_touches_the_address() {
         .expect_ok("no status written");
 }
 
+#[test]
+fn config_check_on_a_node_refuses_a_short_or_missing_key() {
+    let lab = lab!();
+    let node = lab.secondary();
+    configure_vip(&node, "");
+    node.sh("printf 'short\\n' > /etc/coldspare/vip.key")
+        .expect_ok("a short key");
+    let out = node.sh("coldspare config check");
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.status, 2, "{said}");
+    assert!(
+        said.contains(
+            "vip.key_file: the key file /etc/coldspare/vip.key holds 5 bytes; at least 16 are needed"
+        ),
+        "{said}"
+    );
+    assert!(
+        !said.contains("short"),
+        "the key itself is never shown: {said}"
+    );
+    node.sh("rm /etc/coldspare/vip.key").expect_ok("no key");
+    let out = node.sh("coldspare config check");
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.status, 2, "{said}");
+    assert!(
+        said.contains("vip.key_file: cannot read the VIP key file /etc/coldspare/vip.key")
+            && said.contains("(this machine is secondary)")
+            && said.contains("needs the same key on both nodes"),
+        "{said}"
+    );
+    let json = node.sh("coldspare --json config check");
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(doc["valid"], false, "{doc:#}");
+    assert_eq!(doc["problems"][0]["key"], "vip.key_file", "{doc:#}");
+}
+
 /// `coldspare vip status --json` on a node.
 fn status(lab: &Lab, node: &'static str) -> serde_json::Value {
     let out = lab.node(node).coldspare(&["--json", "vip", "status"]);
@@ -355,12 +391,17 @@ fn a_powered_off_holder_is_replaced_within_one_and_a_half_seconds() {
     );
     // A controller that recorded older roles takes the node's record at its
     // first contact, and refuses that one command (it started with the old
-    // primary); the next one uses the new roles.
-    let out = lab.client().coldspare(&["--json", "status"]);
+    // primary); the next one uses the new roles. The first contact is a
+    // sync, whose old primary is off: the new roles are the news, not the
+    // unreachable node.
+    let out = lab.client().coldspare(&["sync"]);
     let said = format!("{}{}", out.stdout, out.stderr);
     assert!(
-        said.contains("VIP mode moved the roles") && said.contains("run it again"),
-        "{said}"
+        out.status == 1
+            && said.contains("VIP mode moved the roles")
+            && said.contains("run it again"),
+        "exit {}: {said}",
+        out.status
     );
     let controller: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(lab.run_dir().join("client/state/roles"))

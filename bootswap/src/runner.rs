@@ -794,14 +794,18 @@ impl Runner {
         if !self.nodes.contains_key(&spec.name) {
             // Fenced like a sync (a node ahead of this machine refuses it),
             // but a stale node takes part: the playbooks bring it back.
-            let node =
-                cluster::transport::connect_for(&self.config, spec, roles::Purpose::Failback)
-                    .map_err(|e| {
-                        fail(
-                            format!("cannot reach {}: {e}", spec.name),
-                            format!("check that {} is on and its cable is in", spec.name),
-                        )
-                    })?;
+            // A dry run changes nothing there, not even the node's roles.
+            let connect = if self.dry_run {
+                cluster::transport::connect_for_dry_run
+            } else {
+                cluster::transport::connect_for
+            };
+            let node = connect(&self.config, spec, roles::Purpose::Failback).map_err(|e| {
+                fail(
+                    format!("cannot reach {}: {e}", spec.name),
+                    format!("check that {} is on and its cable is in", spec.name),
+                )
+            })?;
             self.nodes.insert(spec.name.clone(), node);
         }
         Ok(self.nodes.get_mut(&spec.name).expect("just connected"))
@@ -1640,7 +1644,12 @@ impl Runner {
     /// that looks only (a node already ahead of this machine is not refused
     /// here: that is what an interrupted promotion leaves).
     fn node_roles(&mut self, spec: &NodeSpec) -> Result<Option<Roles>, StepFailure> {
-        let node = cluster::connect(&self.config, spec).map_err(|e| {
+        let connect = if self.dry_run {
+            cluster::transport::connect_for_dry_run
+        } else {
+            cluster::transport::connect_for
+        };
+        let node = connect(&self.config, spec, roles::Purpose::Inspect).map_err(|e| {
             fail(
                 format!("cannot reach {}: {e}", spec.name),
                 format!("check that {} is on and its cable is in", spec.name),

@@ -416,9 +416,15 @@ pub enum Purpose {
 /// `Failback`, a node with a newer record refuses this controller
 /// ([`Error::Fenced`]), a stale node is refused ([`Error::Stale`], except
 /// for failback), and a node with an older record (one that missed a
-/// promotion) is sent `ours` before anything else. Returns what was done
-/// that the person should be told.
-pub fn fence(ours: &Roles, node: &mut Node, purpose: Purpose) -> Result<Option<String>, Error> {
+/// promotion) is sent `ours` before anything else, unless this is a
+/// `dry_run` (which refuses what a real run would refuse, but sends
+/// nothing). Returns what was done that the person should be told.
+pub fn fence(
+    ours: &Roles,
+    node: &mut Node,
+    purpose: Purpose,
+    dry_run: bool,
+) -> Result<Option<String>, Error> {
     node.agent.set_epoch(ours.epoch);
     if purpose == Purpose::Inspect {
         return Ok(None);
@@ -469,6 +475,12 @@ pub fn fence(ours: &Roles, node: &mut Node, purpose: Purpose) -> Result<Option<S
              controllers until it is upgraded: {} agent install {name}",
             node.agent.version,
             crate::hint::cs()
+        ))),
+        _ if dry_run => Ok(Some(format!(
+            "{name} records epoch {}, this machine epoch {}: a real run sends it the current \
+             roles ({ours}) first; this dry run sends nothing",
+            theirs.as_ref().map_or(0, |t| t.epoch),
+            ours.epoch
         ))),
         _ => {
             let was = theirs.as_ref().map_or(0, |t| t.epoch);

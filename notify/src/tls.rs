@@ -31,7 +31,7 @@ pub fn refusal(chain: &str) -> Option<Refusal> {
             let valid_for = names
                 .split_once("is only valid for ")
                 // rustls lists them as `DnsName("old.example.com")`.
-            .map(|(_, v)| v.trim().replace("DnsName(\"", "").replace("\")", ""))
+                .map(|(_, v)| v.trim().replace("DnsName(\"", "").replace("\")", ""))
                 .unwrap_or_default();
             Refusal::WrongName { valid_for }
         } else if reason == "NotValidForName" {

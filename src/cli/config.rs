@@ -38,6 +38,19 @@ fn check(global: &Global) -> anyhow::Result<ExitCode> {
             // The file is good; the roles recorded next to the state must
             // fit it too (a record naming other nodes is refused).
             cluster::roles::apply_recorded(&mut c)?;
+            if let Some(problem) = vip_key_problem(global, &c) {
+                let problems = vec![problem];
+                if global.json {
+                    output::json(&CheckReport {
+                        file,
+                        valid: false,
+                        problems: &problems,
+                        roles: None,
+                    })?;
+                    return Ok(exit::from(exit::CANNOT_RUN));
+                }
+                return Err(cluster::ConfigError::Invalid(problems).into());
+            }
             let moved = c.roles.as_ref().filter(|a| a.differs());
             if global.json {
                 output::json(&CheckReport {
@@ -75,6 +88,27 @@ fn check(global: &Global) -> anyhow::Result<ExitCode> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// On one of the nodes, with VIP mode configured, the heartbeat key must be
+/// there and usable: `coldspare vip run` refuses to start without it. (The
+/// machine that manages the cluster need not hold it.)
+fn vip_key_problem(global: &Global, c: &cluster::Config) -> Option<cluster::Problem> {
+    let settings = c.vip.as_ref()?;
+    let me = vip::daemon::this_node(c, None).ok()?;
+    let e = vip::auth::Key::load(&settings.key_file).err()?;
+    let text = std::fs::read_to_string(&global.config).unwrap_or_default();
+    Some(cluster::Problem::at(
+        &global.config,
+        &text,
+        &["vip", "key_file"],
+        format!("{e} (this machine is {})", me.name),
+        Some(format!(
+            "`coldspare vip run` needs the same key on both nodes: make it on one (head -c 32 \
+             /dev/urandom | base64 > {key} && chmod 600 {key}) and copy it to the other",
+            key = settings.key_file.display()
+        )),
+    ))
 }
 
 fn show(global: &Global) -> anyhow::Result<ExitCode> {

@@ -64,12 +64,22 @@ fn open(config: &Config, exclusive: bool) -> Result<(StateRepo, Option<Lock>)> {
 /// controller's recorded roles (a node ahead of this machine, or a stale
 /// node, is refused; a node behind gets the current roles first).
 fn connect(config: &Config, spec: &NodeSpec) -> Result<Node> {
-    connect_as(config, spec, cluster::roles::Purpose::Act)
+    connect_as(config, spec, cluster::roles::Purpose::Act, false)
 }
 
-/// As [`connect`], for `purpose` (a failback lets a stale node take part).
-fn connect_as(config: &Config, spec: &NodeSpec, purpose: cluster::roles::Purpose) -> Result<Node> {
-    Ok(cluster::transport::connect_for(config, spec, purpose)?)
+/// As [`connect`], for `purpose` (a failback lets a stale node take part);
+/// a `dry_run` changes nothing on the node, not even its roles.
+fn connect_as(
+    config: &Config,
+    spec: &NodeSpec,
+    purpose: cluster::roles::Purpose,
+    dry_run: bool,
+) -> Result<Node> {
+    Ok(if dry_run {
+        cluster::transport::connect_for_dry_run(config, spec, purpose)?
+    } else {
+        cluster::transport::connect_for(config, spec, purpose)?
+    })
 }
 
 fn require_sync(config: &Config) -> Result<()> {

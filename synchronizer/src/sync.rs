@@ -21,7 +21,7 @@ use crate::plan::{self, Action, Plan};
 use crate::snapshot::{Last, SnapshotOutcome, capture_and_commit, replay_for};
 use crate::source::Source;
 use crate::state::StateRepo;
-use crate::{capture, connect, diff, open, packages, require_sync, services};
+use crate::{capture, diff, open, packages, require_sync, services};
 
 /// What a node should hold: a capture's metadata, packages and services,
 /// and the directories known unchanged since the last capture.
@@ -427,7 +427,7 @@ pub fn sync(
             } else {
                 cluster::roles::Purpose::Act
             };
-            let connected = crate::connect_as(config, target_spec, purpose);
+            let connected = crate::connect_as(config, target_spec, purpose, opts.dry_run);
             let _ = fenced_tx.send(matches!(
                 connected,
                 Err(Error::Cluster(
@@ -447,7 +447,12 @@ pub fn sync(
             Ok((node, live))
         });
         let mut primary = if opts.to.is_none() {
-            Some(connect(config, config.primary()))
+            Some(crate::connect_as(
+                config,
+                config.primary(),
+                cluster::roles::Purpose::Act,
+                opts.dry_run,
+            ))
         } else {
             None
         };
@@ -486,6 +491,21 @@ pub fn sync(
         )
     });
     let last = last?;
+    // The secondary refusing this run for the roles (fenced, stale, or VIP
+    // mode moved them) says more than an unreachable primary: after a
+    // takeover the old primary is often the node that is off.
+    if matches!(primary, Some(Err(_)))
+        && matches!(
+            walked,
+            Err(Error::Cluster(
+                cluster::Error::Refused(_)
+                    | cluster::Error::Fenced { .. }
+                    | cluster::Error::Stale { .. }
+            ))
+        )
+    {
+        return Err(walked.err().expect("matched an error"));
+    }
     let mut primary = primary.transpose()?;
     let captured = match captured {
         Some(Err(e @ Error::HistoryMissing { .. })) => return Err(e),

@@ -216,6 +216,7 @@ pub fn verify(
     if opts.kind == Kind::Full {
         sync_findings.extend(state_dir_notices(config, &mut connected));
     }
+    let address_findings = service_address_findings(config, &mut connected);
     if opts.kind == Kind::Quick
         && let Some(last) = store::last_full(&config.state_dir)
     {
@@ -294,6 +295,7 @@ pub fn verify(
         }
     }
     findings.extend(sync_findings);
+    findings.extend(address_findings);
     for r in restarts.iter().filter(|r| r.recovered) {
         findings.push(Finding {
             severity: Severity::Notice,
@@ -389,6 +391,68 @@ fn state_dir_notices(
         }
     }
     out
+}
+
+/// Who holds `failover.service_address`: both nodes at once is a failure
+/// (clients reach one or the other at random), and so is neither while
+/// VIP mode is configured (its daemons hold it). Without VIP mode nobody
+/// holding it is left alone: the address is the admin's to bring up.
+fn service_address_findings(
+    config: &Config,
+    connected: &mut [(cluster::NodeSpec, cluster::Result<cluster::transport::Node>)],
+) -> Vec<Finding> {
+    let Some(a) = &config.failover.service_address else {
+        return Vec::new();
+    };
+    let mut holders = Vec::new();
+    let mut asked = 0;
+    for (spec, node) in connected.iter_mut() {
+        let Ok(node) = node else { continue };
+        let cmd = cluster::agent::protocol::ExecSpec::new(a.held_cmd())
+            .timeout(std::time::Duration::from_secs(10));
+        match node.agent.exec(cmd) {
+            Ok(r) => {
+                asked += 1;
+                if r.code == Some(0) {
+                    holders.push(spec.name.clone());
+                }
+            }
+            Err(e) => tracing::warn!("{}: cannot look for the service address: {e}", spec.name),
+        }
+    }
+    let finding = |key: &str, text: String| Finding {
+        severity: Severity::Failure,
+        key: format!("service-address:{key}"),
+        text,
+    };
+    match holders.as_slice() {
+        [one, two, ..] => vec![finding(
+            "two-holders",
+            format!(
+                "the service address {} is held by both {one} and {two}: clients reach one or \
+                 the other at random — remove it from the node that is not the primary (`ip \
+                 addr del {}/{} dev {}`){}",
+                a.address,
+                a.address,
+                a.prefix,
+                a.interface,
+                if config.vip.is_some() {
+                    ", and see `coldspare vip status` on both"
+                } else {
+                    ""
+                }
+            ),
+        )],
+        [] if config.vip.is_some() && asked == connected.len() && asked > 1 => vec![finding(
+            "no-holder",
+            format!(
+                "no node holds the service address {} although VIP mode is configured: is \
+                 `coldspare vip run` running on both nodes? (`coldspare vip status` on each)",
+                a.address
+            ),
+        )],
+        _ => Vec::new(),
+    }
 }
 
 /// The service × node matrix and what it says: a service that passes on one

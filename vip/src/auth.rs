@@ -29,7 +29,7 @@ const MAGIC: &[u8; 6] = b"CSVIP1";
 /// The tag's length (SHA-256).
 const TAG: usize = 32;
 /// A key shorter than this is refused (16 bytes of randomness at least).
-pub const MIN_KEY_BYTES: usize = 16;
+pub use cluster::config::MIN_KEY_BYTES;
 
 /// Why the key file cannot be used.
 #[derive(Debug, thiserror::Error)]

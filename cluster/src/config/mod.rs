@@ -40,7 +40,7 @@ pub use ssh::{AgentSettings, SshSettings};
 pub use starter::{StarterNode, starter};
 pub use sync::{HOST_SPECIFIC, Hook, PackageMode, SyncSettings, UsersMode};
 pub use verify::{VerifySettings, parse_cron};
-pub use vip::{DEFAULT_KEY_FILE, DEFAULT_PORT, DEFAULT_WITNESS_PORT, VipSettings};
+pub use vip::{DEFAULT_KEY_FILE, DEFAULT_PORT, DEFAULT_WITNESS_PORT, MIN_KEY_BYTES, VipSettings};
 pub use yaml_error::from_yaml_error;
 
 /// Where coldspare looks for its configuration unless told otherwise.
@@ -149,6 +149,29 @@ pub struct Problem {
     pub message: String,
     /// What would be right.
     pub help: Option<String>,
+}
+
+impl Problem {
+    /// A problem at `key` of `file` (whose text is `text`), found after the
+    /// file loaded (what only this machine can tell, e.g. a missing key
+    /// file on a node).
+    pub fn at(
+        file: &Path,
+        text: &str,
+        key: &[&str],
+        message: String,
+        help: Option<String>,
+    ) -> Problem {
+        let (line, column) = locate::locate(text, key).unwrap_or((1, 1));
+        Problem {
+            file: file.to_path_buf(),
+            line,
+            column,
+            key: key_path(key),
+            message,
+            help,
+        }
+    }
 }
 
 impl fmt::Display for Problem {

@@ -18,6 +18,9 @@ use super::{Checker, NodeSpec, Service, ser_duration};
 
 /// Where the shared heartbeat key lives unless told otherwise.
 pub const DEFAULT_KEY_FILE: &str = "/etc/coldspare/vip.key";
+/// A heartbeat key shorter than this is refused (16 bytes of randomness
+/// at least; surrounding whitespace is not part of the key).
+pub const MIN_KEY_BYTES: usize = 16;
 /// The heartbeat's UDP port unless told otherwise.
 pub const DEFAULT_PORT: u16 = 7410;
 /// The witness's UDP port when an address names none.
@@ -266,9 +269,10 @@ pub(super) fn validate(
     }
 }
 
-/// The key file must be private (mode 0600 or stricter). It is checked
-/// where it exists: the machine that manages the cluster need not hold the
-/// nodes' key; `coldspare vip run` refuses to start without it.
+/// The key file must be private (mode 0600 or stricter) and long enough.
+/// It is checked where it exists: the machine that manages the cluster
+/// need not hold the nodes' key; `coldspare vip run` refuses to start
+/// without it, and `config check` on a node says so.
 fn check_key_file(c: &mut Checker<'_>, key: &std::path::Path) {
     let key_path = ["vip", "key_file"];
     match std::fs::metadata(key) {
@@ -290,7 +294,23 @@ fn check_key_file(c: &mut Checker<'_>, key: &std::path::Path) {
                 key.display()
             )),
         ),
-        Ok(_) => {}
+        Ok(_) => match std::fs::read(key) {
+            Ok(bytes) if bytes.trim_ascii().len() < MIN_KEY_BYTES => c.problem(
+                &key_path,
+                format!(
+                    "the key file {} holds {} bytes; at least {MIN_KEY_BYTES} are needed",
+                    key.display(),
+                    bytes.trim_ascii().len()
+                ),
+                Some(format!(
+                    "make one on a node and copy it to the other: head -c 32 /dev/urandom | \
+                     base64 > {} && chmod 600 {}",
+                    key.display(),
+                    key.display()
+                )),
+            ),
+            _ => {}
+        },
     }
 }
 

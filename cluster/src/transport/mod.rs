@@ -51,15 +51,31 @@ pub fn connect(config: &Config, spec: &NodeSpec) -> Result<Node> {
 /// recorded roles (see [`crate::roles::fence`]); what the person should be
 /// told (roles sent to a node that was behind) is logged as a warning.
 pub fn connect_for(config: &Config, spec: &NodeSpec, purpose: Purpose) -> Result<Node> {
+    connect_fenced(config, spec, purpose, false)
+}
+
+/// As [`connect_for`], for a dry run: refused where a real run would be,
+/// but nothing is changed on the node (no roles sent, no address released);
+/// what a real run would do first is logged as a warning.
+pub fn connect_for_dry_run(config: &Config, spec: &NodeSpec, purpose: Purpose) -> Result<Node> {
+    connect_fenced(config, spec, purpose, true)
+}
+
+fn connect_fenced(
+    config: &Config,
+    spec: &NodeSpec,
+    purpose: Purpose,
+    dry_run: bool,
+) -> Result<Node> {
     let mut ours = crate::roles::current(config)?;
     let mut node = connect_with(config, spec, None)?;
     if let Some(note) = crate::roles::adopt_vip(config, &mut ours, &node)? {
         tracing::warn!("{note}");
     }
-    if let Some(note) = crate::roles::fence(&ours, &mut node, purpose)? {
+    if let Some(note) = crate::roles::fence(&ours, &mut node, purpose, dry_run)? {
         tracing::warn!("{note}");
     }
-    if let Some(note) = let_go_of_service_address(config, &ours, &mut node) {
+    if let Some(note) = let_go_of_service_address(config, &ours, &mut node, dry_run) {
         tracing::warn!("{note}");
     }
     Ok(node)
@@ -74,15 +90,27 @@ fn let_go_of_service_address(
     config: &Config,
     ours: &crate::roles::Roles,
     node: &mut Node,
+    dry_run: bool,
 ) -> Option<String> {
     let a = config.failover.service_address.as_ref()?;
     // In VIP mode the daemons move the address, and a session never does.
     if config.vip.is_some() || ours.by_vip() || ours.epoch == 0 || ours.primary == node.spec.name {
         return None;
     }
-    let cmd =
-        crate::agent::protocol::ExecSpec::new(a.release_cmd()).timeout(Duration::from_secs(10));
+    let script = if dry_run {
+        format!("if {}; then echo held; fi", a.held_cmd())
+    } else {
+        a.release_cmd()
+    };
+    let cmd = crate::agent::protocol::ExecSpec::new(script).timeout(Duration::from_secs(10));
     match node.agent.exec(cmd) {
+        Ok(r) if dry_run && r.stdout.contains("held") => Some(format!(
+            "{}: it still holds the service address {} although {} is the primary since \
+             epoch {}: a real run releases it first; this dry run leaves it. Until then two \
+             nodes can answer for it",
+            node.spec.name, a.address, ours.primary, ours.epoch
+        )),
+        Ok(_) if dry_run => None,
         Ok(r) if r.code == Some(0) && !r.stdout.contains("released") => None,
         Ok(r) if r.code == Some(0) => Some(format!(
             "{}: it still held the service address {} although {} is the primary since \
