@@ -49,10 +49,25 @@ pub fn init_logging(verbose: u8, agent: bool, daemon: bool) {
     // resident all day (bench/run vip measures it).
     let asked = std::env::var_os("COLDSPARE_LOG")
         .and_then(|_| EnvFilter::try_from_env("COLDSPARE_LOG").ok());
-    let _ = match asked {
-        Some(filter) => log.with_env_filter(filter).try_init(),
-        None => log.with_max_level(level).try_init(),
-    };
+    // rustls's platform verifier logs every refused certificate as an
+    // error of its own; coldspare says what was refused, and why, itself.
+    match asked {
+        Some(filter) => {
+            let _ = log.with_env_filter(filter).try_init();
+        }
+        None => {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            use tracing_subscriber::util::SubscriberInitExt as _;
+            let targets = tracing_subscriber::filter::Targets::new()
+                .with_default(level)
+                .with_target("rustls_platform_verifier", LevelFilter::OFF);
+            let _ = log
+                .with_max_level(LevelFilter::TRACE)
+                .finish()
+                .with(targets)
+                .try_init();
+        }
+    }
 }
 
 /// The error and its causes, leaving out a cause whose text the message

@@ -287,3 +287,114 @@ fn a_named_site_is_checked_on_each_node_under_its_name() {
     let (ok, detail) = result(&rows, "primary", "app");
     assert!(ok, "{detail}");
 }
+
+#[test]
+fn a_refused_certificate_is_named_for_what_to_fix() {
+    let lab = lab!();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_ca(&lab, d, &["default.invalid"]);
+    let dd = d.display();
+    // A certificate from the CA that names its host only in its CN, and a
+    // self-signed one made the quick way (`openssl req -x509`: CA:TRUE).
+    lab.client()
+        .sh(&format!(
+            "set -e; cd {dd}; \
+             openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=www.example.com \
+             -keyout cn.key -out cn.csr 2>&1; \
+             printf 'basicConstraints=CA:FALSE\\n' > cn.ext; \
+             openssl x509 -req -in cn.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
+             -extfile cn.ext -out cn.crt 2>&1; cat cn.crt cn.key > cn.pem; \
+             openssl x509 -req -in cn.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
+             -out v1.crt 2>&1; cat v1.crt cn.key > v1.pem; \
+             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+             -subj /CN=www.example.com -addext subjectAltName=DNS:www.example.com \
+             -keyout self.key -out self.crt 2>&1; cat self.crt self.key > self.pem"
+        ))
+        .expect_ok("the certificates");
+    let cfg = lab.config_variant(d, |t| {
+        t.replace(
+            "services:\n",
+            &format!(
+                "services:
+  site:
+    checks:
+      - {{ name: by the CA, http: {{ url: \"https://www.example.com/app/\", ca_file: {dd}/ca.crt }}, nodes: secondary }}
+      - {{ name: by itself, http: {{ url: \"https://www.example.com/app/\", ca_file: {dd}/self.crt }}, nodes: secondary }}
+      - {{ name: by the system, http: {{ url: \"https://www.example.com/app/\" }}, nodes: secondary }}
+"
+            ),
+        )
+    });
+    let served = |pem: &str| {
+        serve_named_site(
+            &lab,
+            "secondary",
+            &d.join(pem),
+            &d.join("default.invalid.pem"),
+        );
+        wait_until(
+            &lab,
+            &format!(
+                "[ \"$(echo | openssl s_client -connect 198.51.100.12:443 -servername \
+                 www.example.com 2>/dev/null | openssl x509 -noout -fingerprint)\" = \
+                 \"$(openssl x509 -in {dd}/{pem} -noout -fingerprint)\" ]"
+            ),
+        );
+        quick_verify(&lab, &cfg).1
+    };
+
+    let rows = served("cn.pem");
+    let (ok, detail) = result(&rows, "secondary", "by the CA");
+    assert!(!ok, "{detail}");
+    assert_eq!(
+        detail,
+        "https://www.example.com/app/ at 198.51.100.12: the certificate was refused: it names no \
+         host in subjectAltName (a name only in its CN is not accepted): reissue it with \
+         subjectAltName"
+    );
+    // No ca_file: the lab's CA is in no trust store here.
+    let (ok, detail) = result(&rows, "secondary", "by the system");
+    assert!(!ok, "{detail}");
+    assert!(
+        detail.ends_with(
+            "the certificate was refused: no authority this machine trusts signed it (`ca_file` \
+             adds a private one)"
+        ),
+        "{detail}"
+    );
+    // Another ca_file than the one that signed it: the hint does not tell
+    // the admin to add what is already there.
+    let (ok, detail) = result(&rows, "secondary", "by itself");
+    assert!(!ok, "{detail}");
+    assert!(
+        detail.ends_with("neither this machine's authorities nor the check's ca_file signed it"),
+        "{detail}"
+    );
+
+    // Without any extension, openssl makes a version 1 certificate.
+    let rows = served("v1.pem");
+    let (ok, detail) = result(&rows, "secondary", "by the CA");
+    assert!(!ok, "{detail}");
+    assert!(
+        detail.ends_with(
+            "it is an X.509 version 1 certificate, which TLS no longer accepts: reissue it as \
+             version 3 with subjectAltName"
+        ),
+        "{detail}"
+    );
+
+    let rows = served("self.pem");
+    let (ok, detail) = result(&rows, "secondary", "by itself");
+    assert!(!ok, "{detail}");
+    assert!(
+        detail.contains("the server presents a CA certificate (CA:TRUE) as its own"),
+        "{detail}"
+    );
+    for (_, name, _, detail) in &rows {
+        assert!(
+            !detail.contains("Other(") && !detail.contains("Error("),
+            "{name}: no debugging text reaches the admin: {detail}"
+        );
+    }
+}

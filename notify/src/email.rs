@@ -25,9 +25,17 @@ fn tls_parameters(e: &EmailSettings) -> Result<TlsParameters, Error> {
         })?;
         builder = builder.add_root_certificate(cert);
     }
-    builder
-        .build_rustls()
-        .map_err(|x| Error::Tls(with_causes(&x)))
+    builder.build_rustls().map_err(|x| {
+        let detail = with_causes(&x);
+        Error::Tls(if detail.contains("No CA certificates") {
+            format!(
+                "{detail} — install the ca-certificates package, or name the server's CA in \
+                     notify.email.ca_file"
+            )
+        } else {
+            detail
+        })
+    })
 }
 
 fn mailer(e: &EmailSettings) -> Result<SmtpTransport, Error> {
@@ -108,7 +116,7 @@ pub fn send(e: &EmailSettings, from: &str, to: &[String], raw: &[u8]) -> Result<
                     timeout: cluster::config::duration::format(e.timeout),
                     detail,
                 }
-            } else if let Some(refusal) = crate::tls::refusal(&detail) {
+            } else if let Some(refusal) = crate::tls::refusal(&x) {
                 match refusal {
                     // A trusted certificate, but for another name: the
                     // name is the thing to fix.
@@ -121,6 +129,13 @@ pub fn send(e: &EmailSettings, from: &str, to: &[String], raw: &[u8]) -> Result<
                         server,
                         port,
                         detail: format!("the server's certificate was refused: {refusal}"),
+                    },
+                    Refusal::Untrusted => Error::Smtp {
+                        server,
+                        port,
+                        detail: "the server's certificate was refused: neither the system's \
+                                 authorities nor notify.email.ca_file signed it"
+                            .into(),
                     },
                     _ => Error::Smtp {
                         server,

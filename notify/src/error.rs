@@ -65,7 +65,7 @@ pub enum Error {
 
 /// An error with every cause behind it: "Connection error: … : certificate
 /// verify failed" tells the admin what to fix, the first line alone does not.
-pub(crate) fn with_causes(x: &dyn std::error::Error) -> String {
+pub fn with_causes(x: &dyn std::error::Error) -> String {
     let mut text = x.to_string();
     let mut src = x.source();
     while let Some(s) = src {

@@ -18,6 +18,8 @@ use cluster::config::NotifySettings;
 use serde::Serialize;
 
 pub use error::Error;
+/// An error and its causes in one line, each cause once.
+pub use error::with_causes as error_chain;
 pub use outbox::{Channel, Queued};
 
 /// A rendered message, ready for every channel.

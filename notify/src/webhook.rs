@@ -14,9 +14,7 @@ pub fn send(url: &str, timeout: Duration, body: &[u8]) -> Result<(), Error> {
         origin: origin.clone(),
         detail: with_causes(&e.without_url()),
     };
-    let client = reqwest::blocking::Client::builder()
-        .timeout(timeout)
-        .build()
+    let client = crate::tls::http_client(|| reqwest::blocking::Client::builder().timeout(timeout))
         .map_err(&failed)?;
     let resp = client
         .post(url)

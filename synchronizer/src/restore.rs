@@ -30,7 +30,7 @@ pub fn restore(
     let id = repo.resolve(rev)?;
     let want = repo.load(id)?;
     let spec = config.node(node_name).map_err(cluster::Error::from)?;
-    let mut node = connect(config, spec)?;
+    let mut node = crate::connect_as(config, spec, cluster::roles::Purpose::Act, dry_run)?;
     let live = node
         .agent
         .manifest(capture::manifest_request(config, &want.meta.dir_digests()))?;

@@ -133,27 +133,19 @@ fn build_client(
     node: &NodeSpec,
     sites: &[String],
 ) -> Result<Result<reqwest::blocking::Client, String>, String> {
-    let mut b = reqwest::blocking::Client::builder()
-        .tls_info(true)
-        .danger_accept_invalid_certs(key.insecure)
-        .redirect(if key.follow {
-            same_node_redirects()
-        } else {
-            reqwest::redirect::Policy::none()
-        })
-        .user_agent(concat!("coldspare/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = &key.ca_file {
-        let cert = std::fs::read(ca)
+    let ca = match &key.ca_file {
+        Some(ca) => match std::fs::read(ca)
             .map_err(|e| format!("cannot read {}: {e}", ca.display()))
             .and_then(|pem| {
                 reqwest::Certificate::from_pem(&pem)
                     .map_err(|e| format!("{} is not a PEM certificate: {e}", ca.display()))
-            });
-        match cert {
-            Ok(cert) => b = b.add_root_certificate(cert),
+            }) {
+            Ok(cert) => Some(cert),
             Err(e) => return Ok(Err(e)),
-        }
-    }
+        },
+        None => None,
+    };
+    let mut pinned = None;
     if key.pinned_to.is_some() {
         // Port 0: the URL's own port (or its scheme's) is used.
         let addr = match (node.address.as_str(), 0).to_socket_addrs() {
@@ -166,11 +158,36 @@ fn build_client(
                 node.name, node.address
             )));
         };
-        for site in sites {
-            b = b.resolve(site, addr);
-        }
+        pinned = Some(addr);
     }
-    b.build().map(Ok).map_err(|e| e.to_string())
+    let make = || {
+        let mut b = reqwest::blocking::Client::builder()
+            .tls_info(true)
+            .danger_accept_invalid_certs(key.insecure)
+            .redirect(if key.follow {
+                same_node_redirects()
+            } else {
+                reqwest::redirect::Policy::none()
+            })
+            .user_agent(concat!("coldspare/", env!("CARGO_PKG_VERSION")));
+        if let Some(cert) = &ca {
+            b = b.tls_certs_merge([cert.clone()]);
+        }
+        if let Some(addr) = pinned {
+            for site in sites {
+                b = b.resolve(site, addr);
+            }
+        }
+        b
+    };
+    // A client that cannot be built (a ca_file TLS cannot read) belongs to
+    // the checks that use it: they fail saying why, the run goes on.
+    Ok(
+        notify::tls::http_client(make).map_err(|e| match &key.ca_file {
+            Some(ca) => format!("{}: {}", ca.display(), notify::error_chain(&e)),
+            None => notify::error_chain(&e),
+        }),
+    )
 }
 
 /// Follows a redirect only while it stays on the host first asked (the
@@ -271,7 +288,9 @@ pub fn network(check: &Check, node: &NodeSpec, http: &Http) -> Outcome {
             follow_redirects,
             ..
         } => {
-            let client = ClientKey::for_check(&check.kind, node).and_then(|k| http.clients.get(&k));
+            let key = ClientKey::for_check(&check.kind, node);
+            let private_ca = key.as_ref().is_some_and(|k| k.ca_file.is_some());
+            let client = key.and_then(|k| http.clients.get(&k));
             let client = match client {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => {
@@ -298,6 +317,7 @@ pub fn network(check: &Check, node: &NodeSpec, http: &Http) -> Outcome {
                 headers,
                 cert_days: *cert_days,
                 follow: *follow_redirects,
+                private_ca,
             };
             let target = Target {
                 url: expand(url, node),
@@ -408,6 +428,8 @@ struct Want<'a> {
     headers: &'a std::collections::BTreeMap<String, String>,
     cert_days: u32,
     follow: bool,
+    /// The check names a `ca_file`.
+    private_ca: bool,
 }
 
 /// The request of one http check on one node.
@@ -443,7 +465,7 @@ fn http_check(
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let resp = match client.request(method, &target.url).timeout(timeout).send() {
         Ok(r) => r,
-        Err(e) => return outcome(false, http_error(&e, &url, timeout), start),
+        Err(e) => return outcome(false, http_error(&e, &url, timeout, want.private_ca), start),
     };
     let status = resp.status().as_u16();
     // Where the answer came from when redirects on the node were followed.
@@ -573,7 +595,17 @@ fn http_check(
                     start,
                 );
             }
-            None => {}
+            None => {
+                // Not a false alarm, but not silence either.
+                return outcome(
+                    true,
+                    format!(
+                        "{url}: HTTP {status}{to} in {took} ms{via}; the certificate's end date \
+                         could not be read, so its expiry was not checked"
+                    ),
+                    start,
+                );
+            }
         }
     }
     outcome(
@@ -596,7 +628,7 @@ fn days_left(der: &[u8]) -> Option<i64> {
     Some(secs.div_euclid(86_400))
 }
 
-fn http_error(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
+fn http_error(e: &reqwest::Error, url: &str, timeout: Duration, private_ca: bool) -> String {
     if e.is_timeout() {
         return format!(
             "{url}: no answer within {}",
@@ -607,15 +639,15 @@ fn http_error(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
         std::iter::successors(Some(e as &dyn std::error::Error), |c| c.source())
             .map(|c| c.to_string())
             .collect();
-    // TLS says why it refused a certificate at one level of the chain.
-    if let Some(refusal) = notify::tls::refusal(&chain.join(": ")) {
+    // TLS says why it refused a certificate somewhere in the chain.
+    if let Some(refusal) = notify::tls::refusal(e) {
         let host = e.url().and_then(|u| u.host_str()).unwrap_or("the host");
         let why = match refusal {
-            Refusal::WrongName { valid_for } if valid_for.is_empty() => {
-                format!("it is not valid for {host}")
-            }
-            Refusal::WrongName { valid_for } => {
+            Refusal::WrongName { valid_for } if !valid_for.is_empty() => {
                 format!("it is not valid for {host}, only for {valid_for}")
+            }
+            Refusal::Untrusted if private_ca => {
+                "neither this machine's authorities nor the check's ca_file signed it".into()
             }
             Refusal::Untrusted => format!("{refusal} (`ca_file` adds a private one)"),
             _ => refusal.to_string(),

@@ -404,21 +404,40 @@ fn service_address_findings(
     let Some(a) = &config.failover.service_address else {
         return Vec::new();
     };
-    let mut holders = Vec::new();
-    let mut asked = 0;
-    for (spec, node) in connected.iter_mut() {
-        let Ok(node) = node else { continue };
-        let cmd = cluster::agent::protocol::ExecSpec::new(a.held_cmd())
-            .timeout(std::time::Duration::from_secs(10));
-        match node.agent.exec(cmd) {
-            Ok(r) => {
-                asked += 1;
-                if r.code == Some(0) {
+    let mut look = || {
+        let mut holders = Vec::new();
+        let mut asked = 0;
+        for (spec, node) in connected.iter_mut() {
+            let Ok(node) = node else { continue };
+            let cmd = cluster::agent::protocol::ExecSpec::new(a.held_cmd())
+                .timeout(std::time::Duration::from_secs(10));
+            match node.agent.exec(cmd) {
+                Ok(r) if r.code == Some(0) => {
+                    asked += 1;
                     holders.push(spec.name.clone());
                 }
+                // Not held: grep found nothing, and `ip` said nothing.
+                Ok(r) if r.code == Some(1) && r.stderr.trim().is_empty() => asked += 1,
+                Ok(r) => tracing::warn!(
+                    "{}: cannot tell whether it holds the service address: {}",
+                    spec.name,
+                    r.stderr.trim()
+                ),
+                Err(e) => {
+                    tracing::warn!("{}: cannot look for the service address: {e}", spec.name)
+                }
             }
-            Err(e) => tracing::warn!("{}: cannot look for the service address: {e}", spec.name),
         }
+        (holders, asked)
+    };
+    let (mut holders, mut asked) = look();
+    if let Some(vip) = &config.vip
+        && holders.is_empty()
+    {
+        // A takeover or a switchover releases before it takes: look again
+        // once that gap is surely over.
+        std::thread::sleep(vip.interval * 2);
+        (holders, asked) = look();
     }
     let finding = |key: &str, text: String| Finding {
         severity: Severity::Failure,
