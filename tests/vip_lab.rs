@@ -121,6 +121,22 @@ fn config_check_on_a_node_refuses_a_short_or_missing_key() {
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(doc["valid"], false, "{doc:#}");
     assert_eq!(doc["problems"][0]["key"], "vip.key_file", "{doc:#}");
+    // The key back, but the service address on an interface this node
+    // does not have: `vip run` would fail; config check says so first.
+    node.sh_with_input(
+        "umask 077 && cat > /etc/coldspare/vip.key && coldspare config check",
+        KEY.as_bytes(),
+    )
+    .expect_ok("the key back: valid again");
+    node.sh("sed -i 's/ on eth0/ on eth9/' /etc/coldspare/coldspare.yaml")
+        .expect_ok("a wrong interface");
+    let out = node.sh("coldspare config check");
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.status, 2, "{said}");
+    assert!(
+        said.contains("failover.service_address") && said.contains("eth9"),
+        "{said}"
+    );
 }
 
 /// `coldspare vip status --json` on a node.
@@ -420,7 +436,20 @@ fn a_powered_off_holder_is_replaced_within_one_and_a_half_seconds() {
     assert_eq!(secondary["state"], "up", "{again:#}");
     assert_eq!(again["roles"]["primary"], "secondary", "{again:#}");
     // A playbook that would move the roles or the address now would fight
-    // the daemons: refused, nothing changed, the way out named.
+    // the daemons: refused, nothing changed, the way out named; its dry
+    // run says the same.
+    let dry = lab
+        .client()
+        .coldspare(&["failover", "switchover", "--dry-run"]);
+    assert!(
+        dry.status == 1
+            && format!("{}{}", dry.stdout, dry.stderr)
+                .contains("VIP mode moves the roles and the service address"),
+        "exit {}: {}{}",
+        dry.status,
+        dry.stdout,
+        dry.stderr
+    );
     let out = lab.client().coldspare(&["failover", "switchover"]);
     let said = format!("{}{}", out.stdout, out.stderr);
     assert!(
@@ -919,6 +948,27 @@ fn a_switchover_moves_the_address_with_checks_before_and_after() {
         mac_of(&lab, "secondary"),
         "the client reaches the address at the secondary"
     );
+    // The controller's first look after the move takes the new roles and
+    // checks with them: no node called unreachable or refused (a nightly
+    // verify after every switchover would otherwise mail a false alarm).
+    let out = lab.client().coldspare(&["--json", "verify"]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("verify --json ({e}): {}{}", out.stdout, out.stderr));
+    let nodes = doc["report"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        nodes.len() == 2 && nodes.iter().all(|n| n["reachable"] == true),
+        "{doc:#}\n{}",
+        out.stderr
+    );
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n["name"] == "secondary" && n["role"] == "primary"),
+        "checked with the new roles: {doc:#}"
+    );
 }
 
 /// The primary powered off (the secondary takes over), then powered on
@@ -972,6 +1022,23 @@ fn with_failback_the_address_returns_to_the_primary_only_after_resync_and_the_ho
         "{said}"
     );
     assert_eq!(status(&lab, "primary")["stale"], true);
+    // Until then every way back names the failback: a switchover to it, a
+    // sync to it, and the nightly verify.
+    let out = lab.secondary().coldspare(&["vip", "switchover"]);
+    assert_eq!(out.status, 1, "{out:?}");
+    out.err_has("primary is stale");
+    out.err_has("resync it first with `coldspare failover failback`");
+    let out = lab.client().coldspare(&["sync"]);
+    assert_eq!(out.status, 1, "{out:?}");
+    out.err_has("bring it back with the failback playbook");
+    let out = lab.client().coldspare(&["verify"]);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        said.contains("primary is stale: the roles moved while it was silent")
+            && said.contains("`coldspare failover failback`")
+            && !said.contains("never been synced"),
+        "{said}"
+    );
     let second = lab
         .client()
         .coldspare(&["failover", "failback"])
@@ -1206,6 +1273,38 @@ fn the_holder_keeps_its_address_against_a_second_daemon_and_an_ip_addr_del() {
     assert_eq!(
         duplicate_detection(&lab, SERVICE_ADDRESS),
         [mac_of(&lab, "primary")]
+    );
+    // Put on the other node by hand: that daemon removes it.
+    lab.secondary()
+        .sh(&format!("ip addr add {SERVICE_ADDRESS}/24 dev eth0"))
+        .expect_ok("the address on the non-holder by hand");
+    wait_until(
+        "the secondary removes the stray address",
+        Duration::from_secs(2),
+        || !held(&lab, "secondary"),
+    );
+    assert!(
+        log_of(&lab, "secondary").contains("although this node does not hold it"),
+        "{}",
+        log_of(&lab, "secondary")
+    );
+    assert!(held(&lab, "primary"), "the holder kept it");
+    // The keepalived habit of a SIGHUP reload, and SIGUSR1: ignored, said,
+    // nothing moves.
+    for signal in ["HUP", "USR1"] {
+        lab.primary()
+            .sh(&format!("pkill -{signal} -x coldspare-vip"))
+            .expect_ok("signal the holder's daemon");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    lab.primary()
+        .sh("pgrep -x coldspare-vip")
+        .expect_ok("the daemon still runs after SIGHUP and SIGUSR1");
+    assert!(held(&lab, "primary") && !held(&lab, "secondary"));
+    assert!(
+        log_of(&lab, "primary").contains("SIGHUP received and ignored: the daemon does not reload"),
+        "{}",
+        log_of(&lab, "primary")
     );
 }
 

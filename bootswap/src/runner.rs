@@ -155,9 +155,10 @@ pub fn variables(config: &Config) -> BTreeMap<String, String> {
 
 /// Refuses a playbook that promotes a node or takes the service address
 /// while VIP mode owns them (the roles were last moved by its daemons),
-/// unless forced with a reason (journaled). A dry run only looks.
+/// unless forced with a reason (journaled). A dry run is refused the same
+/// way: it shows what a real run would do, and that is to stop here.
 fn vip_owns(roles: &Roles, playbook: &Playbook, opts: &Options) -> Result<(), Error> {
-    if opts.dry_run || opts.force_reason.is_some() || !roles.by_vip() {
+    if opts.force_reason.is_some() || !roles.by_vip() {
         return Ok(());
     }
     let does = playbook.steps.iter().find_map(|s| match &s.action {

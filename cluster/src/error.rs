@@ -87,6 +87,12 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
 
+    /// VIP mode moved the roles, and this controller took the node's
+    /// record at first contact; the command, started with the old roles,
+    /// changed nothing. Run again, it uses the new roles.
+    #[error("{0}")]
+    RolesMovedByVip(String),
+
     /// A node holds a newer epoch than this controller: the roles moved and
     /// this machine did not learn it. Nothing was changed.
     #[error(

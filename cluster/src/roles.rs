@@ -370,7 +370,12 @@ pub fn apply_recorded(config: &mut Config) -> Result<(), RolesError> {
 /// the other node as the primary, it is refused, whatever it was for: its
 /// plan (what to capture from where, a playbook's `{primary}`) was made
 /// with the old roles. Nothing was changed; run again, it uses the new ones.
-pub fn adopt_vip(config: &Config, ours: &mut Roles, node: &Node) -> Result<Option<String>, Error> {
+pub fn adopt_vip(
+    config: &Config,
+    ours: &mut Roles,
+    node: &Node,
+    dry_run: bool,
+) -> Result<Option<String>, Error> {
     let name = node.name();
     let Some(theirs) = node.agent.roles() else {
         return Ok(None);
@@ -379,19 +384,35 @@ pub fn adopt_vip(config: &Config, ours: &mut Roles, node: &Node) -> Result<Optio
         return Ok(None);
     }
     theirs.check(config)?;
-    theirs.store(&config.state_dir)?;
+    // A dry run records nothing, not even here.
+    if !dry_run {
+        theirs.store(&config.state_dir)?;
+    }
     let was = std::mem::replace(ours, theirs.clone());
     let note = format!(
         "VIP mode moved the roles: {name} records {theirs} ({}); this machine recorded epoch {} \
-         and takes that record now",
+         and {}",
         theirs.why(),
-        was.epoch
+        was.epoch,
+        if dry_run {
+            "a real run takes that record (this dry run does not)"
+        } else {
+            "takes that record now"
+        }
     );
     let started_with = config.primary().name.as_str();
     if started_with != theirs.primary {
-        return Err(Error::Refused(format!(
+        return Err(Error::RolesMovedByVip(format!(
             "{note}\n  this command started with {started_with} as the primary: nothing was \
-             changed\n  help: run it again; it uses the new roles"
+             changed\n  help: {}",
+            if dry_run {
+                format!(
+                    "`{} status` takes the new record; then run this again",
+                    crate::hint::cs()
+                )
+            } else {
+                "run it again; it uses the new roles".to_string()
+            }
         )));
     }
     Ok(Some(note))

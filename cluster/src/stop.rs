@@ -66,17 +66,36 @@ impl Stop {
 /// arrives ("finishing the current run, then stopping"). Call it first
 /// thing, before any other thread starts.
 pub fn on_signals(said: &'static str) -> nix::Result<Stop> {
+    on_signals_ignoring(said, "")
+}
+
+/// As [`on_signals`], for a daemon: SIGHUP, SIGUSR1 and SIGUSR2 (which
+/// kill a process by default, and which admins send to daemons out of
+/// habit: keepalived reloads on SIGHUP) are logged with `ignored` and
+/// change nothing, so a habit never ends the daemon without its SIGTERM
+/// handover.
+pub fn on_signals_ignoring(said: &'static str, ignored: &'static str) -> nix::Result<Stop> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGTERM);
     set.add(Signal::SIGINT);
+    if !ignored.is_empty() {
+        set.add(Signal::SIGHUP);
+        set.add(Signal::SIGUSR1);
+        set.add(Signal::SIGUSR2);
+    }
     set.thread_block()?;
     let stop = Stop::default();
     let s = stop.clone();
     std::thread::spawn(move || {
-        if let Ok(sig) = set.wait() {
+        while let Ok(sig) = set.wait() {
+            if matches!(sig, Signal::SIGHUP | Signal::SIGUSR1 | Signal::SIGUSR2) {
+                tracing::warn!("{sig} received and ignored: {ignored}");
+                continue;
+            }
             tracing::info!("{sig} received: {said}");
             *s.0.signal.lock().unwrap_or_else(|p| p.into_inner()) = Some(sig.to_string());
             s.request();
+            return;
         }
     });
     Ok(stop)

@@ -77,7 +77,11 @@ fn parse(
 
 fn run(args: &Args) -> anyhow::Result<()> {
     // Before any thread starts: SIGTERM resigns, it does not kill.
-    let stop = cluster::stop::on_signals("resigning the service address")?;
+    let stop = cluster::stop::on_signals_ignoring(
+        "resigning the service address",
+        "the daemon does not reload; to apply a changed configuration restart it (systemctl \
+         restart coldspare-vip: SIGTERM hands the address to the peer first)",
+    )?;
     let mut config = cluster::config::load(&args.config)?;
     cluster::roles::apply_recorded(&mut config)?;
     vip::daemon::run(&config, args.node.as_deref(), &stop)?;

@@ -38,8 +38,8 @@ fn check(global: &Global) -> anyhow::Result<ExitCode> {
             // The file is good; the roles recorded next to the state must
             // fit it too (a record naming other nodes is refused).
             cluster::roles::apply_recorded(&mut c)?;
-            if let Some(problem) = vip_key_problem(global, &c) {
-                let problems = vec![problem];
+            let problems = node_problems(global, &c);
+            if !problems.is_empty() {
                 if global.json {
                     output::json(&CheckReport {
                         file,
@@ -90,25 +90,47 @@ fn check(global: &Global) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// On one of the nodes, with VIP mode configured, the heartbeat key must be
-/// there and usable: `coldspare vip run` refuses to start without it. (The
-/// machine that manages the cluster need not hold it.)
-fn vip_key_problem(global: &Global, c: &cluster::Config) -> Option<cluster::Problem> {
-    let settings = c.vip.as_ref()?;
-    let me = vip::daemon::this_node(c, None).ok()?;
-    let e = vip::auth::Key::load(&settings.key_file).err()?;
+/// On one of the nodes, with VIP mode configured, what `coldspare vip run`
+/// needs there: the heartbeat key, usable, and the service address's
+/// interface. (The machine that manages the cluster need not have either.)
+fn node_problems(global: &Global, c: &cluster::Config) -> Vec<cluster::Problem> {
+    let mut out = Vec::new();
+    let Some(settings) = c.vip.as_ref() else {
+        return out;
+    };
+    let Ok(me) = vip::daemon::this_node(c, None) else {
+        return out;
+    };
     let text = std::fs::read_to_string(&global.config).unwrap_or_default();
-    Some(cluster::Problem::at(
-        &global.config,
-        &text,
-        &["vip", "key_file"],
-        format!("{e} (this machine is {})", me.name),
-        Some(format!(
-            "`coldspare vip run` needs the same key on both nodes: make it on one (head -c 32 \
-             /dev/urandom | base64 > {key} && chmod 600 {key}) and copy it to the other",
-            key = settings.key_file.display()
-        )),
-    ))
+    if let Err(e) = vip::auth::Key::load(&settings.key_file) {
+        out.push(cluster::Problem::at(
+            &global.config,
+            &text,
+            &["vip", "key_file"],
+            format!("{e} (this machine is {})", me.name),
+            Some(format!(
+                "`coldspare vip run` needs the same key on both nodes: make it on one (head -c 32 \
+                 /dev/urandom | base64 > {key} && chmod 600 {key}) and copy it to the other",
+                key = settings.key_file.display()
+            )),
+        ));
+    }
+    if let Some(a) = &c.failover.service_address
+        && let Err(e) = vip::netlink::Address::open(a.address, a.prefix, &a.interface)
+    {
+        out.push(cluster::Problem::at(
+            &global.config,
+            &text,
+            &["failover", "service_address"],
+            format!("{e} (this machine is {})", me.name),
+            Some(
+                "name the interface that carries the node's own address here (`ip -br link` \
+                 lists them)"
+                    .into(),
+            ),
+        ));
+    }
+    out
 }
 
 fn show(global: &Global) -> anyhow::Result<ExitCode> {

@@ -147,6 +147,7 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
                     }
                     cluster::Error::Auth { .. } => "login refused",
                     cluster::Error::Refused(_)
+                    | cluster::Error::RolesMovedByVip(_)
                     | cluster::Error::Fenced { .. }
                     | cluster::Error::Stale { .. } => "refused",
                     cluster::Error::HostKeyUnknown(_) | cluster::Error::HostKeyChanged(_) => {

@@ -65,7 +65,11 @@ pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
                 env!("CARGO_PKG_VERSION")
             );
             // Before any thread starts: SIGTERM resigns, it does not kill.
-            let stop = cluster::stop::on_signals("resigning the service address")?;
+            let stop = cluster::stop::on_signals_ignoring(
+                "resigning the service address",
+                "the daemon does not reload; to apply a changed configuration restart it (systemctl \
+         restart coldspare-vip: SIGTERM hands the address to the peer first)",
+            )?;
             let config = global.load()?;
             vip::daemon::run(&config, args.node.as_deref(), &stop)?;
             Ok(ExitCode::SUCCESS)
@@ -164,12 +168,35 @@ fn switchover(global: &Global, args: SwitchoverArgs) -> anyhow::Result<ExitCode>
             before.holder.as_deref().unwrap_or("nobody")
         ));
     }
+    let peer = &before.peer;
+    let peer_stale = cluster::roles::Roles::load(&config.state_dir)
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.is_stale(peer));
     match before.peer_view {
+        _ if peer_stale => {
+            return refuse(format!(
+                "{peer} is stale (the address was taken while it was silent, so its files missed \
+                 changes): resync it first with `{} failover failback`",
+                cluster::hint::cs()
+            ));
+        }
         Some(v) if !before.peer_silent && v.healthy && !v.resign => {}
+        Some(v) if !before.peer_silent && v.resign => {
+            return refuse(format!(
+                "{peer}'s daemon is stopping: it could not take the address"
+            ));
+        }
+        Some(_) if !before.peer_silent => {
+            return refuse(format!(
+                "{peer}'s tracked checks do not pass (`{} vip status` on {peer} says which): it \
+                 could not serve",
+                cluster::hint::cs()
+            ));
+        }
         _ => {
             return refuse(format!(
-                "{} is not heard, or its checks do not pass: it could not take the address",
-                before.peer
+                "{peer} is not heard: its daemon does not run, or the nodes cannot reach each other"
             ));
         }
     }
@@ -270,7 +297,25 @@ fn status(global: &Global) -> anyhow::Result<ExitCode> {
         Some(h) => h.clone(),
         None => "nobody".into(),
     };
-    println!("holder: {holder}, epoch {}", s.epoch);
+    if running {
+        println!("holder: {holder}, epoch {}", s.epoch);
+    } else {
+        println!("last known holder: {holder}, epoch {}", s.epoch);
+        // Nothing keeps or releases the address now: say where it is.
+        let here = vip::service_address(&config).ok().and_then(|a| {
+            vip::netlink::Address::open(a.address, a.prefix, &a.interface)
+                .and_then(|a| a.held())
+                .ok()
+        });
+        if here == Some(true) {
+            println!(
+                "{}: with no daemon to hold or hand it over, the peer may hold it too; `{} vip \
+                 release` removes it (the unit's ExecStopPost does), or start the daemon",
+                output::red("the service address is still on this node's interface"),
+                cluster::hint::cs()
+            );
+        }
+    }
     let seen = match (s.peer_seen_ms_ago, s.peer_silent) {
         (_, true) => "silent (taken for dead)".to_string(),
         (Some(ms), false) => format!("heard {ms} ms ago"),
@@ -284,6 +329,33 @@ fn status(global: &Global) -> anyhow::Result<ExitCode> {
             output::yellow("this node is STALE"),
             s.peer,
             cluster::hint::cs()
+        );
+    }
+    let tracked = config.vip.as_ref().map(|v| v.services.join(", "));
+    if let Some(tracked) = tracked.filter(|t| !t.is_empty()) {
+        let word = |ok: bool| {
+            if ok {
+                output::green("pass")
+            } else {
+                output::red("FAIL")
+            }
+        };
+        // Eligible: checks pass, not stale, not held back by damping.
+        let mine = s.eligible || s.stale;
+        let peers = s.peer_view.map(|v| v.healthy);
+        println!(
+            "tracked checks ({tracked}): this node {}{}; peer {}",
+            word(mine),
+            if mine {
+                ""
+            } else {
+                " (not eligible to hold the address; the log says which check)"
+            },
+            match peers {
+                Some(true) => output::green("eligible"),
+                Some(false) => output::red("NOT eligible (its checks fail, or it is stale)"),
+                None => "not heard".into(),
+            }
         );
     }
     match (&s.guard, &s.lease) {
@@ -331,7 +403,7 @@ fn status(global: &Global) -> anyhow::Result<ExitCode> {
                 t.at,
                 if t.took { "took" } else { "released" },
                 t.epoch,
-                t.reason
+                vip::election::Reason::describe_key(&t.reason)
             );
             if let Some(r) = &t.roles {
                 println!("      roles {r}");
@@ -354,7 +426,10 @@ pub struct WitnessArgs {
 /// `coldspare witness`: grants the address's lease to one node at a time,
 /// with the cluster's `vip:` key file, until SIGTERM.
 pub fn witness(global: &Global, args: WitnessArgs) -> anyhow::Result<ExitCode> {
-    let stop = cluster::stop::on_signals("stopping the witness")?;
+    let stop = cluster::stop::on_signals_ignoring(
+        "stopping the witness",
+        "the witness does not reload; restart it to apply a changed configuration",
+    )?;
     let config = global.load_file()?;
     let settings = vip::settings(&config)?;
     let key = vip::auth::Key::load(&settings.key_file)?;

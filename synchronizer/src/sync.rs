@@ -407,8 +407,19 @@ pub fn sync(
     planned: &dyn Fn(&SyncOutcome),
 ) -> Result<SyncOutcome> {
     require_sync(config)?;
-    let (repo, _lock) = open(config, !opts.dry_run)?;
     let target_spec = config.secondary();
+    // A stale secondary is refused before anything is captured (the
+    // session's fence would refuse it too, but an unreachable one would
+    // otherwise get "the next sync applies it", which it never would).
+    let ours = cluster::roles::current(config).map_err(cluster::Error::from)?;
+    if ours.is_stale(&target_spec.name) && !opts.failback {
+        return Err(Error::Cluster(cluster::Error::Stale {
+            node: target_spec.name.clone(),
+            epoch: ours.epoch,
+            primary: ours.primary.clone(),
+        }));
+    }
+    let (repo, _lock) = open(config, !opts.dry_run)?;
     // Each side starts as soon as it can: the secondary connects and then
     // walks against the last capture's digests (or those of `--to`), while
     // the last capture is loaded and the primary is captured.
@@ -499,6 +510,7 @@ pub fn sync(
             walked,
             Err(Error::Cluster(
                 cluster::Error::Refused(_)
+                    | cluster::Error::RolesMovedByVip(_)
                     | cluster::Error::Fenced { .. }
                     | cluster::Error::Stale { .. }
             ))

@@ -24,6 +24,11 @@ pub enum Error {
         cs = cluster::hint::cs()
     )]
     NoReport { id: String },
+    #[error(
+        "there is no report yet\n  help: `{cs} verify` makes one",
+        cs = cluster::hint::cs()
+    )]
+    NoReports,
     #[error("verify.{key}: {message}")]
     Schedule { key: &'static str, message: String },
 }

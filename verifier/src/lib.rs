@@ -76,6 +76,23 @@ pub fn verify(
         (http.join().expect("http setup thread"), connected)
     });
     let http = http.map_err(Error::Http)?;
+    // VIP mode moved the roles since this machine last looked: its first
+    // contact took the node's record and refused that session, started
+    // with the old roles. Check with the new roles, not a false
+    // "unreachable" (a nightly run after every takeover would mail one).
+    let fresh;
+    let config = if connected
+        .iter()
+        .any(|(_, n)| matches!(n, Err(cluster::Error::RolesMovedByVip(_))))
+    {
+        let mut c = config.clone();
+        cluster::roles::apply_recorded(&mut c).map_err(cluster::Error::from)?;
+        connected = cluster::connect_all(&c);
+        fresh = c;
+        &fresh
+    } else {
+        config
+    };
     progress.stage("running the checks on both nodes");
     let per_node: Vec<(Vec<CheckRun>, Vec<Restart>)> = std::thread::scope(|s| {
         let handles: Vec<_> = connected
@@ -169,9 +186,23 @@ pub fn verify(
                 },
             });
         }
+        let roles = cluster::roles::current(config).ok();
         for (i, (spec, node)) in connected.iter_mut().enumerate() {
             let Ok(node) = node else { continue };
             if spec.role != Role::Secondary {
+                continue;
+            }
+            // A stale node is not synced: a failback brings it back.
+            if roles.as_ref().is_some_and(|r| r.is_stale(&spec.name)) {
+                sync_findings.push(Finding {
+                    severity: Severity::Failure,
+                    key: format!("stale-node:{}", spec.name),
+                    text: format!(
+                        "{} is stale: the roles moved while it was silent, so it missed changes; \
+                         bring it back with `coldspare failover failback`",
+                        spec.name
+                    ),
+                });
                 continue;
             }
             match synchronizer::last_applied(config, node) {
@@ -231,6 +262,7 @@ pub fn verify(
             .filter(|f| {
                 [
                     "stale-sync:",
+                    "stale-node:",
                     "never-synced:",
                     "partial-sync:",
                     "state-dir-size:",
@@ -644,9 +676,7 @@ pub fn load_report(config: &Config, id: Option<&str>) -> Result<Report, Error> {
                     Err(e) => tracing::warn!("{e}; skipped"),
                 }
             }
-            Err(Error::NoReport {
-                id: "(the newest: there are none yet; run `coldspare verify`)".into(),
-            })
+            Err(Error::NoReports)
         }
     }
 }

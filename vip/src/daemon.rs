@@ -337,6 +337,18 @@ impl Daemon<'_> {
     /// announced again, never left to nobody while both statuses say held.
     fn keep_address(&mut self) {
         if !self.election.holding() {
+            // Added by hand, or by a playbook run despite the daemons:
+            // two nodes answering for it is what the election prevents.
+            if let Ok(true) = self.address.held() {
+                tracing::warn!(
+                    "{} is on this node's interface although this node does not hold it (put \
+                     there by something else): removing it",
+                    self.address_text
+                );
+                if let Err(e) = self.address.remove() {
+                    tracing::error!("{e}");
+                }
+            }
             return;
         }
         match self.address.held() {

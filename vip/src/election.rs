@@ -156,7 +156,7 @@ impl Transition {
 }
 
 /// Why a transition happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The peer was silent for `dead_after` (and the witness agreed).
@@ -185,6 +185,14 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The words for a reason as journaled (`peer_silent`), or the key
+    /// itself when it is not one this version knows.
+    pub fn describe_key(key: &str) -> String {
+        serde_json::from_value::<Reason>(serde_json::Value::String(key.to_string()))
+            .map(|r| r.describe().to_string())
+            .unwrap_or_else(|_| key.to_string())
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Reason::PeerSilent => "the peer was silent for dead_after",

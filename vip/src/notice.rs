@@ -60,7 +60,9 @@ impl Notifier {
                         .unwrap_or_default();
                     let text = format!(
                         "{subject}\nreason: {}\nat: {}\n{roles}\nTransition #{} of this daemon on {me} (boot {boot:016x}).\n",
-                        t.reason, t.at, t.seq
+                        crate::election::Reason::describe_key(&t.reason),
+                        t.at,
+                        t.seq
                     );
                     let message = notify::Message {
                         id: format!("vip-{me}-{boot:016x}-{:06}", t.seq),

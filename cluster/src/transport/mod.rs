@@ -69,7 +69,7 @@ fn connect_fenced(
 ) -> Result<Node> {
     let mut ours = crate::roles::current(config)?;
     let mut node = connect_with(config, spec, None)?;
-    if let Some(note) = crate::roles::adopt_vip(config, &mut ours, &node)? {
+    if let Some(note) = crate::roles::adopt_vip(config, &mut ours, &node, dry_run)? {
         tracing::warn!("{note}");
     }
     if let Some(note) = crate::roles::fence(&ours, &mut node, purpose, dry_run)? {
