@@ -296,3 +296,23 @@ fn a_certificate_for_another_host_name_is_refused_and_the_message_waits() {
             .all(|m| m.raw().contains("X-Lab-Listener: starttls"))
     );
 }
+
+#[test]
+fn a_port_that_speaks_the_other_tls_mode_is_named() {
+    let lab = lab!();
+    coldspare(&lab, &["sync"]).expect_ok("sync");
+    let ca = lab.run_dir().join("tls/ca.pem");
+    let cred = lab.run_dir().join("client/etc/smtp-credentials");
+    let dir = tempfile::tempdir().unwrap();
+    // Implicit TLS to the STARTTLS port: rustls reads a plain SMTP greeting
+    // as "corrupt"; the admin is told which setting to change.
+    let cfg = with_notify(
+        &lab,
+        dir.path(),
+        &email("implicit", &format!("port: 587, {}", tls_login(&ca, &cred))),
+    );
+    let out = coldspare(&lab, &["--config", &cfg, "verify", "--digest"]);
+    out.has("NOT SENT, kept in the outbox: email: [coldspare] lab: all good");
+    out.has("this port speaks STARTTLS: set notify.email.tls: starttls");
+    assert!(lab.mail().is_empty(), "nothing was delivered");
+}

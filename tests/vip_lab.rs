@@ -107,6 +107,20 @@ fn config_check_on_a_node_refuses_a_short_or_missing_key() {
         !said.contains("short"),
         "the key itself is never shown: {said}"
     );
+    // Private, long enough, but another user's: they could change it.
+    node.sh_with_input(
+        "cat > /etc/coldspare/vip.key && chown 65534 /etc/coldspare/vip.key",
+        KEY.as_bytes(),
+    )
+    .expect_ok("a key another user owns");
+    let out = node.sh("coldspare config check");
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.status, 2, "{said}");
+    assert!(
+        said.contains("the key file /etc/coldspare/vip.key belongs to uid 65534"),
+        "{said}"
+    );
+    assert!(!said.contains(KEY), "the key itself is never shown: {said}");
     node.sh("rm /etc/coldspare/vip.key").expect_ok("no key");
     let out = node.sh("coldspare config check");
     let said = format!("{}{}", out.stdout, out.stderr);

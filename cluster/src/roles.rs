@@ -390,8 +390,13 @@ pub fn adopt_vip(
     }
     let was = std::mem::replace(ours, theirs.clone());
     let note = format!(
-        "VIP mode moved the roles: {name} records {theirs} ({}); this machine recorded epoch {} \
+        "VIP mode {} the roles: {name} records {theirs} ({}); this machine recorded epoch {} \
          and {}",
+        if was.primary == theirs.primary {
+            "recorded"
+        } else {
+            "moved"
+        },
         theirs.why(),
         was.epoch,
         if dry_run {

@@ -107,7 +107,18 @@ pub fn send(e: &EmailSettings, from: &str, to: &[String], raw: &[u8]) -> Result<
         .send_raw(&envelope, raw)
         .map(|_| ())
         .map_err(|x| {
-            let detail = with_causes(&x);
+            // A port and a TLS mode that do not go together fail in ways
+            // that name neither (a wait, a "corrupt message"): say it.
+            let hint = match (e.tls, e.port) {
+                (Tls::Starttls, 465) => {
+                    " — port 465 speaks implicit TLS: set notify.email.tls: implicit"
+                }
+                (Tls::Implicit, 25 | 587) => {
+                    " — this port speaks STARTTLS: set notify.email.tls: starttls"
+                }
+                _ => "",
+            };
+            let detail = format!("{}{hint}", with_causes(&x));
             let (server, port) = (e.server.clone(), e.port);
             if timed_out(&x) {
                 Error::Timeout {

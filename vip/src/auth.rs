@@ -46,6 +46,13 @@ pub enum KeyError {
     )]
     Open { path: PathBuf, mode: u32 },
     #[error(
+        "the VIP key file {} belongs to uid {uid}, who could read or change it; it must belong to \
+         root (or the user the daemon runs as): chown root: {}",
+        path.display(),
+        path.display()
+    )]
+    Owner { path: PathBuf, uid: u32 },
+    #[error(
         "the VIP key file {} holds {len} bytes; at least {MIN_KEY_BYTES} are needed (e.g. head -c 32 /dev/urandom | base64 > {})",
         path.display(),
         path.display()
@@ -73,7 +80,15 @@ impl Key {
             source,
         };
         let mut file = std::fs::File::open(path).map_err(read)?;
-        let mode = file.metadata().map_err(read)?.permissions().mode() & 0o7777;
+        let meta = file.metadata().map_err(read)?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let uid = std::os::unix::fs::MetadataExt::uid(&meta);
+        if uid != 0 && uid != nix::unistd::geteuid().as_raw() {
+            return Err(KeyError::Owner {
+                path: path.to_path_buf(),
+                uid,
+            });
+        }
         if mode & 0o077 != 0 {
             return Err(KeyError::Open {
                 path: path.to_path_buf(),

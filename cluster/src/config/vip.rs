@@ -282,6 +282,24 @@ fn check_key_file(c: &mut Checker<'_>, key: &std::path::Path) {
             format!("{} is not a file", key.display()),
             Some("name the file that holds the heartbeat key".into()),
         ),
+        Ok(meta)
+            if std::os::unix::fs::MetadataExt::uid(&meta) != 0
+                && std::os::unix::fs::MetadataExt::uid(&meta)
+                    != nix::unistd::geteuid().as_raw() =>
+        {
+            c.problem(
+                &key_path,
+                format!(
+                    "the key file {} belongs to uid {}, who could read or change it",
+                    key.display(),
+                    std::os::unix::fs::MetadataExt::uid(&meta)
+                ),
+                Some(format!(
+                    "the heartbeat key must belong to root: chown root: {}",
+                    key.display()
+                )),
+            )
+        }
         Ok(meta) if meta.permissions().mode() & 0o077 != 0 => c.problem(
             &key_path,
             format!(
