@@ -19,7 +19,8 @@ mod shared;
 
 const HELP: &str = "\
 The VIP daemon of coldspare (what `coldspare vip run` runs): heartbeats with the peer, and the
-service address taken by the survivor, until SIGTERM hands it to the peer.
+service address taken by the survivor, until SIGTERM hands it to the peer. SIGHUP, SIGUSR1
+and SIGUSR2 are ignored: the configuration is read at start (restart to apply a change).
 
 Usage: coldspare-vip [OPTIONS]
 

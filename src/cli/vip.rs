@@ -14,7 +14,9 @@ const ABOUT: &str = "\
 VIP mode moves the service address (failover.service_address) by itself: both nodes run
 `coldspare vip run`, send each other authenticated heartbeats every `vip.interval`, and the
 survivor takes the address when its peer is silent for `vip.dead_after`, then announces it
-with gratuitous ARP. SIGTERM hands the address to the peer at once. `run` execs
+with gratuitous ARP. SIGTERM hands the address to the peer at once; SIGHUP, SIGUSR1 and
+SIGUSR2 are ignored (the configuration is read at start: restart the daemon to apply a
+change, the node that does not hold the address first). `run` execs
 coldspare-vip, the daemon alone (a fraction of coldspare's memory), when it is installed
 next to coldspare, as the package does.
 
@@ -322,7 +324,14 @@ fn status(global: &Global) -> anyhow::Result<ExitCode> {
         (None, false) => "not heard yet".to_string(),
     };
     println!("peer {}: {seen}", s.peer);
-    if s.stale {
+    // The record is read again here: a failback clears the mark there a
+    // moment before the daemon's next status write.
+    let stale_now = s.stale
+        && cluster::roles::Roles::load(&config.state_dir)
+            .ok()
+            .flatten()
+            .is_none_or(|r| r.is_stale(&s.node));
+    if stale_now {
         println!(
             "{}: {} took the address while this node was silent and records it stale; it is not \
              eligible to hold the address (no failback) until it is resynced: {} failover failback",
