@@ -178,6 +178,17 @@ nginx -t 2>&1 && nginx -s reload")
         .expect_ok("serve www.example.com");
 }
 
+/// The lab's configuration with one more service, `site`, whose checks
+/// are `checks` (YAML list items, one per line).
+fn with_site_checks(lab: &Lab, dir: &Path, checks: &str) -> std::path::PathBuf {
+    lab.config_variant(dir, |t| {
+        t.replace(
+            "services:\n",
+            &format!("services:\n  site:\n    checks:\n{checks}"),
+        )
+    })
+}
+
 #[test]
 fn a_named_site_is_checked_on_each_node_under_its_name() {
     let lab = lab!();
@@ -207,22 +218,18 @@ fn a_named_site_is_checked_on_each_node_under_its_name() {
             ),
         );
     }
-    let cfg = lab.config_variant(d, |t| {
-        t.replace(
-            "services:\n",
-            &format!(
-                "services:
-  site:
-    checks:
-      - {{ name: app, http: {{ url: \"https://www.example.com/app/\", ca_file: {ca}, contains: \"app on primary\" }}, nodes: primary }}
+    let cfg = with_site_checks(
+        &lab,
+        d,
+        &format!(
+            "      - {{ name: app, http: {{ url: \"https://www.example.com/app/\", ca_file: {ca}, contains: \"app on primary\" }}, nodes: primary }}
       - {{ name: app, http: {{ url: \"https://www.example.com/app/\", ca_file: {ca}, contains: \"app on secondary\" }}, nodes: secondary }}
       - {{ name: followed, http: {{ url: \"http://www.example.com/\", follow_redirects: true, ca_file: {ca}, contains: \"app on\" }} }}
       - {{ name: not followed, http: {{ url: \"http://www.example.com/\" }} }}
       - {{ name: moved, http: {{ url: \"https://www.example.com/\", status: 302, ca_file: {ca} }} }}
 "
-            ),
-        )
-    });
+        ),
+    );
     let (_, rows) = quick_verify(&lab, &cfg);
     for (node, addr) in [("primary", "198.51.100.11"), ("secondary", "198.51.100.12")] {
         // Each node answered under the site's name, certificate checked.
@@ -312,20 +319,16 @@ fn a_refused_certificate_is_named_for_what_to_fix() {
              -keyout self.key -out self.crt 2>&1; cat self.crt self.key > self.pem"
         ))
         .expect_ok("the certificates");
-    let cfg = lab.config_variant(d, |t| {
-        t.replace(
-            "services:\n",
-            &format!(
-                "services:
-  site:
-    checks:
-      - {{ name: by the CA, http: {{ url: \"https://www.example.com/app/\", ca_file: {dd}/ca.crt }}, nodes: secondary }}
+    let cfg = with_site_checks(
+        &lab,
+        d,
+        &format!(
+            "      - {{ name: by the CA, http: {{ url: \"https://www.example.com/app/\", ca_file: {dd}/ca.crt }}, nodes: secondary }}
       - {{ name: by itself, http: {{ url: \"https://www.example.com/app/\", ca_file: {dd}/self.crt }}, nodes: secondary }}
       - {{ name: by the system, http: {{ url: \"https://www.example.com/app/\" }}, nodes: secondary }}
 "
-            ),
-        )
-    });
+        ),
+    );
     let served = |pem: &str| {
         serve_named_site(
             &lab,

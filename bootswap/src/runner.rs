@@ -795,18 +795,7 @@ impl Runner {
         if !self.nodes.contains_key(&spec.name) {
             // Fenced like a sync (a node ahead of this machine refuses it),
             // but a stale node takes part: the playbooks bring it back.
-            // A dry run changes nothing there, not even the node's roles.
-            let connect = if self.dry_run {
-                cluster::transport::connect_for_dry_run
-            } else {
-                cluster::transport::connect_for
-            };
-            let node = connect(&self.config, spec, roles::Purpose::Failback).map_err(|e| {
-                fail(
-                    format!("cannot reach {}: {e}", spec.name),
-                    format!("check that {} is on and its cable is in", spec.name),
-                )
-            })?;
+            let node = self.connect(spec, roles::Purpose::Failback)?;
             self.nodes.insert(spec.name.clone(), node);
         }
         Ok(self.nodes.get_mut(&spec.name).expect("just connected"))
@@ -1009,8 +998,7 @@ impl Runner {
         let http = verifier::checks::Http::for_checks(
             config.services.iter().flat_map(|s| s.checks.iter()),
             std::slice::from_ref(&spec),
-        )
-        .map_err(|e| fail(e, "fix the check in the configuration"))?;
+        );
         let deadline = Instant::now() + timeout;
         let started = Instant::now();
         loop {
@@ -1645,18 +1633,23 @@ impl Runner {
     /// that looks only (a node already ahead of this machine is not refused
     /// here: that is what an interrupted promotion leaves).
     fn node_roles(&mut self, spec: &NodeSpec) -> Result<Option<Roles>, StepFailure> {
+        Ok(self.connect(spec, roles::Purpose::Inspect)?.agent.roles())
+    }
+
+    /// A fresh session to `spec`, fenced for `purpose`; a dry run changes
+    /// nothing on the node, not even its roles.
+    fn connect(&self, spec: &NodeSpec, purpose: roles::Purpose) -> Result<Node, StepFailure> {
         let connect = if self.dry_run {
             cluster::transport::connect_for_dry_run
         } else {
             cluster::transport::connect_for
         };
-        let node = connect(&self.config, spec, roles::Purpose::Inspect).map_err(|e| {
+        connect(&self.config, spec, purpose).map_err(|e| {
             fail(
                 format!("cannot reach {}: {e}", spec.name),
                 format!("check that {} is on and its cable is in", spec.name),
             )
-        })?;
-        Ok(node.agent.roles())
+        })
     }
 
     /// Records `roles` on a node (the agent refuses an older epoch).

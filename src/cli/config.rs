@@ -33,6 +33,19 @@ pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
 
 fn check(global: &Global) -> anyhow::Result<ExitCode> {
     let file = global.config.display().to_string();
+    // Problems in the file, or found on this node after loading it.
+    let invalid = |problems: Vec<cluster::Problem>| -> anyhow::Result<ExitCode> {
+        if !global.json {
+            return Err(cluster::ConfigError::Invalid(problems).into());
+        }
+        output::json(&CheckReport {
+            file: file.clone(),
+            valid: false,
+            problems: &problems,
+            roles: None,
+        })?;
+        Ok(exit::from(exit::CANNOT_RUN))
+    };
     match global.load_file() {
         Ok(mut c) => {
             // The file is good; the roles recorded next to the state must
@@ -40,16 +53,7 @@ fn check(global: &Global) -> anyhow::Result<ExitCode> {
             cluster::roles::apply_recorded(&mut c)?;
             let problems = node_problems(global, &c);
             if !problems.is_empty() {
-                if global.json {
-                    output::json(&CheckReport {
-                        file,
-                        valid: false,
-                        problems: &problems,
-                        roles: None,
-                    })?;
-                    return Ok(exit::from(exit::CANNOT_RUN));
-                }
-                return Err(cluster::ConfigError::Invalid(problems).into());
+                return invalid(problems);
             }
             let moved = c.roles.as_ref().filter(|a| a.differs());
             if global.json {
@@ -77,15 +81,7 @@ fn check(global: &Global) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(cluster::ConfigError::Invalid(problems)) if global.json => {
-            output::json(&CheckReport {
-                file,
-                valid: false,
-                problems: &problems,
-                roles: None,
-            })?;
-            Ok(exit::from(exit::CANNOT_RUN))
-        }
+        Err(cluster::ConfigError::Invalid(problems)) => invalid(problems),
         Err(e) => Err(e.into()),
     }
 }

@@ -90,10 +90,9 @@ pub struct Http {
 
 impl Http {
     /// Clients for the http checks among `checks`, run against `nodes`.
-    pub fn for_checks<'a>(
-        checks: impl Iterator<Item = &'a Check>,
-        nodes: &[NodeSpec],
-    ) -> Result<Http, String> {
+    /// A client that cannot be built belongs to the checks that use it:
+    /// they fail saying why, and nothing else stops.
+    pub fn for_checks<'a>(checks: impl Iterator<Item = &'a Check>, nodes: &[NodeSpec]) -> Http {
         let checks: Vec<&Check> = checks.collect();
         let sites: Vec<String> = checks
             .iter()
@@ -114,25 +113,25 @@ impl Http {
                 if clients.contains_key(&key) {
                     continue;
                 }
-                let client = build_client(&key, node, &sites)?;
+                let client = build_client(&key, node, &sites);
                 clients.insert(key, client);
             }
         }
-        Ok(Http {
+        Http {
             nodes: nodes.to_vec(),
             clients,
-        })
+        }
     }
 }
 
 /// One client; Err(why) for a problem that belongs to the checks using it
-/// (an unreadable CA file, a node address that does not resolve), so the
-/// run goes on and those checks say why they failed.
+/// (an unreadable or unusable CA file, a node address that does not
+/// resolve), so the run goes on and those checks say why they failed.
 fn build_client(
     key: &ClientKey,
     node: &NodeSpec,
     sites: &[String],
-) -> Result<Result<reqwest::blocking::Client, String>, String> {
+) -> Result<reqwest::blocking::Client, String> {
     let ca = match &key.ca_file {
         Some(ca) => match std::fs::read(ca)
             .map_err(|e| format!("cannot read {}: {e}", ca.display()))
@@ -141,7 +140,7 @@ fn build_client(
                     .map_err(|e| format!("{} is not a PEM certificate: {e}", ca.display()))
             }) {
             Ok(cert) => Some(cert),
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Err(e),
         },
         None => None,
     };
@@ -153,10 +152,10 @@ fn build_client(
             Err(_) => None,
         };
         let Some(addr) = addr else {
-            return Ok(Err(format!(
+            return Err(format!(
                 "cannot resolve {}'s address {}",
                 node.name, node.address
-            )));
+            ));
         };
         pinned = Some(addr);
     }
@@ -180,14 +179,10 @@ fn build_client(
         }
         b
     };
-    // A client that cannot be built (a ca_file TLS cannot read) belongs to
-    // the checks that use it: they fail saying why, the run goes on.
-    Ok(
-        notify::tls::http_client(make).map_err(|e| match &key.ca_file {
-            Some(ca) => format!("{}: {}", ca.display(), notify::error_chain(&e)),
-            None => notify::error_chain(&e),
-        }),
-    )
+    notify::tls::http_client(make).map_err(|e| match &key.ca_file {
+        Some(ca) => format!("{}: {}", ca.display(), notify::error_chain(&e)),
+        None => notify::error_chain(&e),
+    })
 }
 
 /// Follows a redirect only while it stays on the host first asked (the

@@ -17,8 +17,6 @@ pub enum Error {
     },
     #[error("{}: not a readable report ({detail})", path.display())]
     DamagedReport { path: PathBuf, detail: String },
-    #[error("cannot set up HTTP checks: {0}")]
-    Http(String),
     #[error(
         "no report `{id}`\n  help: `{cs} report --list` shows the stored reports",
         cs = cluster::hint::cs()

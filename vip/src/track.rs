@@ -78,8 +78,7 @@ pub fn start(
         .filter(|s| settings.services.contains(&s.name))
         .flat_map(|s| s.checks.iter().cloned())
         .collect();
-    let http =
-        Http::for_checks(tracked.iter(), std::slice::from_ref(me)).map_err(crate::Error::Checks)?;
+    let http = Http::for_checks(tracked.iter(), std::slice::from_ref(me));
     let me = me.clone();
     let mut verdicts = Verdicts::new(settings.fall);
     let stop = stop.clone();
