@@ -384,9 +384,16 @@ pub fn adopt_vip(
         return Ok(None);
     }
     theirs.check(config)?;
-    // A dry run records nothing, not even here.
+    // A dry run records nothing, not even here. Sessions to both nodes
+    // adopt at once (connect_all): one at a time, and never a record
+    // older than the one another session has just stored.
     if !dry_run {
-        theirs.store(&config.state_dir)?;
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _adopting = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        let newer = Roles::load(&config.state_dir)?.is_some_and(|d| d.epoch >= theirs.epoch);
+        if !newer {
+            theirs.store(&config.state_dir)?;
+        }
     }
     let was = std::mem::replace(ours, theirs.clone());
     let note = format!(
