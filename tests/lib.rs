@@ -27,6 +27,7 @@ mod render_lab;
 mod retention_lab;
 mod roles_lab;
 mod secrets_lab;
+mod survivor_lab;
 mod sync_lab;
 mod verify_lab;
 mod vip_lab;

@@ -407,10 +407,15 @@ fn conclude(
         ok: record.ok,
         summary: summary(&record),
     })?;
-    verifier::drill::store(&config.state_dir, &record).map_err(|source| Error::Io {
-        path: verifier::drill::dir(&config.state_dir),
-        source,
-    })?;
+    let stored =
+        verifier::drill::store(&config.state_dir, &record).map_err(|source| Error::Io {
+            path: verifier::drill::dir(&config.state_dir),
+            source,
+        })?;
+    // The proof travels with the nodes, as the journal does.
+    if let Ok(bytes) = std::fs::read(&stored) {
+        cluster::transport::put_records_everywhere(config, &[(stored, bytes)]);
+    }
     r.mail(&subject(&record), &text(&record));
     Ok(record)
 }

@@ -1377,51 +1377,130 @@ impl Runner {
             }
             Condition::Whole => {
                 let config = self.config.clone();
+                let dry_run = self.dry_run;
                 let node = self.node(&spec)?;
-                match synchronizer::apply::partial(node, &config) {
-                    Ok(None) => Ok(Acted::Done(format!(
-                        "{} holds one whole capture (no sync stopped half-way)",
-                        spec.name
-                    ))),
-                    Ok(Some(p)) if self.dry_run => Err(fail(
+                let partial = synchronizer::apply::partial(node, &config)
+                    .map_err(|e| fail(e.to_string(), "check the node"))?;
+                if let Some(p) = partial {
+                    let detail = format!(
+                        "{}, {} of its paths meant or written",
+                        p.how(),
+                        p.written.len()
+                    );
+                    if dry_run {
+                        return Err(fail(
+                            format!(
+                                "{} holds a mix of two captures: capture {} is only partly applied \
+                                 ({detail}); the run would finish that capture first",
+                                spec.name,
+                                short(&p.capture),
+                            ),
+                            "nothing to do now: the real run resolves it before anything else",
+                        ));
+                    }
+                    let last = p.from.clone().or_else(|| {
+                        synchronizer::last_applied(&config, node)
+                            .ok()
+                            .flatten()
+                            .map(|a| a.capture)
+                    });
+                    return self.make_whole(&spec, &p.capture, last.as_deref(), &detail, true);
+                }
+                // No record of a sync in flight: prove it from the files,
+                // against the capture the node says it holds.
+                let applied = synchronizer::last_applied(&config, node)
+                    .map_err(|e| fail(e.to_string(), "check the node"))?;
+                let Some(applied) = applied else {
+                    return Err(fail(
                         format!(
-                            "{} holds a mix of two captures: a sync of {} stopped half-way at {} \
-                             ({} files written); the run would finish that capture first",
+                            "{} records no capture: it was never synced, so nothing says which files it should hold",
+                            spec.name
+                        ),
+                        "sync it while the primary lives; a never-synced node is not a spare",
+                    ));
+                };
+                let cmp =
+                    synchronizer::whole::compare(&config, node, &applied.capture).map_err(|e| {
+                        fail(
+                            format!(
+                                "cannot compare {}'s files with capture {}: {e}",
+                                spec.name,
+                                short(&applied.capture)
+                            ),
+                            format!(
+                                "this machine needs the history (`{} history --rebuild-from {}`)",
+                                cluster::hint::cs(),
+                                spec.name
+                            ),
+                        )
+                    })?;
+                if cmp.whole() {
+                    return Ok(Acted::Done(format!(
+                        "{} holds capture {} whole: its {} synced paths match the history",
+                        spec.name,
+                        short(&applied.capture),
+                        cmp.compared
+                    )));
+                }
+                let newest = synchronizer::whole::newest(&config)
+                    .ok()
+                    .flatten()
+                    .map(|id| id.to_string())
+                    .unwrap_or_else(|| applied.capture.clone());
+                let detail = format!(
+                    "{} of its {} synced paths differ from capture {}, the one it records: {}",
+                    cmp.differ.len(),
+                    cmp.compared,
+                    short(&applied.capture),
+                    cmp.some(3)
+                );
+                if dry_run {
+                    return Err(fail(
+                        format!(
+                            "{} does not hold one whole capture ({detail}); the run would put capture {} \
+                             there from the history first",
                             spec.name,
-                            short(&p.capture),
-                            p.at.format("%Y-%m-%d %H:%M"),
-                            p.written.len()
+                            short(&newest)
                         ),
                         "nothing to do now: the real run resolves it before anything else",
-                    )),
-                    Ok(Some(p)) => self.make_whole(&spec, &p),
-                    Err(e) => Err(fail(e.to_string(), "check the node")),
+                    ));
                 }
+                // A newer capture than the one recorded: a sync that wrote
+                // part of it and no record (lost, or an older coldspare's).
+                // The same one: files changed on the node since; it is put
+                // back (what it replaces is kept in its backup set).
+                let newer = newest != applied.capture;
+                let last = newer.then_some(applied.capture.as_str());
+                self.make_whole(&spec, &newest, last, &detail, newer)
             }
         }
     }
 
-    /// A survivor holding a mix of two captures (a sync stopped half-way)
-    /// is made whole before anything else: the interrupted capture is
-    /// finished from the history here, or, when the history lacks it, the
-    /// last whole capture is put back. Either way the node then holds
-    /// exactly one capture, and the step says which.
+    /// A survivor holding a mix of two captures (a sync stopped half-way,
+    /// or files that differ from the capture it records) is made whole
+    /// before anything else: capture `target` is finished from the history
+    /// here, or, when that fails, the last whole capture `last` is put back.
+    /// Either way the node then holds exactly one capture, and the step
+    /// (so the journal) says which. What the push replaces is kept in the
+    /// node's backup set, as for any sync.
     fn make_whole(
         &mut self,
         spec: &NodeSpec,
-        p: &synchronizer::apply::PartialRecord,
+        target: &str,
+        last: Option<&str>,
+        detail: &str,
+        finishing: bool,
     ) -> Result<Acted, StepFailure> {
         if spec.name != self.config.secondary().name {
             return Err(fail(
-                format!("{} (the primary) holds a mix of two captures", spec.name),
+                format!(
+                    "{} (the primary) holds a mix of two captures ({detail})",
+                    spec.name
+                ),
                 "restore it: `coldspare restore --to CAPTURE`",
             ));
         }
         let config = self.config.clone();
-        let applied = {
-            let node = self.node(spec)?;
-            synchronizer::last_applied(&config, node).ok().flatten()
-        };
         // The synchronizer opens its own sessions.
         self.nodes.clear();
         let push = |rev: &str| {
@@ -1429,55 +1508,58 @@ impl Runner {
                 to: Some(rev.to_string()),
                 ..Default::default()
             };
-            synchronizer::sync(&config, &opts, &cluster::progress::Quiet, &|_| {})
+            match synchronizer::sync(&config, &opts, &cluster::progress::Quiet, &|_| {}) {
+                Ok(out) if out.ok() => Ok(()),
+                Ok(out) => Err(out
+                    .refused
+                    .unwrap_or_else(|| "the sync did not complete".into())),
+                Err(e) => Err(e.to_string()),
+            }
         };
-        let finished = match push(&p.capture) {
-            Ok(out) if out.ok() => Ok(format!(
-                "{} held a mix of two captures (a sync of {} stopped half-way, {} files written): \
-                 FINISHED that capture from the history here; it now holds {} whole",
-                spec.name,
-                short(&p.capture),
-                p.written.len(),
-                short(&p.capture)
-            )),
-            Ok(out) => Err(out
-                .refused
-                .unwrap_or_else(|| "the sync did not complete".into())),
-            Err(e) => Err(e.to_string()),
-        };
-        match (finished, applied) {
-            (Ok(said), _) => Ok(Acted::Done(said)),
-            (Err(why), Some(last)) => match push(&last.capture) {
-                Ok(out) if out.ok() => Ok(Acted::Done(format!(
-                    "{} held a mix of two captures; the interrupted one ({}) could not be finished \
-                     ({why}), so it was RETURNED to the last whole capture {}",
+        let why = match push(target) {
+            Ok(()) if finishing => {
+                return Ok(Acted::Done(format!(
+                    "{} held a mix of two captures ({detail}): FINISHED that capture from the \
+                     history here; it now holds {} whole",
                     spec.name,
-                    short(&p.capture),
-                    short(&last.capture)
-                ))),
-                Ok(out) => Err(fail(
-                    format!(
-                        "{} holds a mix of two captures and neither could be completed: {why}; {}",
-                        spec.name,
-                        out.refused.unwrap_or_default()
-                    ),
-                    "see `coldspare status`; `--force --reason TEXT` goes on with the mix",
-                )),
-                Err(e) => Err(fail(
-                    format!(
-                        "{} holds a mix of two captures and neither could be completed: {why}; {e}",
-                        spec.name
-                    ),
-                    "see `coldspare status`; `--force --reason TEXT` goes on with the mix",
-                )),
-            },
-            (Err(why), None) => Err(fail(
+                    short(target)
+                )));
+            }
+            Ok(()) => {
+                return Ok(Acted::Done(format!(
+                    "{} did not hold one whole capture ({detail}): PUT capture {} BACK from the \
+                     history here; it now holds it whole (what it replaced is in its backup set)",
+                    spec.name,
+                    short(target)
+                )));
+            }
+            Err(why) => why,
+        };
+        let Some(last) = last.filter(|l| *l != target) else {
+            return Err(fail(
                 format!(
-                    "{} holds a mix of two captures, the interrupted one cannot be finished ({why}) \
-                     and it records no earlier whole capture",
-                    spec.name
+                    "{} holds a mix of two captures ({detail}), capture {} cannot be finished \
+                     ({why}) and it records no earlier whole capture",
+                    spec.name,
+                    short(target)
                 ),
                 "`--force --reason TEXT` goes on with the mix",
+            ));
+        };
+        match push(last) {
+            Ok(()) => Ok(Acted::Done(format!(
+                "{} held a mix of two captures ({detail}); capture {} could not be finished \
+                 ({why}), so it was RETURNED to the last whole capture {}",
+                spec.name,
+                short(target),
+                short(last)
+            ))),
+            Err(e) => Err(fail(
+                format!(
+                    "{} holds a mix of two captures and neither could be completed: {why}; {e}",
+                    spec.name
+                ),
+                "see `coldspare status`; `--force --reason TEXT` goes on with the mix",
             )),
         }
     }

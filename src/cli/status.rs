@@ -123,10 +123,9 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
                 if let Ok(Some(p)) = synchronizer::apply::partial(&mut node, &config) {
                     all_ok = false;
                     st.partial_sync = Some(format!(
-                        "capture {} only partly applied (a sync was interrupted at {}): \
-                         `coldspare sync` completes it",
+                        "capture {} only partly applied ({}): `coldspare sync` completes it",
                         &p.capture[..10.min(p.capture.len())],
-                        p.at.format("%Y-%m-%d %H:%M:%S UTC")
+                        p.how()
                     ));
                 }
                 if node.agent.version >= 3 {

@@ -129,6 +129,13 @@ pub fn sync(global: &Global, args: SyncArgs) -> anyhow::Result<ExitCode> {
             shown.set(true);
         }
     };
+    if !global.json {
+        for p in &config.sync.paths {
+            if let Some(why) = synchronizer::own_files::refused_path(&config, p) {
+                println!("{} {why}", output::red("NOT SYNCED:"));
+            }
+        }
+    }
     let out = synchronizer::sync(&config, &opts, &Bar::new(global.json), &show)?;
     finish(global, &out, shown.get())
 }
@@ -207,6 +214,7 @@ fn finish(global: &Global, out: &SyncOutcome, plan_shown: bool) -> anyhow::Resul
             print_head(out);
         }
         print_outcome(out);
+        print_own_files(out);
     }
     Ok(if out.ok() {
         ExitCode::SUCCESS
@@ -341,6 +349,44 @@ fn print_outcome(out: &SyncOutcome) {
             "{}",
             output::red(&format!("history NOT mirrored to {skipped} (skipped)"))
         );
+    }
+}
+
+/// coldspare's own files on each node: what was (or would be) written so
+/// that node can run coldspare by itself. Secrets are named, never shown.
+fn print_own_files(out: &SyncOutcome) {
+    let dry = out.applied.is_none() && out.refused.is_none();
+    for o in &out.own_files {
+        if !o.written.is_empty() {
+            println!(
+                "coldspare's own files {} {} so it can run a failover by itself: {}",
+                if dry {
+                    "would be written to"
+                } else {
+                    "written to"
+                },
+                o.node,
+                o.names()
+            );
+        }
+        for (path, why) in &o.failed {
+            println!(
+                "{}",
+                output::red(&format!(
+                    "coldspare's own file {path} NOT written to {}: {why}",
+                    o.node
+                ))
+            );
+        }
+        for path in &o.missing_here {
+            println!(
+                "{}",
+                output::yellow(&format!(
+                    "the configuration names {path}, which this machine lacks: not copied to {}",
+                    o.node
+                ))
+            );
+        }
     }
 }
 

@@ -457,8 +457,13 @@ pub struct AppliedRecord {
 const RECORD_SET: &str = "applied-records";
 
 /// What the node records while a capture is only partly applied
-/// (`<state_dir>/applying`): the sync was interrupted. The next sync
-/// completes the capture and runs the hooks of the paths already written.
+/// (`<state_dir>/applying`). A sync writes it, durably, before its first
+/// change to the node, and removes it only after the last file and the
+/// `applied` record are on the node's disk: a cut cable, a killed
+/// controller or the node's own power going mid-write all leave it behind.
+/// The next sync completes the capture and runs the hooks of the paths
+/// already written (all the paths it meant to write, when nobody lived to
+/// say which were).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PartialRecord {
     pub capture: String,
@@ -466,6 +471,35 @@ pub struct PartialRecord {
     pub by: String,
     /// Paths written by the interrupted sync whose hooks have not run.
     pub written: Vec<PathBuf>,
+    /// The capture the node held whole before this one, if any.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The controller lived to record where it stopped (Ctrl-C, SIGTERM);
+    /// `false`: the sync never finished and nobody said why (the record
+    /// written before the first change is all there is).
+    #[serde(default = "stopped_by_default")]
+    pub stopped: bool,
+}
+
+/// Records written before `stopped` existed were only ever written by a
+/// controller that lived to stop.
+fn stopped_by_default() -> bool {
+    true
+}
+
+impl PartialRecord {
+    /// How the sync ended, for a sentence: "was interrupted at …" or
+    /// "started at … never finished (its cable, controller or power went)".
+    pub fn how(&self) -> String {
+        let at = self.at.format("%Y-%m-%d %H:%M:%S UTC");
+        if self.stopped {
+            format!("a sync was interrupted at {at}")
+        } else {
+            format!(
+                "a sync started at {at} never finished: the cable, the controller or the node's power went mid-write"
+            )
+        }
+    }
 }
 
 fn host() -> String {
@@ -509,18 +543,28 @@ pub fn record(node: &mut Node, config: &Config, capture: Oid) -> Result<()> {
 
 const PARTIAL: &str = "applying";
 
-/// Records on the node that `capture` is only partly applied.
+/// Records on the node that `capture` is only partly applied: before the
+/// first change (`stopped: false`, `written` every path the sync means to
+/// write), and again when a stop is asked for (`stopped: true`, the paths
+/// really written).
 pub fn record_partial(
     node: &mut Node,
     config: &Config,
     capture: Oid,
     written: Vec<PathBuf>,
+    stopped: bool,
 ) -> Result<()> {
+    let from = crate::last_applied(config, node)
+        .ok()
+        .flatten()
+        .map(|a| a.capture);
     let rec = PartialRecord {
         capture: capture.to_string(),
         at: chrono::Utc::now(),
         by: host(),
         written,
+        from,
+        stopped,
     };
     let mut bytes = serde_json::to_vec_pretty(&rec).unwrap_or_default();
     bytes.push(b'\n');

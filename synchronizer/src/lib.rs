@@ -12,6 +12,7 @@ mod drift;
 mod error;
 mod history;
 pub mod meta;
+pub mod own_files;
 pub mod packages;
 pub mod plan;
 mod rebuild;
@@ -24,6 +25,7 @@ pub mod state;
 pub mod summary;
 mod sync;
 pub mod users;
+pub mod whole;
 
 use cluster::NodeSpec;
 use cluster::agent::protocol::WirePath;

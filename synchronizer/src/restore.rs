@@ -114,5 +114,6 @@ pub fn restore(
         mirrored,
         refused: None,
         mirror_skipped,
+        own_files: Vec::new(),
     })
 }

@@ -86,6 +86,8 @@ pub struct SyncOutcome {
     /// Nodes whose copy of the history could not be brought up to date,
     /// with why (`restore` with a node unreachable).
     pub mirror_skipped: Vec<String>,
+    /// coldspare's own files kept on each node (see [`crate::own_files`]).
+    pub own_files: Vec<crate::own_files::OwnFiles>,
 }
 
 impl SyncOutcome {
@@ -104,6 +106,7 @@ impl SyncOutcome {
             mirrored: Vec::new(),
             refused: None,
             mirror_skipped: Vec::new(),
+            own_files: Vec::new(),
         }
     }
 
@@ -264,9 +267,8 @@ pub(crate) fn execute(
     } = target;
     // A sync interrupted before this one: its written paths still owe their
     // hooks, which run once the capture is whole.
-    let owed = apply::partial(node, config)?
-        .map(|p| p.written)
-        .unwrap_or_default();
+    let earlier = apply::partial(node, config)?;
+    let owed = earlier.map(|p| p.written).unwrap_or_default();
     let backup = format!(
         "{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
@@ -283,6 +285,23 @@ pub(crate) fn execute(
         backup: backup.clone(),
         ..Default::default()
     };
+    // Before the first change: the node records, durably, that it is taking
+    // `capture` and every path this sync may write. Whatever then goes (the
+    // cable, this controller, the node's power), the record stays and says
+    // the node holds a mix until a sync completes it.
+    if !plan.is_empty() {
+        let mut meant: Vec<PathBuf> = plan
+            .changed_paths()
+            .into_iter()
+            .map(Path::to_path_buf)
+            .collect();
+        for p in &owed {
+            if !meant.contains(p) {
+                meant.push(p.clone());
+            }
+        }
+        apply::record_partial(node, config, capture, meant, false)?;
+    }
     if !plan.packages.is_empty() {
         progress.stage(&format!("packages on {}", node.name()));
         applied.packages = Some(apply::packages(
@@ -353,7 +372,7 @@ pub(crate) fn execute(
             .iter()
             .map(|&i| config.sync.on_change[i].run.clone())
             .collect();
-        apply::record_partial(node, config, capture, written)?;
+        apply::record_partial(node, config, capture, written, true)?;
         applied.interrupted = Some(stopped);
         return Ok((plan, applied, None));
     }
@@ -603,7 +622,9 @@ pub fn sync(
         Vec::new()
     };
     if opts.dry_run {
-        return Ok(SyncOutcome::planned(snapshot_outcome, plan, diffs));
+        let mut out = SyncOutcome::planned(snapshot_outcome, plan, diffs);
+        out.own_files = keep_own_files(config, primary.as_mut(), &mut target, true);
+        return Ok(out);
     }
     let capture = capture_id.expect("a committed capture on a real run");
     if config.sync.ship_packages
@@ -676,5 +697,40 @@ pub fn sync(
         mirrored,
         refused,
         mirror_skipped: Vec::new(),
+        own_files: keep_own_files(config, primary.as_mut(), &mut target, false),
     })
+}
+
+/// coldspare's own files on both nodes (the configuration, the key, …), so
+/// either can run a playbook by itself; one that cannot be compared or
+/// written is named in the outcome, never a reason to fail the sync.
+fn keep_own_files(
+    config: &Config,
+    primary: Option<&mut Node>,
+    target: &mut Node,
+    dry_run: bool,
+) -> Vec<crate::own_files::OwnFiles> {
+    let mut out = Vec::new();
+    // Managed from a node (the usual setup), the other node must be able to
+    // take over with this one dead. From an admin box, which outlives
+    // either node, nothing is copied: the admin keeps the nodes' own.
+    let from_a_node = target.local || primary.as_ref().is_some_and(|p| p.local);
+    if !from_a_node {
+        return out;
+    }
+    for node in primary.into_iter().chain(std::iter::once(target)) {
+        if node.local {
+            continue;
+        }
+        out.push(
+            crate::own_files::keep(config, node, dry_run).unwrap_or_else(|e| {
+                crate::own_files::OwnFiles {
+                    node: node.name().to_string(),
+                    failed: vec![("coldspare's own files".into(), e.to_string())],
+                    ..Default::default()
+                }
+            }),
+        );
+    }
+    out
 }

@@ -233,11 +233,17 @@ pub fn verify(
                     severity: Severity::Failure,
                     key: format!("partial-sync:{}", spec.name),
                     text: format!(
-                        "{} holds capture {} only partly: a sync was interrupted {} ago; \
+                        "{} holds capture {} only partly: a sync {} {} ago{}; \
                          run `coldspare sync` to complete it (and run the hooks it owes)",
                         spec.name,
                         &p.capture[..10.min(p.capture.len())],
-                        report::age((Utc::now() - p.at).num_seconds())
+                        if p.stopped { "was interrupted" } else { "started" },
+                        report::age((Utc::now() - p.at).num_seconds()),
+                        if p.stopped {
+                            ""
+                        } else {
+                            " never finished (the cable, the controller or its power went mid-write)"
+                        }
                     ),
                 });
             }
@@ -245,6 +251,7 @@ pub fn verify(
     }
     if opts.kind == Kind::Full {
         sync_findings.extend(state_dir_notices(config, &mut connected));
+        sync_findings.extend(own_files_findings(config, &mut connected));
     }
     let address_findings = service_address_findings(config, &mut connected);
     if opts.kind == Kind::Quick
@@ -362,18 +369,50 @@ pub fn verify(
         drill,
         drills,
     };
-    for (_, node) in connected {
-        if let Ok(n) = node {
+    let (json, rotated) = store::store(&config.state_dir, &report, config.verify.keep_reports)
+        .map_err(|e| Error::Io {
+            path: store::dir(&config.state_dir),
+            source: e,
+        })?;
+    // The proof travels with the nodes: a failover run on the survivor
+    // after this machine died reads this report from its own disk.
+    // With it, the drill records and what was printed (runbooks.json, kept
+    // by bootswap beside the reports), so the paper's digest can be checked
+    // there too.
+    let mut records = store::records(&config.state_dir, &report);
+    for d in &report.drills {
+        let p = drill::dir(&config.state_dir).join(format!("{}.json", d.id));
+        if let Ok(b) = std::fs::read(&p) {
+            records.push((p, b));
+        }
+    }
+    let printed = config.state_dir.join("runbooks.json");
+    if let Ok(b) = std::fs::read(&printed) {
+        records.push((printed, b));
+    }
+    for (spec, node) in connected {
+        if let Ok(mut n) = node {
+            if let Err(e) = cluster::transport::put_records(&mut n, &records) {
+                tracing::warn!("{}: the report was not mirrored there: {e}", spec.name);
+            } else if !n.local && !rotated.is_empty() {
+                // The node's copies rotate with this machine's.
+                let old: Vec<String> = rotated
+                    .iter()
+                    .map(|id| {
+                        let p = store::dir(&config.state_dir).join(format!("{id}.json"));
+                        cluster::shell::quote(&p.to_string_lossy())
+                    })
+                    .collect();
+                let _ = n
+                    .agent
+                    .exec(cluster::agent::protocol::ExecSpec::new(format!(
+                        "rm -f {}",
+                        old.join(" ")
+                    )));
+            }
             n.agent.bye();
         }
     }
-    let json =
-        store::store(&config.state_dir, &report, config.verify.keep_reports).map_err(|e| {
-            Error::Io {
-                path: store::dir(&config.state_dir),
-                source: e,
-            }
-        })?;
     let html = json.with_extension("html");
     let notify = if opts.notify {
         alerts::after_run(config, &report, opts.digest)
@@ -386,6 +425,39 @@ pub fn verify(
         html,
         notify,
     })
+}
+
+/// Managed from a node: a failure for the other node when it could not run
+/// a failover by itself (coldspare's own files missing or not this
+/// machine's). From an admin box, the nodes' own files are the admin's.
+fn own_files_findings(
+    config: &Config,
+    connected: &mut [(cluster::NodeSpec, cluster::Result<cluster::transport::Node>)],
+) -> Vec<Finding> {
+    let from_a_node = connected
+        .iter()
+        .any(|(_, n)| n.as_ref().is_ok_and(|n| n.local));
+    let mut out = Vec::new();
+    if !from_a_node {
+        return out;
+    }
+    for (spec, node) in connected.iter_mut() {
+        let Ok(node) = node else { continue };
+        match synchronizer::own_files::gaps(config, node) {
+            Ok(gaps) if !gaps.is_empty() => out.push(Finding {
+                severity: Severity::Failure,
+                key: format!("own-files:{}", spec.name),
+                text: format!(
+                    "{} could not run a failover by itself: {}; `coldspare sync` puts this machine's copies there",
+                    spec.name,
+                    gaps.join("; ")
+                ),
+            }),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("{}: cannot compare coldspare's own files: {e}", spec.name),
+        }
+    }
+    out
 }
 
 /// A notice for each node whose state directory holds more than

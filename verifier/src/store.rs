@@ -27,8 +27,13 @@ pub fn last_full(state_dir: &Path) -> Option<Report> {
         .ok()
 }
 
-/// Stores `report` as JSON and HTML (atomically), keeping the newest `keep`.
-pub fn store(state_dir: &Path, report: &Report, keep: usize) -> std::io::Result<PathBuf> {
+/// Stores `report` as JSON and HTML (atomically), keeping the newest `keep`;
+/// returns the JSON's path and the ids of the reports rotated out.
+pub fn store(
+    state_dir: &Path,
+    report: &Report,
+    keep: usize,
+) -> std::io::Result<(PathBuf, Vec<String>)> {
     let dir = dir(state_dir);
     let json = dir.join(format!("{}.json", report.id));
     let bytes = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
@@ -42,12 +47,30 @@ pub fn store(state_dir: &Path, report: &Report, keep: usize) -> std::io::Result<
         0o600,
     )?;
     let mut ids = ids(state_dir)?;
+    let mut gone = Vec::new();
     while ids.len() > keep {
         let old = ids.remove(0);
         let _ = std::fs::remove_file(dir.join(format!("{old}.json")));
         let _ = std::fs::remove_file(dir.join(format!("{old}.html")));
+        gone.push(old);
     }
-    Ok(json)
+    Ok((json, gone))
+}
+
+/// The files a node keeps of `report` (its JSON, and the last full report
+/// when it is one), for [`cluster::transport::put_records`].
+pub fn records(state_dir: &Path, report: &Report) -> Vec<(PathBuf, Vec<u8>)> {
+    let Ok(bytes) = serde_json::to_vec_pretty(report) else {
+        return Vec::new();
+    };
+    let mut out = vec![(
+        dir(state_dir).join(format!("{}.json", report.id)),
+        bytes.clone(),
+    )];
+    if report.kind == crate::report::Kind::Full {
+        out.push((last_full_path(state_dir), bytes));
+    }
+    out
 }
 
 fn ids(state_dir: &Path) -> std::io::Result<Vec<String>> {

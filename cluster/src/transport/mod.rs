@@ -278,6 +278,50 @@ pub fn local_client(name: &str, state_dir: &Path) -> Result<AgentClient> {
     AgentClient::start(name, io, Duration::from_secs(60), Path::new("(in process)"))
 }
 
+/// The backup set that keeps what [`put_records`] replaces: records, not a
+/// sync's backups (it is never counted or pruned as one).
+const RECORDS_SET: &str = "records";
+
+/// Writes coldspare's own records (reports, the drill and runbook records)
+/// on `node`, each atomically and fsynced, so the proof travels with the
+/// nodes: whichever machine runs a playbook later reads the newest. A node
+/// that is this machine already holds them.
+pub fn put_records(node: &mut Node, files: &[(std::path::PathBuf, Vec<u8>)]) -> Result<()> {
+    if node.local || files.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<crate::agent::protocol::WriteItem> = files
+        .iter()
+        .map(|(p, b)| crate::agent::protocol::WriteItem::file(p.clone(), b, 0o600))
+        .collect();
+    let blobs: Vec<&[u8]> = files.iter().map(|(_, b)| b.as_slice()).collect();
+    let res = node.agent.write(RECORDS_SET, items, &blobs)?;
+    if let Some(f) = res.failures().next() {
+        return Err(Error::Remote {
+            node: node.name().to_string(),
+            op: format!("writing {}", f.path.0.display()),
+            message: f.error.clone().unwrap_or_default(),
+        });
+    }
+    Ok(())
+}
+
+/// [`put_records`] on every node this machine reaches, each in its own
+/// session; one that cannot be reached or written is logged, never fatal
+/// (the next run mirrors again).
+pub fn put_records_everywhere(config: &Config, files: &[(std::path::PathBuf, Vec<u8>)]) {
+    for (spec, node) in connect_all(config) {
+        let done = node.and_then(|mut n| {
+            let r = put_records(&mut n, files);
+            n.agent.bye();
+            r
+        });
+        if let Err(e) = done {
+            tracing::info!("{}: the records were not mirrored there: {e}", spec.name);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

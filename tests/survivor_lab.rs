@@ -1,0 +1,258 @@
+//! The survivor standing on its own, as the README sets a pair up: managed
+//! from the primary, the secondary with no coldspare files of its own. The
+//! primary (the controller) dies; the admin goes to the secondary and runs
+//! the playbook there. Its configuration, key and known_hosts came with the
+//! syncs, the verify report with the verify, and a sync cut off mid-write
+//! (the controller's power went) never leaves it promoting a mix.
+
+use std::time::Duration;
+
+use coldspare_lab::Lab;
+
+use crate::lab;
+
+const SERVICE_ADDRESS: &str = "198.51.100.10";
+const FILES: usize = 400;
+
+/// The pair as the .deb and the README leave it: coldspare's files only on
+/// the primary, synced and verified green from there, the primary holding
+/// the service address.
+fn managed_from_the_primary(lab: &Lab) -> String {
+    lab.secondary()
+        .sh("rm -rf /etc/coldspare /var/lib/coldspare")
+        .expect_ok("a secondary with no coldspare files");
+    let key = lab
+        .primary()
+        .sh("sed -n 2p /etc/coldspare/id_ed25519")
+        .expect_ok("a line of the cluster's key")
+        .stdout
+        .trim()
+        .to_string();
+    assert!(key.len() > 20, "a key line to look for: {key}");
+    let dry = lab
+        .primary()
+        .coldspare(&["sync", "--dry-run"])
+        .expect_ok("the dry run");
+    dry.has(
+        "coldspare's own files would be written to secondary so it can run a failover by itself: \
+         /etc/coldspare/coldspare.yaml, /etc/coldspare/id_ed25519 (secret), /etc/coldspare/known_hosts",
+    );
+    lab.secondary()
+        .sh("test ! -e /etc/coldspare/coldspare.yaml")
+        .expect_ok("a dry run writes nothing");
+    let sync = lab
+        .primary()
+        .coldspare(&["sync"])
+        .expect_ok("the first sync");
+    sync.has("coldspare's own files written to secondary so it can run a failover by itself: ");
+    for out in [&dry, &sync] {
+        assert!(
+            !out.stdout.contains(&key) && !out.stderr.contains(&key),
+            "the key is never shown"
+        );
+    }
+    // The key arrives whole and private; the next sync has nothing to copy.
+    let theirs = lab
+        .secondary()
+        .sh("stat -c %a /etc/coldspare/id_ed25519 && sha256sum < /etc/coldspare/id_ed25519")
+        .expect_ok("the key on the secondary")
+        .stdout;
+    let ours = lab
+        .primary()
+        .sh("stat -c %a /etc/coldspare/id_ed25519 && sha256sum < /etc/coldspare/id_ed25519")
+        .expect_ok("the key on the primary")
+        .stdout;
+    assert_eq!(theirs, ours);
+    assert!(theirs.starts_with("600\n"), "{theirs}");
+    let again = lab
+        .primary()
+        .coldspare(&["sync"])
+        .expect_ok("a second sync");
+    assert!(
+        !again.stdout.contains("coldspare's own files"),
+        "{}",
+        again.stdout
+    );
+    // `status` on the secondary works right after the first sync.
+    lab.secondary()
+        .coldspare(&["status"])
+        .expect_ok("status on the secondary")
+        .has("primary (primary, 198.51.100.11)  up");
+    lab.primary()
+        .sh(&format!(
+            "ip addr add {SERVICE_ADDRESS}/24 dev eth0 && arping -q -U -c 1 -I eth0 {SERVICE_ADDRESS}; true"
+        ))
+        .expect_ok("the primary holds the service address");
+    lab.primary()
+        .coldspare(&["verify"])
+        .expect_ok("a green verify from the primary");
+    key
+}
+
+/// Answers the person's steps until `until` (or the end).
+fn drive(run: &mut coldspare_lab::Session, until: &str) -> bool {
+    while let Some(line) = run.next_line(Duration::from_secs(120)) {
+        if line.contains(until) {
+            return true;
+        }
+        if line.contains("done? [y]") {
+            run.send("y");
+        }
+    }
+    false
+}
+
+/// cold-reboot run on the secondary, through its own cold restart (the
+/// runner dies with it and is resumed there). Returns all it printed.
+fn cold_reboot_on_the_secondary(lab: &Lab) -> String {
+    let mut run = lab.session("secondary", &["failover", "cold-reboot"]);
+    assert!(
+        drive(&mut run, "Step 8 of 13: Cold-restart secondary"),
+        "{}",
+        run.out.join("\n")
+    );
+    run.expect("waiting for secondary", Duration::from_secs(30));
+    let first = run.out.join("\n");
+    lab.secondary().power_off();
+    let _ = run.finish(Duration::from_secs(10));
+    lab.secondary().power_on();
+    let mut run = lab.session("secondary", &["failover", "--resume"]);
+    run.expect("resumed at step 8", Duration::from_secs(30));
+    let (code, out, err) = run.finish(Duration::from_secs(180));
+    assert_eq!(code, 0, "the failover finished:\n{first}\n{out}\n{err}");
+    assert!(out.contains("FINISHED"), "{out}");
+    format!("{first}\n{out}")
+}
+
+#[test]
+fn the_secondary_of_a_pair_managed_from_the_primary_takes_over_on_its_own() {
+    let lab = lab!();
+    let key = managed_from_the_primary(&lab);
+    // The report of that verify is on the secondary's own disk.
+    lab.secondary()
+        .sh("ls /var/lib/coldspare/reports/*.json && test -s /var/lib/coldspare/last-full-report.json")
+        .expect_ok("the verify report mirrored to the secondary");
+
+    lab.primary().power_off();
+    let said = cold_reboot_on_the_secondary(&lab);
+    // No --force: the preflight read the proof from the survivor's disk.
+    assert!(!said.contains("--force"), "{said}");
+    assert!(said.contains("passed every check on secondary"), "{said}");
+    assert!(
+        said.contains("secondary holds capture ") && said.contains(" whole: its "),
+        "the survivor's files were compared with its capture:\n{said}"
+    );
+    assert!(!said.contains(&key), "the key is never shown");
+    let roles = lab
+        .secondary()
+        .sh("cat /var/lib/coldspare/roles")
+        .expect_ok("roles on the new primary")
+        .stdout;
+    let roles: serde_json::Value = serde_json::from_str(&roles).expect("JSON");
+    assert_eq!(roles["primary"], "secondary", "{roles}");
+    assert_eq!(roles["stale"], "primary", "{roles}");
+    lab.client()
+        .exec(&["curl", "-sf", &format!("http://{SERVICE_ADDRESS}/")])
+        .expect_ok("the web service through the service address");
+}
+
+/// A change of `FILES` files, synced from the primary in the background;
+/// the primary (the controller) loses its power while the secondary has
+/// some of them.
+fn sync_cut_off_mid_write(lab: &Lab) -> usize {
+    lab.primary()
+        .sh(&format!(
+            "mkdir -p /srv/app/data && cd /srv/app/data && for i in $(seq 1 {FILES}); do head -c 200000 /dev/urandom > f$i; done"
+        ))
+        .expect_ok("a large change on the primary");
+    lab.primary()
+        .sh("setsid coldspare sync </dev/null >/var/log/sync.log 2>&1 &")
+        .expect_ok("start the sync on the primary");
+    let count = || -> usize {
+        lab.secondary()
+            .sh("ls /srv/app/data 2>/dev/null | wc -l")
+            .stdout
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(120);
+    while count() < 5 {
+        assert!(std::time::Instant::now() < until, "the sync never wrote");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    lab.primary().power_off();
+    let written = count();
+    assert!(
+        written > 0 && written < FILES,
+        "cut off part-way: {written} of {FILES}"
+    );
+    written
+}
+
+/// After the failover the survivor holds exactly one capture: all of the
+/// new files, each the primary's bytes, or none of them.
+fn one_capture_on(lab: &Lab, said: &str) {
+    let theirs = lab
+        .secondary()
+        .sh("cd /srv/app/data 2>/dev/null && sha256sum f* | sort; true")
+        .stdout;
+    let n = theirs.lines().count();
+    if said.contains("FINISHED that capture from the history") {
+        assert_eq!(n, FILES, "{said}");
+    } else {
+        assert!(
+            said.contains("RETURNED to the last whole capture")
+                || said.contains("BACK from the history"),
+            "{said}"
+        );
+        assert_eq!(n, 0, "none of the interrupted capture is left: {said}");
+    }
+    let data = lab.disk("primary").join("srv/app/data");
+    for line in theirs.lines() {
+        let (sum, name) = line.split_once("  ").expect("sha256sum's line");
+        let mine = std::fs::read(data.join(name)).expect("the primary's file on its disk");
+        use sha2::Digest as _;
+        let want = format!("{:x}", sha2::Sha256::digest(&mine));
+        assert_eq!(sum, want, "{name} is the primary's whole file");
+    }
+}
+
+#[test]
+fn a_sync_cut_off_with_the_controller_never_leaves_the_survivor_promoting_a_mix() {
+    let lab = lab!();
+    managed_from_the_primary(&lab);
+    sync_cut_off_mid_write(&lab);
+    // Nobody lived to record the stop: the record written before the first
+    // change says it.
+    let status = lab.secondary().coldspare(&["status"]);
+    assert_eq!(status.status, 1, "{status:?}");
+    status.has("PARTLY SYNCED: capture ");
+    status.has("never finished: the cable, the controller or the node's power went mid-write");
+    let said = cold_reboot_on_the_secondary(&lab);
+    assert!(said.contains("held a mix of two captures"), "{said}");
+    one_capture_on(&lab, &said);
+    lab.secondary()
+        .sh("test ! -e /var/lib/coldspare/applying")
+        .expect_ok("one whole capture now");
+}
+
+#[test]
+fn a_mix_is_found_from_the_files_when_the_record_is_lost() {
+    let lab = lab!();
+    managed_from_the_primary(&lab);
+    sync_cut_off_mid_write(&lab);
+    lab.secondary()
+        .sh("rm /var/lib/coldspare/applying")
+        .expect_ok("the record lost");
+    // The dry run finds it and changes nothing.
+    let dry = lab
+        .secondary()
+        .coldspare(&["failover", "cold-reboot", "--dry-run"]);
+    assert_eq!(dry.status, 1, "{dry:?}");
+    dry.has("secondary does not hold one whole capture (");
+    dry.has("/srv/app/data");
+    let said = cold_reboot_on_the_secondary(&lab);
+    assert!(said.contains("differ from capture"), "{said}");
+    one_capture_on(&lab, &said);
+}
