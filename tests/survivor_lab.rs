@@ -256,3 +256,38 @@ fn a_mix_is_found_from_the_files_when_the_record_is_lost() {
     assert!(said.contains("differ from capture"), "{said}");
     one_capture_on(&lab, &said);
 }
+
+#[test]
+fn an_agent_too_old_to_promote_is_told_by_verify_and_refused_before_the_first_step() {
+    let lab = lab!();
+    // An older coldspare on the secondary: its agent speaks protocol 3.
+    lab.secondary()
+        .sh("mv /usr/local/bin/coldspare /usr/local/bin/coldspare.real && \
+             printf '#!/bin/sh\\nif [ \"$1\" = agent ]; then shift; exec /usr/local/bin/coldspare.real agent --protocol 3 \"$@\"; fi\\nexec /usr/local/bin/coldspare.real \"$@\"\\n' \
+             > /usr/local/bin/coldspare && chmod 755 /usr/local/bin/coldspare")
+        .expect_ok("an agent of protocol 3 on the secondary");
+    lab.client()
+        .coldspare(&["sync"])
+        .expect_ok("a sync works with it");
+    // The night before: verify says a failover would stop, and the fix.
+    let v = lab.client().coldspare(&["verify", "--no-notify"]);
+    assert_eq!(v.status, 1, "{v:?}");
+    v.has("a failover could not run to the end on secondary: its agent speaks protocol 3");
+    v.has("coldspare agent install secondary");
+    // At the failover: refused before the first step, nothing journaled.
+    lab.primary().power_off();
+    let out = lab.client().coldspare(&["failover", "cold-reboot"]);
+    assert_eq!(out.status, 1, "{out:?}");
+    out.err_has("promotes secondary, whose agent speaks protocol 3");
+    out.err_has("nothing was changed");
+    out.err_has("agent install secondary");
+    assert!(
+        !out.stdout.contains("Step 1 of"),
+        "no step ran: {}",
+        out.stdout
+    );
+    let journals = std::fs::read_dir(lab.run_dir().join("client/state/journal"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(journals, 0, "nothing journaled");
+}

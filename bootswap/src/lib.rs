@@ -81,6 +81,21 @@ pub enum Error {
         cluster::hint::cs()
     )]
     PlaybookChanged { name: String, journal: String },
+    /// A node the playbook promotes runs an agent too old for it: refused
+    /// before the first step, nothing changed (exit 1).
+    #[error(
+        "the playbook `{playbook}` promotes {node}, whose agent speaks protocol {version}; a promotion \
+         records the roles, which needs protocol {needs}: it would stop half-way, after the person's \
+         steps; nothing was changed\n  help: install this version on it: `{} agent install {node}`, \
+         then run the playbook again",
+        cluster::hint::cs()
+    )]
+    AgentTooOld {
+        playbook: String,
+        node: String,
+        version: u32,
+        needs: u32,
+    },
     /// The drill cannot run this way (exit 2).
     #[error("drill: {0}")]
     Drill(String),

@@ -177,6 +177,41 @@ fn vip_owns(roles: &Roles, playbook: &Playbook, opts: &Options) -> Result<(), Er
 }
 
 /// Runs (or resumes) a playbook.
+/// Before anything: each node the playbook promotes that answers speaks a
+/// protocol that keeps the roles, or the run would stop at the promotion,
+/// after the person's steps. A node that does not answer is left to its
+/// steps (the preflight says it is down, or its wait waits for it).
+fn agents_can_promote(config: &Config, playbook: &Playbook) -> Result<(), Error> {
+    let vars = variables(config);
+    let needs = cluster::agent::protocol::ROLES_PROTOCOL;
+    for step in &playbook.steps {
+        let Action::Promote { node } = &step.action else {
+            continue;
+        };
+        let name = playbook::expand(node, &vars);
+        let Ok(spec) = config.node(name.trim()) else {
+            continue;
+        };
+        if !Runner::answers(&spec, PROBE) {
+            continue;
+        }
+        let Ok(n) = cluster::transport::connect(config, &spec) else {
+            continue;
+        };
+        let version = n.agent.version;
+        n.agent.bye();
+        if version < needs {
+            return Err(Error::AgentTooOld {
+                playbook: playbook.name.clone(),
+                node: spec.name.clone(),
+                version,
+                needs,
+            });
+        }
+    }
+    Ok(())
+}
+
 pub fn run(config: &Config, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome, Error> {
     let lock_path = config.state_dir.join("failover.lock");
     let _lock = match cluster::fsutil::try_lock(&lock_path) {
@@ -210,6 +245,7 @@ pub fn run(config: &Config, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome, 
         let name = opts.playbook.clone().ok_or(Error::NoPlaybook)?;
         let playbook = playbook::load(&config, &name)?;
         vip_owns(&roles_now, &playbook, opts)?;
+        agents_can_promote(&config, &playbook)?;
         let mut vars = variables(&config);
         vars.insert("epoch".into(), roles_now.epoch.to_string());
         let mut journal = if opts.dry_run {
@@ -1410,14 +1446,13 @@ impl Runner {
                 // against the capture the node says it holds.
                 let applied = synchronizer::last_applied(&config, node)
                     .map_err(|e| fail(e.to_string(), "check the node"))?;
+                // Never synced: no capture to hold half-way (whether a
+                // never-synced node may take over is `is: synced`'s question).
                 let Some(applied) = applied else {
-                    return Err(fail(
-                        format!(
-                            "{} records no capture: it was never synced, so nothing says which files it should hold",
-                            spec.name
-                        ),
-                        "sync it while the primary lives; a never-synced node is not a spare",
-                    ));
+                    return Ok(Acted::Done(format!(
+                        "{} was never synced: it holds no capture, so none half-way",
+                        spec.name
+                    )));
                 };
                 let cmp =
                     synchronizer::whole::compare(&config, node, &applied.capture).map_err(|e| {

@@ -42,7 +42,8 @@ pub fn code(e: &anyhow::Error) -> u8 {
                 | B::ResumeOther { .. }
                 | B::PlaybookChanged { .. }
                 | B::DrillRefused(_)
-                | B::VipOwns { .. } => PROBLEM,
+                | B::VipOwns { .. }
+                | B::AgentTooOld { .. } => PROBLEM,
                 _ => CANNOT_RUN,
             };
         }

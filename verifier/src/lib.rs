@@ -253,6 +253,7 @@ pub fn verify(
         sync_findings.extend(state_dir_notices(config, &mut connected));
         sync_findings.extend(own_files_findings(config, &mut connected));
     }
+    sync_findings.extend(agent_findings(&connected));
     let address_findings = service_address_findings(config, &mut connected);
     if opts.kind == Kind::Quick
         && let Some(last) = store::last_full(&config.state_dir)
@@ -425,6 +426,33 @@ pub fn verify(
         html,
         notify,
     })
+}
+
+/// A failure for each node whose agent is too old for a failover to run to
+/// the end (a promotion records the roles), with the fix: told the night
+/// before, not at the promotion step.
+fn agent_findings(
+    connected: &[(cluster::NodeSpec, cluster::Result<cluster::transport::Node>)],
+) -> Vec<Finding> {
+    let needs = cluster::agent::protocol::ROLES_PROTOCOL;
+    connected
+        .iter()
+        .filter_map(|(spec, node)| {
+            let n = node.as_ref().ok()?;
+            (n.agent.version < needs).then(|| Finding {
+                severity: Severity::Failure,
+                key: format!("agent-too-old:{}", spec.name),
+                text: format!(
+                    "a failover could not run to the end on {}: its agent speaks protocol {}, and promoting it \
+                     (recording the roles) needs {needs}; install this version on it: `{} agent install {}`",
+                    spec.name,
+                    n.agent.version,
+                    cluster::hint::cs(),
+                    spec.name
+                ),
+            })
+        })
+        .collect()
 }
 
 /// Managed from a node: a failure for the other node when it could not run

@@ -150,13 +150,14 @@ impl AgentClient {
     /// older than its own record, and a different record at the same epoch;
     /// the same record again changes nothing.
     pub fn set_roles(&mut self, roles: &Roles) -> Result<()> {
-        if self.version < 4 {
+        if self.version < super::protocol::ROLES_PROTOCOL {
             return Err(Error::Remote {
                 node: self.node.clone(),
                 op: "roles_set".into(),
                 message: format!(
-                    "its agent speaks protocol {}, roles need 4\n  help: install this version on it: {} agent install {}",
+                    "its agent speaks protocol {}, roles need {}\n  help: install this version on it: {} agent install {}",
                     self.version,
+                    super::protocol::ROLES_PROTOCOL,
                     crate::hint::cs(),
                     self.node
                 ),

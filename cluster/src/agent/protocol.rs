@@ -41,6 +41,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::roles::Roles;
 
+/// The first protocol version whose agent keeps the roles record (a
+/// promotion, a failback, the fence).
+pub const ROLES_PROTOCOL: u32 = 4;
+
 /// Protocol versions this build speaks, oldest first.
 pub const VERSIONS: &[u32] = &[1, 2, 3, 4];
 
