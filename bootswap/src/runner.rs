@@ -192,10 +192,10 @@ fn agents_can_promote(config: &Config, playbook: &Playbook) -> Result<(), Error>
         let Ok(spec) = config.node(name.trim()) else {
             continue;
         };
-        if !Runner::answers(&spec, PROBE) {
+        if !Runner::answers(spec, PROBE) {
             continue;
         }
-        let Ok(n) = cluster::transport::connect(config, &spec) else {
+        let Ok(n) = cluster::transport::connect(config, spec) else {
             continue;
         };
         let version = n.agent.version;
