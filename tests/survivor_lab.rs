@@ -176,11 +176,7 @@ fn sync_cut_off_mid_write(lab: &Lab) -> usize {
             .parse()
             .unwrap_or(0)
     };
-    let until = std::time::Instant::now() + Duration::from_secs(120);
-    while count() < 5 {
-        assert!(std::time::Instant::now() < until, "the sync never wrote");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::failover_lab::wait_until("the sync writes", Duration::from_secs(120), || count() >= 5);
     lab.primary().power_off();
     let written = count();
     assert!(

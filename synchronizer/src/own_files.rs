@@ -30,6 +30,7 @@ struct Own {
     bytes: Vec<u8>,
     mode: u32,
     secret: bool,
+    sha256: String,
 }
 
 /// What a sync did (or, on a dry run, would do) with the own files of one node.
@@ -120,6 +121,10 @@ fn load(config: &Config) -> (Vec<Own>, Vec<String>) {
             Ok(m) if m.is_file() && m.len() <= MAX_BYTES => match std::fs::read(&path) {
                 Ok(bytes) => own.push(Own {
                     path,
+                    sha256: {
+                        use sha2::Digest as _;
+                        cluster::agent::manifest::hex(&sha2::Sha256::digest(&bytes))
+                    },
                     bytes,
                     mode: m.permissions().mode() & 0o7777,
                     secret,
@@ -145,58 +150,33 @@ pub fn keep(config: &Config, node: &mut Node, dry_run: bool) -> Result<OwnFiles>
     }
     let (own, missing) = load(config);
     out.missing_here = missing;
-    let asked: Vec<(WirePath, u64)> = own
-        .iter()
-        .map(|o| (WirePath(o.path.clone()), MAX_BYTES))
-        .collect();
-    let theirs = node.agent.read(&asked)?;
+    // One round trip: the node's digest, mode and owner of each file.
+    let theirs = node
+        .agent
+        .manifest(cluster::agent::protocol::ManifestRequest {
+            roots: own.iter().map(|o| WirePath(o.path.clone())).collect(),
+            exclude: Vec::new(),
+            include: Vec::new(),
+            hash: true,
+            cache: false,
+            expect: Default::default(),
+        })?;
+    let there = |o: &Own| theirs.entries.iter().find(|e| e.path.0 == o.path);
     let stale: Vec<&Own> = own
         .iter()
         .filter(|o| {
-            !theirs
-                .iter()
-                .any(|(i, bytes)| i.path.0 == o.path && i.error.is_none() && bytes == &o.bytes)
+            // The same bytes with another mode (a key made readable) are
+            // written again too.
+            !there(o).is_some_and(|e| {
+                e.sha256.as_deref() == Some(o.sha256.as_str()) && e.mode == o.mode && e.uid == 0
+            })
         })
         .collect();
-    // A file whose bytes match but whose mode differs (a key made readable)
-    // is written again too: the manifest says the mode.
-    let mut stale = stale;
     out.missing_there = stale
         .iter()
-        .filter(|o| {
-            !theirs
-                .iter()
-                .any(|(i, _)| i.path.0 == o.path && i.error.is_none())
-        })
+        .filter(|o| there(o).is_none())
         .map(|o| o.path.display().to_string())
         .collect();
-    {
-        let same: Vec<&Own> = own
-            .iter()
-            .filter(|o| !stale.iter().any(|s| s.path == o.path))
-            .collect();
-        if !same.is_empty() {
-            let m = node
-                .agent
-                .manifest(cluster::agent::protocol::ManifestRequest {
-                    roots: same.iter().map(|o| WirePath(o.path.clone())).collect(),
-                    exclude: Vec::new(),
-                    include: Vec::new(),
-                    hash: false,
-                    cache: false,
-                    expect: Default::default(),
-                })?;
-            for o in same {
-                let ok = m
-                    .entries
-                    .iter()
-                    .any(|e| e.path.0 == o.path && e.mode == o.mode && e.uid == 0);
-                if !ok {
-                    stale.push(o);
-                }
-            }
-        }
-    }
     out.written = stale
         .iter()
         .map(|o| OwnPath {
