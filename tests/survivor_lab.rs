@@ -286,4 +286,147 @@ fn an_agent_too_old_to_promote_is_told_by_verify_and_refused_before_the_first_st
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(journals, 0, "nothing journaled");
+    // A dry run with --fix says what it would fix and copies nothing.
+    let dry = lab
+        .client()
+        .coldspare(&["failover", "cold-reboot", "--fix", "--dry-run"]);
+    dry.has("fixed (--fix): secondary: would install this version on secondary (dry run: nothing copied)");
+    lab.secondary()
+        .sh("grep -q -- '--protocol 3' /usr/local/bin/coldspare")
+        .expect_ok("the dry run left the old agent");
+    // --fix installs this version first, journals it, and the run goes on
+    // to the person's step (here the input ends there, which stops it).
+    let fixed = lab
+        .client()
+        .coldspare(&["failover", "cold-reboot", "--fix"]);
+    fixed.has("fixed (--fix): secondary: installed coldspare ");
+    fixed.has("(agent protocol 4)");
+    fixed.has("Step 6 of 13");
+    lab.secondary()
+        .sh("! grep -q -- '--protocol 3' /usr/local/bin/coldspare")
+        .expect_ok("this version's agent on the secondary");
+    let journal = lab
+        .client()
+        .sh(&format!(
+            "cat {}/client/state/journal/*",
+            lab.run_dir().display()
+        ))
+        .expect_ok("the journal")
+        .stdout;
+    assert!(journal.contains("\"fixed\""), "{journal}");
+}
+
+/// The client's configuration with `edit` applied, in `dir`.
+fn edited_config(lab: &Lab, dir: &std::path::Path, edit: impl Fn(String) -> String) -> String {
+    let text = std::fs::read_to_string(lab.config_path()).expect("the client's configuration");
+    let path = dir.join("coldspare.yaml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn what_would_stop_a_failover_half_way_is_told_the_night_before_and_refused_before_the_first_step()
+{
+    let lab = lab!();
+    lab.client().coldspare(&["sync"]).expect_ok("synced");
+    let dir = tempfile::tempdir().unwrap();
+    // The service address on an interface only the primary has.
+    lab.primary()
+        .sh("ip link show lan1 >/dev/null 2>&1 || ip link add lan1 type veth peer name lan1p")
+        .expect_ok("lan1 on the primary only");
+    let cfg = edited_config(&lab, dir.path(), |t| t.replace(" on eth0", " on lan1"));
+    // A playbook override that does not validate.
+    let books = lab.run_dir().join("client/etc/playbooks");
+    std::fs::create_dir_all(&books).unwrap();
+    std::fs::write(
+        books.join("switchover.yaml"),
+        "name: switchover\ndescription: broken\nsteps:\n  - promote: { node: nobody }\n",
+    )
+    .unwrap();
+    let v = lab
+        .client()
+        .coldspare(&["--config", &cfg, "verify", "--no-notify"]);
+    assert_eq!(v.status, 1, "{v:?}");
+    v.has("a failover could not run to the end on secondary: it has no interface lan1 for the service address");
+    assert!(
+        !v.stdout.contains("on primary: it has no interface"),
+        "the primary has lan1: {}",
+        v.stdout
+    );
+    v.has("a failover could not run: the playbook `switchover` does not validate");
+    v.has("playbook check switchover` says where");
+    std::fs::remove_file(books.join("switchover.yaml")).unwrap();
+    // The failover is refused before the first step, dry run or not.
+    lab.primary().power_off();
+    for dry in [true, false] {
+        let mut args = vec!["--config", cfg.as_str(), "failover", "cold-reboot"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = lab.client().coldspare(&args);
+        assert_eq!(out.status, 1, "{out:?}");
+        out.err_has("gives secondary the service address 198.51.100.10 on lan1, and secondary has no interface lan1");
+        out.err_has("nothing was changed");
+        assert!(!out.stdout.contains("Step 1 of"), "{}", out.stdout);
+    }
+    // --force does not pass a gap a step would stop on.
+    let forced = lab.client().coldspare(&[
+        "--config",
+        &cfg,
+        "failover",
+        "cold-reboot",
+        "--force",
+        "--reason",
+        "try",
+    ]);
+    assert_eq!(forced.status, 1, "{forced:?}");
+    forced.err_has("has no interface lan1");
+    // A node whose host key is not pinned here: refused with the fix.
+    let known = dir.path().join("known_hosts");
+    let pinned = std::fs::read_to_string(lab.run_dir().join("ssh/known_hosts")).unwrap();
+    let only_primary: String = pinned
+        .lines()
+        .filter(|l| !l.starts_with("198.51.100.12"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&known, only_primary).unwrap();
+    let cfg = edited_config(&lab, dir.path(), |t| {
+        let from = format!("{}/ssh/known_hosts", lab.run_dir().display());
+        t.replace(&from, &known.display().to_string())
+    });
+    let out = lab
+        .client()
+        .coldspare(&["--config", &cfg, "failover", "cold-reboot", "--dry-run"]);
+    assert_eq!(out.status, 1, "{out:?}");
+    out.err_has("the host key of secondary (198.51.100.12:22) is not in");
+    out.err_has("trust secondary` (compare the fingerprint it shows");
+    lab.primary().power_on();
+    lab.primary()
+        .sh("ip link del lan1")
+        .expect_ok("lan1 removed again");
+}
+
+#[test]
+fn a_node_that_lost_its_proof_reads_the_newest_a_node_holds_and_says_where_from() {
+    let lab = lab!();
+    managed_from_the_primary(&lab);
+    // The secondary's state directory lost its reports (a restore, a
+    // reinstall): the proof the primary holds is read, and said so.
+    lab.secondary()
+        .sh("rm -rf /var/lib/coldspare/reports /var/lib/coldspare/last-full-report.json")
+        .expect_ok("the secondary's proof lost");
+    let dry = lab
+        .secondary()
+        .coldspare(&["failover", "switchover", "--dry-run"]);
+    dry.has(", read from primary, ");
+    dry.has("ago) passed every check on secondary");
+    // Nowhere to read it: refused, and said where it looked.
+    lab.primary()
+        .sh("rm -rf /var/lib/coldspare/reports /var/lib/coldspare/last-full-report.json")
+        .expect_ok("the primary's proof lost too");
+    let dry = lab
+        .secondary()
+        .coldspare(&["failover", "switchover", "--dry-run"]);
+    assert_eq!(dry.status, 1, "{dry:?}");
+    dry.has("no verify report on this machine or on any node it reaches");
 }

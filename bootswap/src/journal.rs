@@ -75,6 +75,12 @@ pub enum Event {
     Note {
         text: String,
     },
+    /// `--fix` fixed a gap before the first step (an agent installed).
+    Fixed {
+        node: String,
+        detail: String,
+    },
+
     Finished {
         ok: bool,
         summary: String,
@@ -683,7 +689,10 @@ pub fn last_failover(state_dir: &Path, skip: &[String]) -> Option<verifier::over
             ),
             Event::Finished { summary: s, .. } => summary = Some(s.clone()),
             Event::Aborted { reason, .. } => summary = Some(format!("stopped: {reason}")),
-            Event::Resumed { .. } | Event::InFlight { .. } | Event::Note { .. } => {}
+            Event::Resumed { .. }
+            | Event::InFlight { .. }
+            | Event::Note { .. }
+            | Event::Fixed { .. } => {}
         }
     }
     Some(Failover {

@@ -4,12 +4,14 @@
 //! walks it, records every step in a hash-chained journal that survives a
 //! reboot, resumes where it stopped, and moves the roles with an epoch that
 //! fences stale actors. A drill rehearses a playbook on the secondary without
-//! touching the primary or the service address. VIP mode is not built yet.
+//! touching the primary or the service address.
 
 pub mod address;
 pub mod drill;
 pub mod journal;
+pub mod needs;
 pub mod playbook;
+mod proof;
 pub mod runbook;
 pub mod runner;
 
@@ -81,21 +83,26 @@ pub enum Error {
         cluster::hint::cs()
     )]
     PlaybookChanged { name: String, journal: String },
-    /// A node the playbook promotes runs an agent too old for it: refused
-    /// before the first step, nothing changed (exit 1).
+    /// A step would stop on something missing (an agent too old, an
+    /// interface, a host key, a file): refused before the first step,
+    /// nothing changed (exit 1).
     #[error(
-        "the playbook `{playbook}` promotes {node}, whose agent speaks protocol {version}; a promotion \
-         records the roles, which needs protocol {needs}: it would stop half-way, after the person's \
-         steps; nothing was changed\n  help: install this version on it: `{} agent install {node}`, \
-         then run the playbook again",
-        cluster::hint::cs()
+        "the playbook `{playbook}` could not run to the end from here; nothing was changed:\n{}\n  help: \
+         fix each and run it again{}",
+        crate::needs::text(gaps),
+        if gaps.iter().any(|g| g.fixable.is_some()) {
+            "; `--fix` does the ones coldspare can do itself (installing its agent) first"
+        } else {
+            ""
+        }
     )]
-    AgentTooOld {
+    Needs {
         playbook: String,
-        node: String,
-        version: u32,
-        needs: u32,
+        gaps: Vec<needs::Gap>,
     },
+    /// `--fix` could not fix a gap (exit 2).
+    #[error("--fix could not install this version on {node}: {why}; nothing else was changed")]
+    FixFailed { node: String, why: String },
     /// The drill cannot run this way (exit 2).
     #[error("drill: {0}")]
     Drill(String),

@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::journal::{self, Event, Journal};
+use crate::needs;
 use crate::playbook::{self, Action, Against, Condition, Phase, Playbook, Step, WaitFor};
 
 /// What the caller asked for.
@@ -42,6 +43,9 @@ pub struct Options {
     /// `--force --reason TEXT`: failing preflight conditions and unskippable
     /// manual steps may be passed, each journaled with this reason.
     pub force_reason: Option<String>,
+    /// `--fix`: gaps coldspare can fix itself (an agent too old) are
+    /// fixed before the first step, with this (the binary's `agent install`).
+    pub fix: Option<needs::InstallAgent>,
 }
 
 /// Something to show the person (or a program, as one JSON line).
@@ -91,6 +95,11 @@ pub enum Show {
         n: usize,
         detail: String,
         reason: String,
+    },
+    /// `--fix` fixed a gap before the first step.
+    Fixed {
+        node: String,
+        detail: String,
     },
     Failed {
         n: usize,
@@ -176,40 +185,62 @@ fn vip_owns(roles: &Roles, playbook: &Playbook, opts: &Options) -> Result<(), Er
     }
 }
 
-/// Runs (or resumes) a playbook.
-/// Before anything: each node the playbook promotes that answers speaks a
-/// protocol that keeps the roles, or the run would stop at the promotion,
-/// after the person's steps. A node that does not answer is left to its
-/// steps (the preflight says it is down, or its wait waits for it).
-fn agents_can_promote(config: &Config, playbook: &Playbook) -> Result<(), Error> {
-    let vars = variables(config);
-    let needs = cluster::agent::protocol::ROLES_PROTOCOL;
-    for step in &playbook.steps {
-        let Action::Promote { node } = &step.action else {
+/// Refuses a run that would stop half-way on something missing (see
+/// [`crate::needs`]), before the first step and before anything changed;
+/// with `--fix`, fixes what coldspare can fix itself first (not in a dry
+/// run, which says what it would fix).
+fn meet_needs(
+    config: &Config,
+    playbook: &Playbook,
+    opts: &Options,
+    ui: &mut dyn Ui,
+) -> Result<Vec<(String, String)>, Error> {
+    let gaps = needs::look(config, playbook);
+    if gaps
+        .iter()
+        .any(|g| opts.fix.is_none() || g.fixable.is_none())
+    {
+        return Err(Error::Needs {
+            playbook: playbook.name.clone(),
+            gaps,
+        });
+    }
+    let mut fixed = Vec::new();
+    for g in &gaps {
+        let (Some(needs::Fixable::InstallAgent { node }), Some(install)) = (&g.fixable, opts.fix)
+        else {
             continue;
         };
-        let name = playbook::expand(node, &vars);
-        let Ok(spec) = config.node(name.trim()) else {
-            continue;
+        let spec = config.node(node).map_err(|e| Error::FixFailed {
+            node: node.clone(),
+            why: e.to_string(),
+        })?;
+        let detail = if opts.dry_run {
+            format!("would install this version on {node} (dry run: nothing copied)")
+        } else {
+            install(config, spec).map_err(|why| Error::FixFailed {
+                node: node.clone(),
+                why,
+            })?
         };
-        if !Runner::answers(spec, PROBE) {
-            continue;
-        }
-        let Ok(n) = cluster::transport::connect(config, spec) else {
-            continue;
-        };
-        let version = n.agent.version;
-        n.agent.bye();
-        if version < needs {
-            return Err(Error::AgentTooOld {
+        ui.show(&Show::Fixed {
+            node: node.clone(),
+            detail: detail.clone(),
+        });
+        fixed.push((node.clone(), detail));
+    }
+    if !fixed.is_empty() && !opts.dry_run {
+        // What the fix did is looked at again: a fix that did not take is
+        // a refusal, never a run that stops at its step.
+        let left = needs::look(config, playbook);
+        if !left.is_empty() {
+            return Err(Error::Needs {
                 playbook: playbook.name.clone(),
-                node: spec.name.clone(),
-                version,
-                needs,
+                gaps: left,
             });
         }
     }
-    Ok(())
+    Ok(fixed)
 }
 
 pub fn run(config: &Config, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome, Error> {
@@ -245,7 +276,7 @@ pub fn run(config: &Config, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome, 
         let name = opts.playbook.clone().ok_or(Error::NoPlaybook)?;
         let playbook = playbook::load(&config, &name)?;
         vip_owns(&roles_now, &playbook, opts)?;
-        agents_can_promote(&config, &playbook)?;
+        let fixed = meet_needs(&config, &playbook, opts, ui)?;
         let mut vars = variables(&config);
         vars.insert("epoch".into(), roles_now.epoch.to_string());
         let mut journal = if opts.dry_run {
@@ -263,6 +294,9 @@ pub fn run(config: &Config, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome, 
             epoch: roles_now.epoch,
             drill: false,
         })?;
+        for (node, detail) in fixed {
+            journal.append(Event::Fixed { node, detail })?;
+        }
         (journal, playbook, vars, opts.force_reason.clone(), 0)
     };
 
@@ -390,7 +424,7 @@ fn was_started(entries: &[journal::Entry], i: usize) -> Option<bool> {
 }
 
 pub(crate) struct Runner {
-    config: Config,
+    pub(crate) config: Config,
     pub(crate) vars: BTreeMap<String, String>,
     nodes: BTreeMap<String, Node>,
     started: Instant,
@@ -429,7 +463,7 @@ pub(crate) struct StepFailure {
     pub(crate) help: String,
 }
 
-fn fail(detail: impl Into<String>, help: impl Into<String>) -> StepFailure {
+pub(crate) fn fail(detail: impl Into<String>, help: impl Into<String>) -> StepFailure {
     StepFailure {
         detail: detail.into(),
         help: help.into(),
@@ -1319,66 +1353,7 @@ impl Runner {
                 self.node(&spec)?;
                 Ok(Acted::Done(format!("{} answers", spec.name)))
             }
-            Condition::Verified => {
-                let report = verifier::load_report(&self.config, None).map_err(|e| {
-                    fail(
-                        format!("no verify report on this machine: {e}"),
-                        format!("run `{} verify` first", cluster::hint::cs()),
-                    )
-                })?;
-                let age = (chrono::Utc::now() - report.started).num_seconds().max(0) as u64;
-                let max = self.config.verify.max_sync_age;
-                if age > max.as_secs() {
-                    return Err(fail(
-                        format!(
-                            "the last verify ({}) is {} old, more than {}",
-                            report.id,
-                            cluster::config::duration::format(Duration::from_secs(age)),
-                            cluster::config::duration::format(max)
-                        ),
-                        format!(
-                            "run `{} verify` to prove {} now",
-                            cluster::hint::cs(),
-                            spec.name
-                        ),
-                    ));
-                }
-                let failing: Vec<String> = report
-                    .checks
-                    .iter()
-                    .filter(|c| c.node == spec.name && !c.ok)
-                    .map(|c| format!("{} {}: {}", c.service, c.check, c.detail))
-                    .collect();
-                let reached = report
-                    .nodes
-                    .iter()
-                    .any(|r| r.name == spec.name && r.reachable);
-                if !reached || !failing.is_empty() {
-                    return Err(fail(
-                        format!(
-                            "the last verify ({}) was red for {}: {}",
-                            report.id,
-                            spec.name,
-                            if reached {
-                                failing.join("; ")
-                            } else {
-                                "it was unreachable".into()
-                            }
-                        ),
-                        format!(
-                            "fix {} and run `{} verify` again",
-                            spec.name,
-                            cluster::hint::cs()
-                        ),
-                    ));
-                }
-                Ok(Acted::Done(format!(
-                    "the last verify ({}, {} ago) passed every check on {}",
-                    report.id,
-                    cluster::config::duration::format(Duration::from_secs(age.max(1))),
-                    spec.name
-                )))
-            }
+            Condition::Verified => self.verified(&spec),
             Condition::Synced => {
                 let max = self.config.verify.max_sync_age;
                 let config = self.config.clone();
@@ -1985,6 +1960,9 @@ pub fn timeline(entries: &[journal::Entry]) -> String {
             }
             Event::InFlight { step, answer } => {
                 format!("step {} was in flight; {answer}", step + 1)
+            }
+            Event::Fixed { node, detail } => {
+                format!("before the first step, --fix on {node}: {detail}")
             }
             Event::Note { text } => {
                 crate::drill::describe_note(text).unwrap_or_else(|| text.clone())

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use cluster::agent::{AgentOptions, serve};
+use cluster::config::{Config, NodeSpec};
 use cluster::shell::quote;
 use cluster::transport::{HostCheck, SshLink};
 
@@ -80,10 +81,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The nodes named (all when none are).
-pub(super) fn nodes(
-    config: &cluster::Config,
-    names: &[String],
-) -> anyhow::Result<Vec<cluster::NodeSpec>> {
+pub(super) fn nodes(config: &Config, names: &[String]) -> anyhow::Result<Vec<NodeSpec>> {
     Ok(if names.is_empty() {
         config.nodes.clone()
     } else {
@@ -97,11 +95,10 @@ pub(super) fn nodes(
 fn install(global: &Global, names: Vec<String>, dry_run: bool) -> anyhow::Result<ExitCode> {
     let config = global.load()?;
     let specs = nodes(&config, &names)?;
-    let exe = std::env::current_exe().context("cannot find this binary")?;
-    let size = std::fs::metadata(&exe)?.len();
-    let target = &config.agent.path;
     let mut failed = false;
     if dry_run {
+        let exe = std::env::current_exe().context("cannot find this binary")?;
+        let size = std::fs::metadata(&exe)?.len();
         for spec in &specs {
             match plan_install(&config, spec, size) {
                 Ok(line) => println!("{}: {line}", spec.name),
@@ -118,42 +115,9 @@ fn install(global: &Global, names: Vec<String>, dry_run: bool) -> anyhow::Result
             ExitCode::SUCCESS
         });
     }
-    // The VIP daemon alone (`coldspare vip run` execs it), when it was
-    // built or installed next to this binary: copied beside the agent.
-    let daemon = exe
-        .with_file_name(VIP_DAEMON)
-        .metadata()
-        .ok()
-        .map(|m| (exe.with_file_name(VIP_DAEMON), m.len()));
-    let daemon_target = target.with_file_name(VIP_DAEMON);
     for spec in &specs {
-        let copy = |exe: &std::path::Path, size: u64, target: &std::path::Path| {
-            if cluster::transport::is_local(&spec.address) {
-                install_local(exe, target)
-            } else {
-                install_remote(&config, spec, exe, size, target)
-            }
-        };
-        let result = copy(&exe, size, target).and_then(|_| match &daemon {
-            Some((path, size)) => copy(path, *size, &daemon_target),
-            None => Ok(()),
-        });
-        match result.and_then(|_| cluster::connect(&config, spec).map_err(Into::into)) {
-            Ok(node) => {
-                println!(
-                    "{}: installed coldspare {} at {}{} (agent protocol {})",
-                    spec.name,
-                    node.agent.hello.agent,
-                    target.display(),
-                    if daemon.is_some() {
-                        format!(" and its VIP daemon at {}", daemon_target.display())
-                    } else {
-                        String::new()
-                    },
-                    node.agent.version
-                );
-                node.agent.bye();
-            }
+        match install_one(&config, spec) {
+            Ok(line) => println!("{}: {line}", spec.name),
             Err(e) => {
                 failed = true;
                 report_failure(&spec.name, &e);
@@ -165,6 +129,53 @@ fn install(global: &Global, names: Vec<String>, dry_run: bool) -> anyhow::Result
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Installs this binary (and the VIP daemon beside it, when there is one)
+/// on `spec` atomically, then says hello to the new agent; returns what was
+/// installed, as one line.
+pub(super) fn install_one(config: &Config, spec: &NodeSpec) -> anyhow::Result<String> {
+    let exe = std::env::current_exe().context("cannot find this binary")?;
+    let size = std::fs::metadata(&exe)?.len();
+    let target = &config.agent.path;
+    // The VIP daemon alone (`coldspare vip run` execs it), when it was
+    // built or installed next to this binary: copied beside the agent.
+    let daemon = exe
+        .with_file_name(VIP_DAEMON)
+        .metadata()
+        .ok()
+        .map(|m| (exe.with_file_name(VIP_DAEMON), m.len()));
+    let daemon_target = target.with_file_name(VIP_DAEMON);
+    let copy = |exe: &std::path::Path, size: u64, target: &std::path::Path| {
+        if cluster::transport::is_local(&spec.address) {
+            install_local(exe, target)
+        } else {
+            install_remote(config, spec, exe, size, target)
+        }
+    };
+    copy(&exe, size, target)?;
+    if let Some((path, size)) = &daemon {
+        copy(path, *size, &daemon_target)?;
+    }
+    let node = cluster::connect(config, spec)?;
+    let line = format!(
+        "installed coldspare {} at {}{} (agent protocol {})",
+        node.agent.hello.agent,
+        target.display(),
+        if daemon.is_some() {
+            format!(" and its VIP daemon at {}", daemon_target.display())
+        } else {
+            String::new()
+        },
+        node.agent.version
+    );
+    node.agent.bye();
+    Ok(line)
+}
+
+/// `agent install` as the failover's `--fix` does it: the error as one line.
+pub(super) fn install_for_fix(config: &Config, spec: &NodeSpec) -> Result<String, String> {
+    install_one(config, spec).map_err(|e| super::output::chain(&e))
 }
 
 /// Prints why installing on `node` failed, naming the node once: a node's
@@ -190,11 +201,7 @@ pub(super) fn report_failure(node: &str, e: &anyhow::Error) {
 
 /// What installing on `spec` would do: log in (host key checked), look at
 /// what is at the agent path now and the room there; change nothing.
-fn plan_install(
-    config: &cluster::Config,
-    spec: &cluster::NodeSpec,
-    size: u64,
-) -> anyhow::Result<String> {
+fn plan_install(config: &Config, spec: &NodeSpec, size: u64) -> anyhow::Result<String> {
     let target = &config.agent.path;
     let mb = |b: u64| b.div_ceil(1 << 20);
     let what = format!(
@@ -241,8 +248,8 @@ fn install_local(exe: &std::path::Path, target: &std::path::Path) -> anyhow::Res
 const VIP_DAEMON: &str = "coldspare-vip";
 
 fn install_remote(
-    config: &cluster::Config,
-    spec: &cluster::NodeSpec,
+    config: &Config,
+    spec: &NodeSpec,
     exe: &std::path::Path,
     size: u64,
     target: &std::path::Path,

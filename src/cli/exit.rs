@@ -43,7 +43,7 @@ pub fn code(e: &anyhow::Error) -> u8 {
                 | B::PlaybookChanged { .. }
                 | B::DrillRefused(_)
                 | B::VipOwns { .. }
-                | B::AgentTooOld { .. } => PROBLEM,
+                | B::Needs { .. } => PROBLEM,
                 _ => CANNOT_RUN,
             };
         }

@@ -31,6 +31,12 @@ use super::{Global, exit, output};
 /// primary that still answers, a secondary that is not whole, not synced
 /// recently or not verified green. `--force --reason TEXT` goes on anyway and
 /// journals and mails the reason.
+///
+/// Before the first step it also looks at what every step will need: the
+/// key and known_hosts here, each node's host key, an agent that speaks what
+/// its steps ask, the service address's interface on the node taking it, the
+/// mail files. A gap is a refusal naming its fix; `--fix` installs this
+/// version on a node whose agent is too old first.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Playbooks: cold-reboot (the primary is dead; the secondary takes over \
@@ -54,6 +60,11 @@ pub struct FailoverArgs {
     /// Go on past failing preflight conditions and unskippable manual steps.
     #[arg(long, requires = "reason")]
     force: bool,
+    /// Before the first step, fix what the preflight finds that coldspare
+    /// can fix itself (a node's agent too old for a step: this version is
+    /// installed on it, as `coldspare agent install NODE` does), and journal it.
+    #[arg(long)]
+    fix: bool,
     /// Why (journaled and mailed); needed with --force and --abandon.
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
@@ -200,6 +211,9 @@ impl runner::Ui for Console {
                 output::red("FAILED"),
                 indent(detail)
             ),
+            Show::Fixed { node, detail } => {
+                format!("{} {node}: {detail}\n", output::green("fixed (--fix):"))
+            }
             Show::Failed { detail, help, .. } => format!(
                 "  {}: {}\n  next: {help}\n",
                 output::red("FAILED"),
@@ -241,6 +255,9 @@ pub fn failover(global: &Global, args: FailoverArgs) -> anyhow::Result<ExitCode>
         resume: args.resume,
         dry_run: args.dry_run,
         force_reason: if args.force { args.reason } else { None },
+        fix: args
+            .fix
+            .then_some(super::agent::install_for_fix as bootswap::needs::InstallAgent),
     };
     let mut console = Console {
         json: global.json,

@@ -214,10 +214,11 @@ fn drill_now(config: &cluster::Config) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// What Bootswap adds to a verify: a printed runbook that is out of date,
-/// a drill that was interrupted.
+/// What Bootswap adds to a verify: a playbook that does not validate, a
+/// printed runbook that is out of date, a drill that was interrupted.
 fn bootswap_findings(config: &cluster::Config) -> Vec<verifier::report::Finding> {
-    let mut f = bootswap::runbook::out_of_date(config);
+    let mut f = bootswap::needs::playbook_findings(config);
+    f.extend(bootswap::runbook::out_of_date(config));
     f.extend(bootswap::drill::interrupted(config));
     f
 }

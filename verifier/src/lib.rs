@@ -576,7 +576,28 @@ fn service_address_findings(
         key: format!("service-address:{key}"),
         text,
     };
-    match holders.as_slice() {
+    // Either node may have to take the address: each must have its
+    // interface, or the failover to it stops at that step.
+    let mut out = Vec::new();
+    for (spec, node) in connected.iter_mut() {
+        let Ok(node) = node else { continue };
+        let cmd = cluster::agent::protocol::ExecSpec::new(a.interface_cmd())
+            .timeout(std::time::Duration::from_secs(10));
+        if let Ok(r) = node.agent.exec(cmd)
+            && r.code == Some(1)
+        {
+            out.push(finding(
+                &format!("interface:{}", spec.name),
+                format!(
+                    "a failover could not run to the end on {}: it has no interface {} for the service \
+                     address {} (failover.service_address), so taking the address would fail; name the \
+                     interface it has (`ip -br link` on it) or give its interface that name",
+                    spec.name, a.interface, a.address
+                ),
+            ));
+        }
+    }
+    out.extend(match holders.as_slice() {
         [one, two, ..] => vec![finding(
             "two-holders",
             format!(
@@ -603,7 +624,8 @@ fn service_address_findings(
             ),
         )],
         _ => Vec::new(),
-    }
+    });
+    out
 }
 
 /// The service × node matrix and what it says: a service that passes on one

@@ -15,7 +15,8 @@ pub fn dir(state_dir: &Path) -> PathBuf {
 
 /// Where the newest full report is kept apart from the rotation, so quick
 /// runs can carry what they do not examine.
-fn last_full_path(state_dir: &Path) -> PathBuf {
+/// Where the newest full report is kept (on every node, as here).
+pub fn last_full_path(state_dir: &Path) -> PathBuf {
     state_dir.join("last-full-report.json")
 }
 

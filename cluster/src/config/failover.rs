@@ -50,6 +50,15 @@ impl Serialize for ServiceAddress {
 }
 
 impl ServiceAddress {
+    /// The shell test of whether this machine has the address's interface
+    /// (exit 0 when it does): a node without it could never take it.
+    pub fn interface_cmd(&self) -> String {
+        format!(
+            "test -e /sys/class/net/{}",
+            crate::shell::quote(self.interface.trim_start_matches('/'))
+        )
+    }
+
     /// The one shell test of whether this machine holds the address (exit
     /// 0 when it does). It asks for exactly `A/32` (`/128`): `ip addr show
     /// to A/24` would match every address in the /24.
