@@ -160,6 +160,14 @@ fn the_secondary_of_a_pair_managed_from_the_primary_takes_over_on_its_own() {
 /// the primary (the controller) loses its power while the secondary has
 /// some of them.
 fn sync_cut_off_mid_write(lab: &Lab) -> usize {
+    sync_interrupted(lab, 5, |lab| lab.primary().power_off())
+}
+
+/// Starts a sync of a large change from the primary and, once the secondary
+/// holds `at` of its files, runs `interrupt`, which must leave the primary
+/// off and the secondary on. Returns how many of the new files the
+/// secondary holds.
+fn sync_interrupted(lab: &Lab, at: usize, interrupt: impl FnOnce(&Lab)) -> usize {
     lab.primary()
         .sh(&format!(
             "mkdir -p /srv/app/data && cd /srv/app/data && for i in $(seq 1 {FILES}); do head -c 200000 /dev/urandom > f$i; done"
@@ -176,14 +184,66 @@ fn sync_cut_off_mid_write(lab: &Lab) -> usize {
             .parse()
             .unwrap_or(0)
     };
-    crate::failover_lab::wait_until("the sync writes", Duration::from_secs(120), || count() >= 5);
-    lab.primary().power_off();
+    crate::failover_lab::wait_until("the sync writes", Duration::from_secs(120), || count() >= at);
+    interrupt(lab);
     let written = count();
     assert!(
         written > 0 && written < FILES,
         "cut off part-way: {written} of {FILES}"
     );
     written
+}
+
+/// What every interruption must leave: the secondary says it is partly
+/// synced, and the cold-reboot run on it promotes one whole capture.
+fn never_a_mix(lab: &Lab) {
+    let status = lab.secondary().coldspare(&["status"]);
+    assert_eq!(status.status, 1, "{status:?}");
+    status.has("PARTLY SYNCED: capture ");
+    let said = cold_reboot_on_the_secondary(lab);
+    one_capture_on(lab, &said);
+    lab.secondary()
+        .sh("test ! -e /var/lib/coldspare/applying")
+        .expect_ok("one whole capture now");
+}
+
+#[test]
+fn a_sync_cut_off_by_the_secondarys_cable_never_leaves_it_promoting_a_mix() {
+    let lab = lab!();
+    managed_from_the_primary(&lab);
+    // The case: the cable cut mid-write, the primary lost while
+    // it is cut, the cable back.
+    sync_interrupted(&lab, 5, |lab| {
+        lab.secondary().cut();
+        lab.primary().power_off();
+        lab.secondary().heal();
+    });
+    never_a_mix(&lab);
+}
+
+#[test]
+fn a_sync_cut_off_by_the_secondarys_own_power_never_leaves_it_promoting_a_mix() {
+    let lab = lab!();
+    managed_from_the_primary(&lab);
+    sync_interrupted(&lab, FILES / 4, |lab| {
+        lab.secondary().power_off();
+        lab.primary().power_off();
+        lab.secondary().power_on();
+    });
+    never_a_mix(&lab);
+}
+
+#[test]
+fn a_sync_whose_controller_is_killed_never_leaves_the_survivor_promoting_a_mix() {
+    let lab = lab!();
+    managed_from_the_primary(&lab);
+    sync_interrupted(&lab, FILES / 8, |lab| {
+        lab.primary()
+            .sh("pkill -KILL -f '[c]oldspare sync'")
+            .expect_ok("the controller killed");
+        lab.primary().power_off();
+    });
+    never_a_mix(&lab);
 }
 
 /// After the failover the survivor holds exactly one capture: all of the
