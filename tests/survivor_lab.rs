@@ -184,7 +184,9 @@ fn sync_interrupted(lab: &Lab, at: usize, interrupt: impl FnOnce(&Lab)) -> usize
             .parse()
             .unwrap_or(0)
     };
-    crate::failover_lab::wait_until("the sync writes", Duration::from_secs(120), || count() >= at);
+    crate::failover_lab::wait_until("the sync writes", Duration::from_secs(120), || {
+        count() >= at
+    });
     interrupt(lab);
     let written = count();
     assert!(
@@ -489,4 +491,45 @@ fn a_node_that_lost_its_proof_reads_the_newest_a_node_holds_and_says_where_from(
         .coldspare(&["failover", "switchover", "--dry-run"]);
     assert_eq!(dry.status, 1, "{dry:?}");
     dry.has("no verify report on this machine or on any node it reaches");
+}
+
+#[test]
+fn a_playbook_removed_on_the_controller_is_removed_from_the_other_node_and_kept_in_a_backup() {
+    let lab = lab!();
+    managed_from_the_primary(&lab);
+    lab.primary()
+        .sh("mkdir -p /etc/coldspare/playbooks && \
+             printf 'name: hello\\ndescription: ours\\nsteps:\\n  - notify: { subject: hello }\\n' \
+             > /etc/coldspare/playbooks/hello.yaml && coldspare playbook check hello")
+        .expect_ok("a playbook of the admin's on the primary");
+    lab.primary().coldspare(&["sync"]).expect_ok("sync");
+    lab.secondary()
+        .sh("test -s /etc/coldspare/playbooks/hello.yaml")
+        .expect_ok("the override went with it");
+    lab.primary()
+        .sh("rm /etc/coldspare/playbooks/hello.yaml")
+        .expect_ok("the admin removes it");
+    // The night before: the secondary would run another playbook.
+    let v = lab.primary().coldspare(&["verify", "--no-notify"]);
+    assert_eq!(v.status, 1, "{v:?}");
+    v.has("the playbook /etc/coldspare/playbooks/hello.yaml is there and no longer here");
+    let dry = lab
+        .primary()
+        .coldspare(&["sync", "--dry-run"])
+        .expect_ok("dry run");
+    dry.has("playbooks would be removed from secondary (this machine no longer has them, so both run the same): /etc/coldspare/playbooks/hello.yaml");
+    lab.secondary()
+        .sh("test -e /etc/coldspare/playbooks/hello.yaml")
+        .expect_ok("a dry run removes nothing");
+    lab.primary()
+        .coldspare(&["sync"])
+        .expect_ok("sync")
+        .has("playbooks removed from secondary");
+    lab.secondary()
+        .sh("test ! -e /etc/coldspare/playbooks/hello.yaml && \
+             ls /var/lib/coldspare/backup/coldspare-files-*/files/etc/coldspare/playbooks/hello.yaml")
+        .expect_ok("removed there, and kept in the backup set");
+    lab.primary()
+        .coldspare(&["verify", "--no-notify"])
+        .expect_ok("green again");
 }

@@ -369,6 +369,18 @@ fn print_own_files(out: &SyncOutcome) {
                 o.names()
             );
         }
+        if !o.removed.is_empty() {
+            println!(
+                "playbooks {} {} (this machine no longer has them, so both run the same): {}",
+                if dry {
+                    "would be removed from"
+                } else {
+                    "removed from"
+                },
+                o.node,
+                o.removed.join(", ")
+            );
+        }
         for (path, why) in &o.failed {
             println!(
                 "{}",

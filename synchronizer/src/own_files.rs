@@ -43,6 +43,9 @@ pub struct OwnFiles {
     pub missing_here: Vec<String>,
     /// Of `written`, those the node did not have at all.
     pub missing_there: Vec<String>,
+    /// The admin's playbooks the node holds and this machine no longer
+    /// does: removed (or, on a dry run, to remove), so both run the same.
+    pub removed: Vec<String>,
     /// Paths that could not be written, with why.
     pub failed: Vec<(String, String)>,
 }
@@ -150,11 +153,17 @@ pub fn keep(config: &Config, node: &mut Node, dry_run: bool) -> Result<OwnFiles>
     }
     let (own, missing) = load(config);
     out.missing_here = missing;
-    // One round trip: the node's digest, mode and owner of each file.
+    // One round trip: the node's digest, mode and owner of each file, and
+    // the playbooks it holds.
+    let books = &config.failover.playbooks;
+    let mut roots: Vec<WirePath> = own.iter().map(|o| WirePath(o.path.clone())).collect();
+    if books.is_absolute() {
+        roots.push(WirePath(books.clone()));
+    }
     let theirs = node
         .agent
         .manifest(cluster::agent::protocol::ManifestRequest {
-            roots: own.iter().map(|o| WirePath(o.path.clone())).collect(),
+            roots,
             exclude: Vec::new(),
             include: Vec::new(),
             hash: true,
@@ -184,28 +193,66 @@ pub fn keep(config: &Config, node: &mut Node, dry_run: bool) -> Result<OwnFiles>
             secret: o.secret,
         })
         .collect();
-    if dry_run || stale.is_empty() {
+    // A playbook the admin removed here would still run there.
+    out.removed = theirs
+        .entries
+        .iter()
+        .filter(|e| e.kind == cluster::agent::protocol::Kind::File)
+        .map(|e| &e.path.0)
+        .filter(|p| {
+            p.parent() == Some(books.as_path())
+                && p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+                && !own.iter().any(|o| &o.path == *p)
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    if dry_run || (stale.is_empty() && out.removed.is_empty()) {
         return Ok(out);
     }
+    // To the millisecond: two syncs in one second each keep their own
+    // set (a set records the state before its first change only).
     let set = format!(
-        "coldspare-files-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        "{}{}",
+        cluster::agent::retention::OWN_FILES_SETS,
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
     );
     let items: Vec<WriteItem> = stale
         .iter()
         .map(|o| WriteItem::file(o.path.clone(), &o.bytes, o.mode))
         .collect();
     let blobs: Vec<&[u8]> = stale.iter().map(|o| o.bytes.as_slice()).collect();
-    let res = node.agent.write(&set, items, &blobs)?;
-    out.failed = res
-        .failures()
-        .map(|f| {
-            (
-                f.path.0.display().to_string(),
-                f.error.clone().unwrap_or_default(),
-            )
-        })
-        .collect();
+    if !items.is_empty() {
+        let res = node.agent.write(&set, items, &blobs)?;
+        out.failed = res
+            .failures()
+            .map(|f| {
+                (
+                    f.path.0.display().to_string(),
+                    f.error.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+    }
+    if !out.removed.is_empty() {
+        // Kept in the same backup set: `restore` can put one back.
+        let paths = out
+            .removed
+            .iter()
+            .map(|p| WirePath(PathBuf::from(p)))
+            .collect();
+        let res = node.agent.remove(&set, paths)?;
+        let failed: Vec<(String, String)> = res
+            .failures()
+            .map(|f| {
+                (
+                    f.path.0.display().to_string(),
+                    f.error.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        out.removed.retain(|p| !failed.iter().any(|(f, _)| f == p));
+        out.failed.extend(failed);
+    }
     if !out.failed.is_empty() {
         out.written
             .retain(|w| !out.failed.iter().any(|(p, _)| p == &w.path));
@@ -217,7 +264,7 @@ pub fn keep(config: &Config, node: &mut Node, dry_run: bool) -> Result<OwnFiles>
 /// sentence naming the file (empty: it could). Secrets are named, never shown.
 pub fn gaps(config: &Config, node: &mut Node) -> Result<Vec<String>> {
     let kept = keep(config, node, true)?;
-    Ok(kept
+    let mut out: Vec<String> = kept
         .written
         .iter()
         .map(|w| {
@@ -228,7 +275,13 @@ pub fn gaps(config: &Config, node: &mut Node) -> Result<Vec<String>> {
                 format!("{}{what} differs from this machine's copy", w.path)
             }
         })
-        .collect())
+        .collect();
+    out.extend(
+        kept.removed
+            .iter()
+            .map(|p| format!("the playbook {p} is there and no longer here")),
+    );
+    Ok(out)
 }
 
 /// The reason a configured `sync.paths` entry is not synced, if it is one

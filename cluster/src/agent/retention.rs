@@ -4,7 +4,9 @@
 //! pruning they grow with every sync. After a successful sync the controller
 //! asks the node to keep the newest `keep` sets and none older than
 //! `max_age` — never the newest set, which a failing hook or `restore`
-//! may still need.
+//! may still need. The sets that keep what a copy of coldspare's own files
+//! replaced (`coldspare-files-TIME`) are pruned by the same rule, counted
+//! apart: a sync's sets never push them out, nor they a sync's.
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -13,22 +15,34 @@ use std::time::{Duration, SystemTime};
 
 use super::protocol::{BackupPruneRequest, BackupPruned, StateUsage};
 
+/// The prefix of the sets that keep what a copy of coldspare's own files
+/// replaced on a node.
+pub const OWN_FILES_SETS: &str = "coldspare-files-";
+
 /// The backup sets a sync made in `state_dir` (named from the time they
 /// were started, so a digit first; `applied-records` and other helpers are
 /// not counted), oldest first, with when each was made.
 fn sets(state_dir: &Path) -> Vec<(String, SystemTime)> {
+    sets_named(state_dir, |name| {
+        name.first().is_some_and(u8::is_ascii_digit)
+    })
+}
+
+/// The sets of coldspare's own files, oldest first.
+fn own_files_sets(state_dir: &Path) -> Vec<(String, SystemTime)> {
+    sets_named(state_dir, |name| {
+        name.starts_with(OWN_FILES_SETS.as_bytes())
+    })
+}
+
+fn sets_named(state_dir: &Path, wanted: impl Fn(&[u8]) -> bool) -> Vec<(String, SystemTime)> {
     let Ok(dir) = std::fs::read_dir(state_dir.join("backup")) else {
         return Vec::new();
     };
     let mut out: Vec<(String, SystemTime)> = dir
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| {
-            e.file_name()
-                .as_encoded_bytes()
-                .first()
-                .is_some_and(u8::is_ascii_digit)
-        })
+        .filter(|e| wanted(e.file_name().as_encoded_bytes()))
         .filter_map(|e| {
             let made = e.metadata().and_then(|m| m.modified()).ok()?;
             Some((e.file_name().to_string_lossy().into_owned(), made))
@@ -36,7 +50,10 @@ fn sets(state_dir: &Path) -> Vec<(String, SystemTime)> {
         .collect();
     // By the time in the name, then by the directory's own time: two syncs
     // in one second differ only in their capture ids, which do not sort.
-    let stamp = |name: &str| name.split('-').next().unwrap_or_default().to_string();
+    let stamp = |name: &str| {
+        let name = name.strip_prefix(OWN_FILES_SETS).unwrap_or(name);
+        name.split('-').next().unwrap_or_default().to_string()
+    };
     out.sort_by(|a, b| {
         stamp(&a.0)
             .cmp(&stamp(&b.0))
@@ -68,18 +85,23 @@ pub fn doomed(
 /// Removes the backup sets `r` does not keep.
 pub fn prune(state_dir: &Path, r: &BackupPruneRequest) -> Result<BackupPruned, String> {
     let all = sets(state_dir);
-    let gone = doomed(
-        &all,
-        r.keep as usize,
-        Duration::from_secs(r.max_age_secs),
-        SystemTime::now(),
-    );
+    let rule = |sets: &[(String, SystemTime)]| {
+        doomed(
+            sets,
+            r.keep as usize,
+            Duration::from_secs(r.max_age_secs),
+            SystemTime::now(),
+        )
+    };
+    let mut gone = rule(&all);
+    let kept = all.len() - gone.len();
+    gone.extend(rule(&own_files_sets(state_dir)));
     for name in &gone {
         let path = state_dir.join("backup").join(name);
         std::fs::remove_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(BackupPruned {
-        kept: all.len() - gone.len(),
+        kept,
         removed: gone,
     })
 }
@@ -130,6 +152,31 @@ mod tests {
         // Older than two days: s0, s1 (4 and 3 days) go even within the count.
         let two_days = Duration::from_secs(2 * 86400 + 60);
         assert_eq!(doomed(&sets, 10, two_days, now), vec!["s0", "s1"]);
+    }
+
+    #[test]
+    fn the_sets_of_coldspares_own_files_are_pruned_apart_from_a_syncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let backup = dir.path().join("backup");
+        for name in [
+            "20260101T000000Z-aaaa",
+            "20260102T000000Z-bbbb",
+            "coldspare-files-20260101T000000Z",
+            "coldspare-files-20260102T000000Z",
+            "coldspare-files-20260103T000000Z",
+            "records",
+        ] {
+            std::fs::create_dir_all(backup.join(name)).unwrap();
+        }
+        let r = BackupPruneRequest {
+            keep: 2,
+            max_age_secs: 365 * 86400,
+        };
+        let out = prune(dir.path(), &r).unwrap();
+        assert_eq!(out.removed, vec!["coldspare-files-20260101T000000Z"]);
+        assert_eq!(out.kept, 2, "both of the sync's sets stay");
+        assert!(backup.join("records").exists(), "not a set: never pruned");
+        assert!(backup.join("coldspare-files-20260103T000000Z").exists());
     }
 
     #[test]
