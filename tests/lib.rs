@@ -29,6 +29,7 @@ mod roles_lab;
 mod secrets_lab;
 mod survivor_lab;
 mod sync_lab;
+mod upgrade_lab;
 mod verify_lab;
 mod vip_lab;
 
