@@ -11,6 +11,7 @@ use crate::lab;
 /// The older build's binary (built on first use; minutes, once).
 fn old_build() -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/old-build");
+    #[allow(clippy::disallowed_methods)] // a build on this machine, not a command on a node
     let out = std::process::Command::new(script)
         .output()
         .expect("run tests/lab/old-build");
@@ -46,8 +47,7 @@ fn config_for_the_older_build(lab: &Lab, dir: &std::path::Path) -> String {
 /// `cargo test` output helpers read stdout; the older binary runs on the
 /// client host the way today's does.
 fn older(lab: &Lab, old: &str, config: &str, args: &str) -> coldspare_lab::Output {
-    lab.client()
-        .sh(&format!("{old} --config {config} {args}"))
+    lab.client().sh(&format!("{old} --config {config} {args}"))
 }
 
 #[test]

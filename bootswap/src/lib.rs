@@ -11,7 +11,7 @@ pub mod drill;
 pub mod journal;
 pub mod needs;
 pub mod playbook;
-mod proof;
+pub mod render;
 pub mod runbook;
 pub mod runner;
 

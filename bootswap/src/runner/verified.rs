@@ -11,7 +11,7 @@ use cluster::agent::protocol::WirePath;
 use cluster::config::NodeSpec;
 use verifier::report::Report;
 
-use crate::runner::{Acted, Runner, StepFailure, fail};
+use super::walk::{Acted, Runner, StepFailure, fail};
 
 /// How long the look for a node's newer copy waits for the node to answer:
 /// a best effort (this machine's own copy is the fallback), never the
