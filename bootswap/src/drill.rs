@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use cluster::config::{CheckKind, Config, NodeSpec};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use verifier::drill::{Drill, DrillStep, Rehearsal};
 
 use crate::Error;
@@ -35,24 +35,9 @@ pub const DEFAULT_PLAYBOOK: &str = "cold-reboot";
 /// when promoting and once when taking the address.
 const DOWN_CHECK: Duration = Duration::from_secs(2 * PROBE.as_secs());
 
-/// A service unit on the drilled node, as the drill found it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnitState {
-    pub unit: String,
-    pub active: bool,
-    pub enabled: bool,
-}
+pub use crate::journal::{Standby, UnitState};
 
-/// The standby state the drill must leave behind, journaled first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Standby {
-    pub node: String,
-    pub units: Vec<UnitState>,
-    /// `eth0 inet 198.51.100.12/24`, sorted: flags that change by themselves
-    /// (an IPv6 address leaving `tentative`) and lifetimes left out.
-    pub addresses: Vec<String>,
-}
-
+/// How journals written before `Event::Standby` recorded it: a note.
 const STANDBY_NOTE: &str = "standby state: ";
 
 /// Something the drill tells the person as it goes.
@@ -265,11 +250,8 @@ pub fn drill(
             return conclude(&config, &mut journal, &r, record);
         }
     };
-    journal.append(Event::Note {
-        text: format!(
-            "{STANDBY_NOTE}{}",
-            serde_json::to_string(&found).expect("serialises")
-        ),
+    journal.append(Event::Standby {
+        standby: found.clone(),
     })?;
     for n in &notes {
         progress.line(&format!("note: {n}"));
@@ -320,6 +302,7 @@ pub fn drill(
             Rehearsal::Shown => journal.append(Event::StepSkipped {
                 step: i,
                 reason: format!("not rehearsed in a drill: {detail}"),
+                unskippable: false,
             })?,
         };
         progress.line(&format!(
@@ -683,7 +666,9 @@ impl Drilling<'_> {
     ) -> (Rehearsal, String, Duration) {
         match result {
             Ok(Acted::Done(d)) => (Rehearsal::Passed, d, Duration::ZERO),
-            Ok(Acted::Skipped(d) | Acted::Abort(d)) => (Rehearsal::Failed, d, Duration::ZERO),
+            Ok(Acted::Skipped { reason: d, .. } | Acted::Abort(d)) => {
+                (Rehearsal::Failed, d, Duration::ZERO)
+            }
             Err(f) => {
                 if !self.problems.contains(&f.detail) {
                     self.problems.push(f.detail.clone());
@@ -873,9 +858,8 @@ fn restore(r: &mut Runner, node: &NodeSpec, found: &Standby) -> Vec<String> {
 fn finish_interrupted(config: &Config, id: &str, progress: &mut dyn Progress) -> Result<(), Error> {
     let mut journal = Journal::open(&config.state_dir, id)?;
     let found: Option<Standby> = journal.entries.iter().find_map(|e| match &e.event {
-        Event::Note { text } => text
-            .strip_prefix(STANDBY_NOTE)
-            .and_then(|j| serde_json::from_str(j).ok()),
+        Event::Standby { standby } => Some(standby.clone()),
+        Event::Note { text } => legacy_standby(text),
         _ => None,
     });
     let at = journal
@@ -942,10 +926,15 @@ pub fn interrupted(config: &Config) -> Vec<verifier::report::Finding> {
         .collect()
 }
 
-/// A drill's standby note as a person reads it in a journal's timeline:
+/// The standby state in a note of a journal written before
+/// `Event::Standby`.
+pub fn legacy_standby(text: &str) -> Option<Standby> {
+    serde_json::from_str(text.strip_prefix(STANDBY_NOTE)?).ok()
+}
+
+/// A drill's standby state as a person reads it in a journal's timeline:
 /// `standby state of secondary: nginx running (starts at boot), …`.
-pub fn describe_note(text: &str) -> Option<String> {
-    let found: Standby = serde_json::from_str(text.strip_prefix(STANDBY_NOTE)?).ok()?;
+pub fn describe_standby(found: &Standby) -> String {
     let units: Vec<String> = found
         .units
         .iter()
@@ -962,7 +951,7 @@ pub fn describe_note(text: &str) -> Option<String> {
             )
         })
         .collect();
-    Some(format!(
+    format!(
         "standby state of {} recorded: {}; {} address{}",
         found.node,
         if units.is_empty() {
@@ -972,5 +961,5 @@ pub fn describe_note(text: &str) -> Option<String> {
         },
         found.addresses.len(),
         if found.addresses.len() == 1 { "" } else { "es" }
-    ))
+    )
 }

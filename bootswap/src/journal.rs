@@ -17,6 +17,24 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// A service unit on a drilled node, as the drill found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitState {
+    pub unit: String,
+    pub active: bool,
+    pub enabled: bool,
+}
+
+/// The standby state a drill must leave behind, journaled first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standby {
+    pub node: String,
+    pub units: Vec<UnitState>,
+    /// `eth0 inet 198.51.100.12/24`, sorted: flags that change by themselves
+    /// (an IPv6 address leaving `tentative`) and lifetimes left out.
+    pub addresses: Vec<String>,
+}
+
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -59,6 +77,11 @@ pub enum Event {
     StepSkipped {
         step: usize,
         reason: String,
+        /// The step was marked `skippable: false` and passed under
+        /// `--force`: the old primary was not confirmed off. (Journals
+        /// before this field said so only in `reason`.)
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unskippable: bool,
     },
     /// A preflight condition failed and `--force --reason` went on anyway.
     Forced {
@@ -74,6 +97,16 @@ pub enum Event {
     },
     Note {
         text: String,
+    },
+    /// How a node's boot looked before a `restarted` wait: kept so a
+    /// resumed wait compares with the boot before the step, not after.
+    BootToken {
+        step: usize,
+        token: String,
+    },
+    /// The standby state a drill must leave behind, recorded first.
+    Standby {
+        standby: Standby,
     },
     /// `--fix` fixed a gap before the first step (an agent installed).
     Fixed {
@@ -676,7 +709,9 @@ pub fn last_failover(state_dir: &Path, skip: &[String]) -> Option<verifier::over
                 detail,
                 millis,
             } => set(*step, StepOutcome::Failed, detail, Some(*millis)),
-            Event::StepSkipped { step, reason } => set(*step, StepOutcome::Skipped, reason, None),
+            Event::StepSkipped { step, reason, .. } => {
+                set(*step, StepOutcome::Skipped, reason, None)
+            }
             Event::Forced {
                 step,
                 detail,
@@ -692,7 +727,9 @@ pub fn last_failover(state_dir: &Path, skip: &[String]) -> Option<verifier::over
             Event::Resumed { .. }
             | Event::InFlight { .. }
             | Event::Note { .. }
-            | Event::Fixed { .. } => {}
+            | Event::Fixed { .. }
+            | Event::BootToken { .. }
+            | Event::Standby { .. } => {}
         }
     }
     Some(Failover {
@@ -746,6 +783,7 @@ mod overview_tests {
             Event::StepSkipped {
                 step: 1,
                 reason: "no label at hand".into(),
+                unskippable: false,
             },
             Event::StepStarted {
                 step: 2,

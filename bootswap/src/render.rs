@@ -75,7 +75,9 @@ pub fn timeline(entries: &[journal::Entry]) -> String {
             Event::StepFailed { step, detail, .. } => {
                 format!("step {} FAILED: {}", step + 1, first_line(detail))
             }
-            Event::StepSkipped { step, reason } => format!("step {} SKIPPED: {reason}", step + 1),
+            Event::StepSkipped { step, reason, .. } => {
+                format!("step {} SKIPPED: {reason}", step + 1)
+            }
             Event::Forced {
                 step,
                 detail,
@@ -93,8 +95,12 @@ pub fn timeline(entries: &[journal::Entry]) -> String {
             Event::Fixed { node, detail } => {
                 format!("before the first step, --fix on {node}: {detail}")
             }
-            Event::Note { text } => {
-                crate::drill::describe_note(text).unwrap_or_else(|| text.clone())
+            Event::Note { text } => crate::drill::legacy_standby(text)
+                .map(|s| crate::drill::describe_standby(&s))
+                .unwrap_or_else(|| text.clone()),
+            Event::Standby { standby } => crate::drill::describe_standby(standby),
+            Event::BootToken { step, .. } => {
+                format!("step {}: the node's boot before it recorded", step + 1)
             }
             Event::Finished { ok, summary } => {
                 format!(

@@ -54,7 +54,10 @@ impl Runner {
                             self.force_reason.clone().unwrap_or_default()
                         )
                     };
-                    return Ok(Acted::Skipped(reason));
+                    return Ok(Acted::Skipped {
+                        reason,
+                        unskippable: !skippable,
+                    });
                 }
                 "a" | "abort" => return Ok(Acted::Abort("aborted by the person".into())),
                 _ => {

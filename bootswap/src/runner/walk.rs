@@ -47,9 +47,40 @@ pub(crate) const PROBE: Duration = Duration::from_secs(1);
 pub(crate) const BOOT_TOKEN: &str =
     "cat /proc/sys/kernel/random/boot_id; cut -d' ' -f22 /proc/1/stat";
 
-/// The journal note that keeps a step's boot token across a resume.
-pub(crate) fn token_note(step: usize) -> String {
+/// Whether the journal says the old primary was not confirmed off: a
+/// condition forced, or an unskippable step skipped under `--force`.
+pub(crate) fn unconfirmed(entries: &[journal::Entry]) -> bool {
+    entries.iter().any(|e| match &e.event {
+        Event::Forced { .. } => true,
+        Event::StepSkipped {
+            reason,
+            unskippable,
+            ..
+        } => *unskippable || legacy_unskippable(reason),
+        _ => false,
+    })
+}
+
+/// The boot token recorded before step `i` (0-based) of this run, if any.
+pub(crate) fn boot_token_before(entries: &[journal::Entry], i: usize) -> Option<String> {
+    let prefix = legacy_token_note(i);
+    entries.iter().find_map(|e| match &e.event {
+        Event::BootToken { step, token } if *step == i => Some(token.clone()),
+        Event::Note { text } => text.strip_prefix(&prefix).map(str::to_string),
+        _ => None,
+    })
+}
+
+/// How journals written before `Event::BootToken` kept a step's boot
+/// token across a resume: a note with this prefix.
+fn legacy_token_note(step: usize) -> String {
     format!("boot token before step {}: ", step + 1)
+}
+
+/// How journals written before `StepSkipped::unskippable` said that a
+/// skipped step was unskippable: in its reason.
+fn legacy_unskippable(reason: &str) -> bool {
+    reason.contains("an unskippable step")
 }
 
 /// A step that did not work: what happened and what to do about it.
@@ -96,11 +127,7 @@ impl Runner {
         ui: &mut dyn Ui,
     ) -> Result<Outcome, Error> {
         let total = playbook.steps.len();
-        self.unconfirmed = journal.entries.iter().any(|e| match &e.event {
-            Event::Forced { .. } => true,
-            Event::StepSkipped { reason, .. } => reason.contains("an unskippable step"),
-            _ => false,
-        });
+        self.unconfirmed = unconfirmed(&journal.entries);
         let mut forced_any = Vec::new();
         // A dry run goes on past what would fail, and says so at the end.
         let mut would_refuse: Vec<String> = Vec::new();
@@ -161,19 +188,15 @@ impl Runner {
                     ..
                 } = &step.action
             {
-                let prefix = token_note(i);
-                let known = journal.entries.iter().find_map(|e| match &e.event {
-                    Event::Note { text } => text.strip_prefix(&prefix).map(str::to_string),
-                    _ => None,
-                });
-                let token = match known {
+                let token = match boot_token_before(&journal.entries, i) {
                     Some(t) => t,
                     None => {
                         let t = self
                             .boot_token(node)
                             .unwrap_or_else(|| "unreachable".into());
-                        journal.append(Event::Note {
-                            text: format!("{prefix}{t}"),
+                        journal.append(Event::BootToken {
+                            step: i,
+                            token: t.clone(),
                         })?;
                         t
                     }
@@ -219,13 +242,17 @@ impl Runner {
                     }
                     self.warnings_journaled = self.warnings.len();
                 }
-                Ok(Acted::Skipped(reason)) => {
-                    if reason.contains("an unskippable step") {
+                Ok(Acted::Skipped {
+                    reason,
+                    unskippable,
+                }) => {
+                    if unskippable {
                         self.unconfirmed = true;
                     }
                     journal.append(Event::StepSkipped {
                         step: i,
                         reason: reason.clone(),
+                        unskippable,
                     })?;
                     ui.show(&Show::Skipped { n, reason });
                 }
@@ -279,7 +306,7 @@ impl Runner {
                             ok: false,
                             summary: summary.clone(),
                         })?;
-                        return Ok(self.end(journal, ui, false, true, false, summary));
+                        return Ok(self.end(journal, ui, Ending::Refused, summary));
                     }
                     let summary = format!(
                         "stopped at step {n} of {total} ({}): {}\nnext: {}\nthen `{} failover --resume` continues at this step",
@@ -288,7 +315,7 @@ impl Runner {
                         f.help,
                         cluster::hint::cs()
                     );
-                    return Ok(self.end(journal, ui, false, false, true, summary));
+                    return Ok(self.end(journal, ui, Ending::Stopped, summary));
                 }
             }
             self.mirror(journal);
@@ -324,7 +351,12 @@ impl Runner {
             ok,
             summary: summary.clone(),
         })?;
-        Ok(self.end(journal, ui, ok, !ok, false, summary))
+        let ending = if ok {
+            Ending::Finished
+        } else {
+            Ending::Refused
+        };
+        Ok(self.end(journal, ui, ending, summary))
     }
 
     pub(crate) fn stop(
@@ -342,18 +374,17 @@ impl Runner {
             })?;
         }
         let summary = format!("aborted at step {}: {reason}", i + 1);
-        Ok(self.end(journal, ui, false, false, false, summary))
+        Ok(self.end(journal, ui, Ending::Aborted, summary))
     }
 
     pub(crate) fn end(
         &mut self,
         journal: &mut Journal,
         ui: &mut dyn Ui,
-        ok: bool,
-        refused: bool,
-        resumable: bool,
+        ending: Ending,
         summary: String,
     ) -> Outcome {
+        let ok = ending == Ending::Finished;
         self.mirror(journal);
         ui.show(&Show::Finish {
             ok,
@@ -366,14 +397,11 @@ impl Runner {
                 "[coldspare] {}: failover `{}` {}",
                 self.config.cluster,
                 self.playbook_name,
-                if ok {
-                    "finished"
-                } else if refused {
-                    "refused"
-                } else if resumable {
-                    "STOPPED"
-                } else {
-                    "aborted"
+                match ending {
+                    Ending::Finished => "finished",
+                    Ending::Refused => "refused",
+                    Ending::Stopped => "STOPPED",
+                    Ending::Aborted => "aborted",
                 }
             );
             let text = format!("{summary}\n\nTimeline:\n{}", timeline(&journal.entries));
@@ -382,8 +410,8 @@ impl Runner {
         Outcome {
             journal: journal.id.clone(),
             ok,
-            refused,
-            resumable,
+            refused: ending == Ending::Refused,
+            resumable: ending == Ending::Stopped,
             summary,
         }
     }
@@ -580,12 +608,87 @@ impl Runner {
 
 pub(crate) enum Acted {
     Done(String),
-    Skipped(String),
+    /// Skipped by the person, with their reason; `unskippable` when the
+    /// step was marked `skippable: false` (passed under `--force`).
+    Skipped {
+        reason: String,
+        unskippable: bool,
+    },
     Abort(String),
+}
+
+/// How a run ended, as the outcome, the closing mail and the exit code say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Every step done (or skipped with a reason, or forced).
+    Finished,
+    /// A preflight condition refused it (or a dry run found it would be):
+    /// nothing was changed.
+    Refused,
+    /// A step failed; `--resume` continues at it.
+    Stopped,
+    /// The person stopped it, or its input ended.
+    Aborted,
 }
 
 pub(crate) enum InFlight {
     Done,
     Again,
     Abort,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A journal written before the typed events (boot token, standby
+    /// state and an unskippable skip were prose then) reads as before.
+    #[test]
+    fn a_journal_written_before_the_typed_events_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let journals = dir.path().join("journal");
+        std::fs::create_dir_all(&journals).unwrap();
+        let id = "20261207-055750-cold-reboot";
+        std::fs::write(
+            journals.join(format!("{id}.jsonl")),
+            include_str!("../../testdata/journal-before-typed-events.jsonl"),
+        )
+        .unwrap();
+        let j = Journal::open(dir.path(), id).expect("the chain verifies");
+        assert!(unconfirmed(&j.entries), "the unskippable skip is found");
+        assert_eq!(
+            boot_token_before(&j.entries, 7).as_deref(),
+            Some("1b2c3d4e-aaaa-bbbb-cccc-0123456789ab\n4242")
+        );
+        assert_eq!(boot_token_before(&j.entries, 6), None);
+        let text = timeline(&j.entries);
+        assert!(
+            text.contains(
+                "standby state of beta recorded: nginx running (starts at boot); 1 address"
+            ),
+            "{text}"
+        );
+    }
+
+    /// Today's journal says the same with typed events, and round-trips.
+    #[test]
+    fn the_typed_events_say_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::create(dir.path(), "cold-reboot").unwrap();
+        j.append(Event::BootToken {
+            step: 7,
+            token: "b\n1".into(),
+        })
+        .unwrap();
+        assert!(!unconfirmed(&j.entries));
+        j.append(Event::StepSkipped {
+            step: 5,
+            reason: "no label".into(),
+            unskippable: true,
+        })
+        .unwrap();
+        let j = Journal::open(dir.path(), &j.id).unwrap();
+        assert!(unconfirmed(&j.entries));
+        assert_eq!(boot_token_before(&j.entries, 7).as_deref(), Some("b\n1"));
+    }
 }
