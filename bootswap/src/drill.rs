@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use cluster::config::{CheckKind, Config, NodeSpec};
-use serde::Serialize;
 use verifier::drill::{Drill, DrillStep, Rehearsal};
 
 use crate::Error;
