@@ -64,6 +64,10 @@ fn managed_from_the_primary(lab: &Lab) -> String {
         .stdout;
     assert_eq!(theirs, ours);
     assert!(theirs.starts_with("600\n"), "{theirs}");
+    // The directory the key went into was made private.
+    lab.secondary()
+        .sh("test \"$(stat -c %a /etc/coldspare)\" = 700")
+        .expect_ok("/etc/coldspare made 0700 on the secondary");
     let again = lab
         .primary()
         .coldspare(&["sync"])

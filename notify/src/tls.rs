@@ -32,12 +32,22 @@ pub enum Refusal {
     Other(String),
 }
 
+/// Set once this machine was found to have no certificate authorities.
+static NO_ROOTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this machine has no certificate authorities (no ca-certificates
+/// package): what a refused `https://` certificate then says, and only then.
+pub fn no_system_roots() -> bool {
+    NO_ROOTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Builds the HTTP client `make` describes (it is called again for a
 /// second try). On a machine with no certificate authorities (no
 /// ca-certificates package) rustls's platform verifier cannot be built at
 /// all, which would fail even `http://` URLs: the client then trusts only
 /// the certificates `make` adds (a `ca_file`), so `http://` works and an
-/// unknown `https://` certificate is refused as untrusted, saying why.
+/// unknown `https://` certificate is refused as untrusted, saying why and
+/// naming the package. Nothing is said while no `https://` is asked for.
 pub fn http_client(
     make: impl Fn() -> reqwest::blocking::ClientBuilder,
 ) -> Result<reqwest::blocking::Client, reqwest::Error> {
@@ -47,14 +57,12 @@ pub fn http_client(
     };
     match make().tls_certs_only([]).build() {
         Ok(client) => {
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                tracing::warn!(
-                    "this machine has no certificate authorities ({}): HTTPS trusts only a \
-                     configured ca_file; install the ca-certificates package",
-                    crate::error::with_causes(&first)
-                )
-            });
+            NO_ROOTS.store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(
+                "this machine has no certificate authorities ({}): HTTPS trusts only a \
+                 configured ca_file",
+                crate::error::with_causes(&first)
+            );
             Ok(client)
         }
         Err(_) => Err(first),

@@ -12,7 +12,17 @@ pub fn send(url: &str, timeout: Duration, body: &[u8]) -> Result<(), Error> {
         .map_err(|e| Error::WebhookUrl(e.to_string()))?;
     let failed = |e: reqwest::Error| Error::Webhook {
         origin: origin.clone(),
-        detail: with_causes(&e.without_url()),
+        detail: {
+            let untrusted = crate::tls::refusal(&e) == Some(crate::tls::Refusal::Untrusted);
+            let mut d = with_causes(&e.without_url());
+            if untrusted && crate::tls::no_system_roots() {
+                d.push_str(
+                    "; this machine has no certificate authorities at all: install the \
+                     ca-certificates package",
+                );
+            }
+            d
+        },
     };
     let client = crate::tls::http_client(|| reqwest::blocking::Client::builder().timeout(timeout))
         .map_err(&failed)?;

@@ -20,6 +20,23 @@ use serde::Serialize;
 
 use crate::error::Result;
 
+/// coldspare's own directory on every node.
+const HOME: &str = "/etc/coldspare";
+
+/// A directory owned by root that only root may enter.
+fn private_dir(path: &Path) -> WriteItem {
+    WriteItem {
+        path: WirePath(path.to_path_buf()),
+        content: cluster::agent::protocol::Content::Dir,
+        mode: 0o700,
+        user: None,
+        group: None,
+        uid: 0,
+        gid: 0,
+        mtime_ns: None,
+    }
+}
+
 /// Largest own file copied (a configuration, a key, a playbook).
 const MAX_BYTES: u64 = 4 << 20;
 
@@ -160,6 +177,10 @@ pub fn keep(config: &Config, node: &mut Node, dry_run: bool) -> Result<OwnFiles>
     if books.is_absolute() {
         roots.push(WirePath(books.clone()));
     }
+    let home = Path::new(HOME);
+    if own.iter().any(|o| o.path.starts_with(home)) {
+        roots.push(WirePath(home.to_path_buf()));
+    }
     let theirs = node
         .agent
         .manifest(cluster::agent::protocol::ManifestRequest {
@@ -216,11 +237,31 @@ pub fn keep(config: &Config, node: &mut Node, dry_run: bool) -> Result<OwnFiles>
         cluster::agent::retention::OWN_FILES_SETS,
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
     );
-    let items: Vec<WriteItem> = stale
+    // The directories under /etc/coldspare the node lacks are made private
+    // (the cluster's key goes there), shallowest first; existing ones keep
+    // the admin's mode.
+    let mut dirs: Vec<PathBuf> = stale
         .iter()
-        .map(|o| WriteItem::file(o.path.clone(), &o.bytes, o.mode))
+        .flat_map(|o| o.path.ancestors().skip(1))
+        .filter(|d| d.starts_with(home))
+        .filter(|d| {
+            !theirs
+                .entries
+                .iter()
+                .any(|e| e.path.0 == *d && e.kind == cluster::agent::protocol::Kind::Dir)
+        })
+        .map(Path::to_path_buf)
         .collect();
-    let blobs: Vec<&[u8]> = stale.iter().map(|o| o.bytes.as_slice()).collect();
+    dirs.sort_by_key(|d| d.components().count());
+    dirs.dedup();
+    let mut items: Vec<WriteItem> = dirs.iter().map(|d| private_dir(d)).collect();
+    let mut blobs: Vec<&[u8]> = dirs.iter().map(|_| &[][..]).collect();
+    items.extend(
+        stale
+            .iter()
+            .map(|o| WriteItem::file(o.path.clone(), &o.bytes, o.mode)),
+    );
+    blobs.extend(stale.iter().map(|o| o.bytes.as_slice()));
     if !items.is_empty() {
         let res = node.agent.write(&set, items, &blobs)?;
         out.failed = res

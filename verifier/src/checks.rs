@@ -644,6 +644,10 @@ fn http_error(e: &reqwest::Error, url: &str, timeout: Duration, private_ca: bool
             Refusal::Untrusted if private_ca => {
                 "neither this machine's authorities nor the check's ca_file signed it".into()
             }
+            Refusal::Untrusted if notify::tls::no_system_roots() => format!(
+                "{refusal}: this machine has no certificate authorities at all; install the \
+                 ca-certificates package (`ca_file` adds a private one)"
+            ),
             Refusal::Untrusted => format!("{refusal} (`ca_file` adds a private one)"),
             _ => refusal.to_string(),
         };

@@ -210,8 +210,11 @@ pub fn findings(config: &Config, latest: &[Drill], now: DateTime<Utc>) -> Vec<Fi
         let secondary = &config.secondary().name;
         let limit = cluster::config::duration::format(max);
         match last {
+            // Until the first drill: a notice with the command, not a
+            // failure (no failure mail on day one for a rehearsal nobody
+            // asked for yet). From the first drill on, its age counts.
             None => out.push(Finding {
-                severity: Severity::Failure,
+                severity: Severity::Notice,
                 key: "drill-none".into(),
                 text: format!(
                     "no drill recorded: nobody has seen {secondary} take over; `{cs} drill` rehearses it \
