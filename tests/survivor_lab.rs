@@ -158,6 +158,50 @@ fn the_secondary_of_a_pair_managed_from_the_primary_takes_over_on_its_own() {
     lab.client()
         .exec(&["curl", "-sf", &format!("http://{SERVICE_ADDRESS}/")])
         .expect_ok("the web service through the service address");
+    running_without_a_spare_is_the_headline(&lab);
+}
+
+/// After the failover, with the old primary off and stale: the overview
+/// never says "All good" from a run older than the failover, and verify,
+/// its page and `status` lead with the one thing that matters now.
+fn running_without_a_spare_is_the_headline(lab: &Lab) {
+    let page = "/tmp/overview.html";
+    lab.secondary()
+        .coldspare(&["report", "--html", page])
+        .expect_ok("the overview from the last report");
+    let html = lab.secondary().sh(&format!("cat {page}")).stdout;
+    assert!(html.contains("Not verified since the failover"), "{html}");
+    assert!(!html.contains("All good"), "{html}");
+    let v = lab.secondary().coldspare(&["verify", "--no-notify"]);
+    assert_eq!(v.status, 1, "{v:?}");
+    let first = v
+        .stdout
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.starts_with("coldspare verify"));
+    assert_eq!(
+        first.map(|l| l.starts_with(
+            "RUNNING WITHOUT A SPARE: secondary serves alone since the failover (cold-reboot"
+        )),
+        Some(true),
+        "{}",
+        v.stdout
+    );
+    v.has("primary is stale: repair it, then `coldspare failover failback`");
+    // The stale primary's silence is expected, not a failover risk.
+    assert!(!v.stdout.contains("DIVERGENCES"), "{}", v.stdout);
+    v.has("expected while primary is stale: ");
+    lab.secondary()
+        .coldspare(&["report", "--html", page])
+        .expect_ok("the overview from the new report");
+    let html = lab.secondary().sh(&format!("cat {page}")).stdout;
+    assert!(html.contains("<b>Running without a spare</b>"), "{html}");
+    let status = lab.secondary().coldspare(&["status"]);
+    let second = status.stdout.lines().nth(1).unwrap_or_default();
+    assert!(
+        second.starts_with("RUNNING WITHOUT A SPARE"),
+        "{}",
+        status.stdout
+    );
 }
 
 /// A change of `FILES` files, synced from the primary in the background;

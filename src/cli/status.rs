@@ -26,6 +26,9 @@ struct Report {
     nodes: Vec<NodeStatus>,
     /// The last drill recorded here (`coldspare drill`).
     last_drill: Option<verifier::drill::Drill>,
+    /// A node stale after a failover: the other serves alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alone: Option<verifier::report::Alone>,
 }
 
 #[derive(Serialize)]
@@ -167,6 +170,7 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
             .as_ref()
             .filter(|a| a.differs())
             .map(|a| a.describe()),
+        alone: verifier::report::Alone::from_roles(&ours),
         roles: ours,
         nodes,
         last_drill: verifier::drill::last(&config.state_dir),
@@ -185,6 +189,9 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<ExitCode> {
 
 fn print_human(r: &Report) {
     println!("cluster {}", output::bold(&r.cluster));
+    if let Some(a) = &r.alone {
+        println!("{}", output::red(&a.headline()));
+    }
     if let Some(m) = &r.roles_moved {
         println!("{}", output::yellow(m));
     }

@@ -159,6 +159,7 @@ mod tests {
             drift: None,
             drill: None,
             drills: vec![],
+            alone: None,
             findings: findings
                 .into_iter()
                 .map(|(severity, key)| Finding {

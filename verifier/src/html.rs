@@ -54,6 +54,9 @@ pub fn body(r: &Report) -> String {
         },
         r.millis as f64 / 1000.0
     );
+    if let Some(a) = &r.alone {
+        let _ = write!(h, "<p class=\"bad\"><b>{}</b></p>", esc(&a.headline()));
+    }
     if r.green() {
         h.push_str("<p class=\"ok\"><b>All good:</b> every check passes on both nodes and they do not differ.</p>");
     }

@@ -350,6 +350,13 @@ pub fn verify(
     findings.extend(drill::findings(config, &drills, Utc::now()));
     let drill = drills.first().cloned();
     findings.extend((opts.also)(config));
+    let alone = cluster::roles::current(config)
+        .ok()
+        .as_ref()
+        .and_then(report::Alone::from_roles);
+    if let Some(a) = &alone {
+        expected_of_the_stale_node(&mut findings, &a.stale);
+    }
     findings.sort_by_key(|f| f.severity);
 
     let report = Report {
@@ -369,6 +376,7 @@ pub fn verify(
         findings,
         drill,
         drills,
+        alone,
     };
     let (json, rotated) = store::store(&config.state_dir, &report, config.verify.keep_reports)
         .map_err(|e| Error::Io {
@@ -426,6 +434,23 @@ pub fn verify(
         html,
         notify,
     })
+}
+
+/// While a node is stale after a failover, what fails or is unreachable on
+/// it is expected, not a failover risk: those findings become notices that
+/// say so. The stale node's own finding (what to do) stays a failure.
+fn expected_of_the_stale_node(findings: &mut [Finding], stale: &str) {
+    let suffix = format!(":{stale}");
+    for f in findings.iter_mut() {
+        let about_it = ["divergence:", "failure:", "unreachable:"]
+            .iter()
+            .any(|k| f.key.starts_with(k))
+            && f.key.ends_with(&suffix);
+        if about_it && f.severity != Severity::Notice {
+            f.severity = Severity::Notice;
+            f.text = format!("expected while {stale} is stale: {}", f.text);
+        }
+    }
 }
 
 /// A failure for each node whose agent is too old for a failover to run to

@@ -160,6 +160,34 @@ fn banner(h: &mut String, o: &Overview, newest: Option<&Report>) {
         );
         return;
     };
+    // A run from before the last failover proves nothing about what runs
+    // now: never "All good" from it.
+    let failover_after = o
+        .failover
+        .as_ref()
+        .filter(|f| DateTime::parse_from_rfc3339(&f.started).is_ok_and(|t| t > r.started));
+    if let Some(f) = failover_after {
+        let _ = write!(
+            h,
+            "<p class=\"banner bad\"><b>Not verified since the failover</b> — the last run ({}, {}) \
+             is from before `{}` started at {}; <code>coldspare verify</code> proves what runs now</p>",
+            when(r.started),
+            ago(o.now, r.started),
+            esc(&f.playbook),
+            esc(&f.started)
+        );
+        return;
+    }
+    if let Some(a) = &r.alone {
+        let _ = write!(
+            h,
+            "<p class=\"banner bad\"><b>Running without a spare</b> — {}<br><small>last run {} ({})</small></p>",
+            esc(&a.headline()),
+            when(r.started),
+            ago(o.now, r.started)
+        );
+        return;
+    }
     let (class, verdict) = if r.green() {
         ("good", "All good".to_string())
     } else {
@@ -567,6 +595,7 @@ mod tests {
             },
             drill: None,
             drills: vec![],
+            alone: None,
         }
     }
 

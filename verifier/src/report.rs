@@ -123,6 +123,45 @@ pub struct Report {
     /// The newest drill of each playbook, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drills: Vec<crate::drill::Drill>,
+    /// After a failover that left a node stale: the business runs on one
+    /// machine with no spare. Said first, everywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alone: Option<Alone>,
+}
+
+/// One node serving alone: the other is stale until the failback resyncs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Alone {
+    /// The node serving (the primary now).
+    pub serving: String,
+    /// The stale node.
+    pub stale: String,
+    /// "cold-reboot, 2026-12-07T03:10:00Z": what is known of the change.
+    pub since: String,
+}
+
+impl Alone {
+    /// From the roles: a stale node means the other serves alone.
+    pub fn from_roles(roles: &cluster::Roles) -> Option<Alone> {
+        let stale = roles.stale.clone()?;
+        Some(Alone {
+            serving: roles.primary.clone(),
+            stale,
+            since: roles.why(),
+        })
+    }
+
+    /// The one line that leads every report, mail and page.
+    pub fn headline(&self) -> String {
+        format!(
+            "RUNNING WITHOUT A SPARE: {} serves alone since the failover ({}); {} is stale: \
+             repair it, then `{} failover failback` makes it the spare again",
+            self.serving,
+            self.since,
+            self.stale,
+            cluster::hint::cs()
+        )
+    }
 }
 
 impl Report {
@@ -138,7 +177,13 @@ impl Report {
     /// The mail subject: everything that matters in one line, e.g.
     /// `[coldspare] office: 2 divergences — secondary: web FAILING`.
     pub fn subject(&self) -> String {
-        let head = format!("[coldspare] {}:", self.cluster);
+        let head = match &self.alone {
+            Some(a) => format!(
+                "[coldspare] {}: RUNNING WITHOUT A SPARE ({} alone, {} stale) —",
+                self.cluster, a.serving, a.stale
+            ),
+            None => format!("[coldspare] {}:", self.cluster),
+        };
         let unreachable: Vec<&str> = self
             .nodes
             .iter()
@@ -236,6 +281,9 @@ impl Report {
             },
             self.millis as f64 / 1000.0
         );
+        if let Some(a) = &self.alone {
+            let _ = writeln!(t, "\n{}", paint(&a.headline(), "1;31"));
+        }
         if self.green() {
             let _ = writeln!(
                 t,
