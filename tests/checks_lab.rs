@@ -62,7 +62,7 @@ fn result<'a>(
 
 /// Waits (up to 10 s) until `probe`, a shell command run on the client
 /// host, succeeds: nginx applies a reload in the background.
-fn wait_until(lab: &Lab, probe: &str) {
+fn wait_for_probe(lab: &Lab, probe: &str) {
     lab.client()
         .sh(&format!(
             "i=0; until {probe}; do i=$((i+1)); [ $i -ge 100 ] && exit 1; sleep 0.1; done"
@@ -80,7 +80,7 @@ fn a_secondary_redirecting_to_the_primary_fails_its_web_check() {
              /etc/nginx/sites-enabled/default && grep -q 'return 301' /etc/nginx/sites-enabled/default \
              && nginx -t 2>&1 && nginx -s reload")
         .expect_ok("redirect the secondary to the primary");
-    wait_until(
+    wait_for_probe(
         &lab,
         "curl -s -o /dev/null -w '%{http_code}' http://198.51.100.12/ | grep -qx 301",
     );
@@ -210,7 +210,7 @@ fn a_named_site_is_checked_on_each_node_under_its_name() {
     let ca = d.join("ca.crt");
     let ca = ca.display();
     for addr in ["198.51.100.11", "198.51.100.12"] {
-        wait_until(
+        wait_for_probe(
             &lab,
             &format!(
                 "curl -sf --cacert {ca} --resolve www.example.com:443:{addr} \
@@ -275,7 +275,7 @@ fn a_named_site_is_checked_on_each_node_under_its_name() {
             &std::fs::read(d.join("old.example.com.pem")).unwrap(),
         )
         .expect_ok("the wrong certificate on the secondary");
-    wait_until(
+    wait_for_probe(
         &lab,
         &format!(
             "! curl -s -o /dev/null --cacert {ca} --resolve www.example.com:443:198.51.100.12 \
@@ -336,7 +336,7 @@ fn a_refused_certificate_is_named_for_what_to_fix() {
             &d.join(pem),
             &d.join("default.invalid.pem"),
         );
-        wait_until(
+        wait_for_probe(
             &lab,
             &format!(
                 "[ \"$(echo | openssl s_client -connect 198.51.100.12:443 -servername \

@@ -12,8 +12,8 @@ use coldspare_lab::{Lab, Output};
 
 use coldspare_lab::probe::{self, Probe, outage};
 
-use crate::failover_lab::sigkill;
 use crate::lab;
+use coldspare_lab::sigkill;
 
 const SERVICE_ADDRESS: &str = "198.51.100.10";
 
@@ -26,7 +26,7 @@ fn coldspare(lab: &Lab, cfg: &Path, args: &[&str]) -> Output {
 
 /// A received mail's text, decoded.
 fn mail_text(m: &coldspare_lab::Mail) -> String {
-    crate::secrets_lab::decoded_mail(&m.file)
+    coldspare_lab::decoded_mail(&m.file)
 }
 
 fn json(out: &Output) -> serde_json::Value {

@@ -9,28 +9,9 @@ use coldspare_lab::Lab;
 use coldspare_lab::probe::{Probe, outage};
 
 use crate::lab;
+use coldspare_lab::{mac_seen_by_client, sigkill, wait_until};
 
 const SERVICE_ADDRESS: &str = "198.51.100.10";
-
-/// A node's MAC on the lab network.
-pub(crate) fn mac_of(lab: &Lab, node: &'static str) -> String {
-    lab.node(node)
-        .sh("cat /sys/class/net/eth0/address")
-        .expect_ok("read a MAC")
-        .stdout
-        .trim()
-        .to_string()
-}
-
-/// The MAC the client reaches `address` at, asked fresh on the wire.
-pub(crate) fn mac_seen_by_client(lab: &Lab, address: &str) -> String {
-    let out = lab
-        .client()
-        .sh(&format!("arping -c 1 -w 2 -I eth0 {address}"))
-        .expect_ok("arping from the client");
-    let start = out.stdout.find('[').expect("a MAC in arping's answer") + 1;
-    out.stdout[start..start + 17].to_lowercase()
-}
 
 /// A healthy cluster as the admin runs it: synced, verified green, and the
 /// primary holding the service address.
@@ -53,35 +34,11 @@ fn roles_here(lab: &Lab) -> serde_json::Value {
     serde_json::from_str(&text).expect("roles are JSON")
 }
 
-/// Polls `done` until it holds, panicking after `deadline` with `what`.
-#[track_caller]
-pub(crate) fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
-    let until = std::time::Instant::now() + deadline;
-    while !done() {
-        assert!(
-            std::time::Instant::now() < until,
-            "{what}: not within {deadline:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Puts `text` in the client's playbooks directory as `NAME.yaml`.
 fn install_playbook(lab: &Lab, name: &str, text: &str) {
     let dir = lab.run_dir().join("client/etc/playbooks");
     std::fs::create_dir_all(&dir).expect("the playbooks directory");
     std::fs::write(dir.join(format!("{name}.yaml")), text).expect("write the playbook");
-}
-
-/// Kills the runner as a power cut would, and waits for it to be gone.
-pub(crate) fn sigkill(run: coldspare_lab::Session) -> (i32, String) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(run.pid() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("SIGKILL the runner");
-    let (code, out, _) = run.finish(Duration::from_secs(10));
-    (code, out)
 }
 
 /// The newest journal, as `journal --json` prints it (verified).
@@ -120,9 +77,9 @@ fn cold_reboot_after_a_power_off_moves_roles_epoch_and_address() {
     healthy(&lab);
     assert_eq!(
         mac_seen_by_client(&lab, SERVICE_ADDRESS),
-        mac_of(&lab, "primary")
+        lab.node("primary").mac()
     );
-    let secondary_mac = mac_of(&lab, "secondary");
+    let secondary_mac = lab.node("secondary").mac();
     lab.primary().power_off();
 
     let mut run = lab.session("client", &["failover", "cold-reboot"]);
@@ -627,7 +584,7 @@ fn a_survivor_left_half_synced_is_made_whole_by_the_preflight() {
 fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
     let lab = lab!();
     healthy(&lab);
-    let hw2_mac = mac_of(&lab, "secondary");
+    let hw2_mac = lab.node("secondary").mac();
     lab.primary().power_off();
 
     let mut run = lab.session("client", &["failover", "disk-swap"]);
@@ -654,7 +611,7 @@ fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
 
     // The primary answers, as itself, from hw2's MAC: its own address and
     // the service address; every service passes there.
-    assert_eq!(mac_of(&lab, "primary"), hw2_mac);
+    assert_eq!(lab.node("primary").mac(), hw2_mac);
     assert_eq!(mac_seen_by_client(&lab, "198.51.100.11"), hw2_mac);
     assert_eq!(mac_seen_by_client(&lab, SERVICE_ADDRESS), hw2_mac);
     lab.client()
@@ -682,7 +639,7 @@ fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
 fn switchover_then_failback_with_a_short_outage_and_only_the_changes_resynced() {
     let lab = lab!();
     healthy(&lab);
-    let secondary_mac = mac_of(&lab, "secondary");
+    let secondary_mac = lab.node("secondary").mac();
     let probe = Probe::start(&lab, SERVICE_ADDRESS);
 
     let run = lab.session("client", &["failover", "switchover"]);
@@ -736,7 +693,7 @@ fn switchover_then_failback_with_a_short_outage_and_only_the_changes_resynced() 
 fn a_cut_primary_keeps_running_so_it_must_be_powered_off_and_forcing_past_that_is_named() {
     let lab = lab!();
     healthy(&lab);
-    let secondary_mac = mac_of(&lab, "secondary");
+    let secondary_mac = lab.node("secondary").mac();
     // The cable is cut: the primary runs on, address and all.
     lab.primary().cut();
 
@@ -832,7 +789,7 @@ fn after_a_reboot_the_recorded_primary_holds_the_address_again_and_a_returning_o
  {
     let lab = lab!();
     healthy(&lab);
-    let secondary_mac = mac_of(&lab, "secondary");
+    let secondary_mac = lab.node("secondary").mac();
     lab.primary().power_off();
     let mut run = lab.session("client", &["failover", "cold-reboot"]);
     assert!(
@@ -888,7 +845,7 @@ fn after_a_reboot_the_recorded_primary_holds_the_address_again_and_a_returning_o
 fn a_wait_for_the_address_fails_naming_the_mac_that_answers_instead() {
     let lab = lab!();
     healthy(&lab);
-    let primary_mac = mac_of(&lab, "primary");
+    let primary_mac = lab.node("primary").mac();
     install_playbook(
         &lab,
         "prove",

@@ -20,6 +20,7 @@ use std::time::Duration;
 use coldspare_lab::{Lab, Output, PRIMARY_ADDRESS, SECONDARY_ADDRESS};
 
 use crate::lab;
+use coldspare_lab::decoded_mail;
 
 const SERVICE_ADDRESS: &str = "198.51.100.10";
 
@@ -351,28 +352,6 @@ fn the_overview_page_renders_in_chromium_without_a_console_message_or_a_fetch() 
         assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
         eprintln!("overview screenshot ({name}): {}", png.display());
     }
-}
-
-/// Every part of a received message, decoded (quoted-printable and base64
-/// hide text from a scan of the raw bytes).
-fn decoded_mail(path: &Path) -> String {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import email, email.policy, sys\n\
-             m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n\
-             for p in m.walk():\n\
-             \x20   if not p.is_multipart(): print(p.get_content())",
-        ])
-        .arg(path)
-        .output()
-        .expect("python3 decodes the mail");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The notices of a `verify --json` run about printed runbooks.

@@ -14,6 +14,7 @@ use std::time::Duration;
 use coldspare_lab::{Lab, Output};
 
 use crate::lab;
+use coldspare_lab::decoded_mail;
 
 const CREATED: &str = "created-SECRET-51c0";
 const UPDATED: &str = "updated-SECRET-7a19";
@@ -32,28 +33,6 @@ fn clean(what: &str, text: &str) {
     for m in MARKERS {
         assert!(!text.contains(m), "{what}: the secret {m} leaked:\n{text}");
     }
-}
-
-/// Every part of a received message, decoded (quoted-printable and base64
-/// hide a marker from a scan of the raw bytes).
-pub(crate) fn decoded_mail(path: &std::path::Path) -> String {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import email, email.policy, sys\n\
-             m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n\
-             for p in m.walk():\n\
-             \x20   if not p.is_multipart(): print(p.get_content())",
-        ])
-        .arg(path)
-        .output()
-        .expect("python3 decodes the mail");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

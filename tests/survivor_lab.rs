@@ -232,7 +232,7 @@ fn sync_interrupted(lab: &Lab, at: usize, interrupt: impl FnOnce(&Lab)) -> usize
             .parse()
             .unwrap_or(0)
     };
-    crate::failover_lab::wait_until("the sync writes", Duration::from_secs(120), || {
+    coldspare_lab::wait_until("the sync writes", Duration::from_secs(120), || {
         count() >= at
     });
     interrupt(lab);

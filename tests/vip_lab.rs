@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use coldspare_lab::Lab;
 use coldspare_lab::probe::{self, Probe, outage};
 
-use crate::failover_lab::{mac_of, mac_seen_by_client, wait_until};
 use crate::lab;
+use coldspare_lab::{mac_seen_by_client, wait_until};
 
 const SERVICE_ADDRESS: &str = "198.51.100.10";
 const PORT: u16 = 7410;
@@ -345,7 +345,7 @@ fn a_killed_daemon_leaves_the_address_until_the_units_release_removes_it() {
     assert!(!held(&lab, "primary"));
     assert_eq!(
         duplicate_detection(&lab, SERVICE_ADDRESS),
-        [mac_of(&lab, "secondary")]
+        [lab.node("secondary").mac()]
     );
     let again = lab
         .primary()
@@ -389,7 +389,7 @@ fn a_powered_off_holder_is_replaced_within_one_and_a_half_seconds() {
     );
     assert_eq!(
         mac_seen_by_client(&lab, SERVICE_ADDRESS),
-        mac_of(&lab, "secondary"),
+        lab.node("secondary").mac(),
         "the client reaches the address at the secondary"
     );
     // Bootswap's promote followed the take: the secondary's roles record
@@ -646,7 +646,7 @@ fn with_a_witness_a_cut_holder_drops_the_address_and_after_heal_one_mac_answers(
         node.sh(&format!("ip addr add {SERVICE_ADDRESS}/24 dev eth0"))
             .expect_ok("the address by hand");
     }
-    let mut both = vec![mac_of(&lab, "primary"), mac_of(&lab, "secondary")];
+    let mut both = vec![lab.node("primary").mac(), lab.node("secondary").mac()];
     both.sort();
     assert_eq!(duplicate_detection(&lab, SERVICE_ADDRESS), both);
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -661,7 +661,7 @@ fn with_a_witness_a_cut_holder_drops_the_address_and_after_heal_one_mac_answers(
             } else {
                 ("secondary", "primary")
             };
-        let other_mac = mac_of(&lab, other);
+        let other_mac = lab.node(other).mac();
         let probe = Probe::start(&lab, SERVICE_ADDRESS);
         let cut = Instant::now();
         lab.node(holder).cut();
@@ -959,7 +959,7 @@ fn a_switchover_moves_the_address_with_checks_before_and_after() {
     );
     assert_eq!(
         mac_seen_by_client(&lab, SERVICE_ADDRESS),
-        mac_of(&lab, "secondary"),
+        lab.node("secondary").mac(),
         "the client reaches the address at the secondary"
     );
     // The controller's first look after the move takes the new roles and
@@ -1117,7 +1117,7 @@ fn with_failback_the_address_returns_to_the_primary_only_after_resync_and_the_ho
     );
     assert_eq!(
         mac_seen_by_client(&lab, SERVICE_ADDRESS),
-        mac_of(&lab, "primary")
+        lab.node("primary").mac()
     );
     // Each transition was mailed, the secondary's in the order of their
     // numbers, and journaled on its disk.
@@ -1223,7 +1223,7 @@ fn with_reach_a_cut_holder_drops_the_address_but_nodes_apart_both_take_it() {
     });
     assert_eq!(
         duplicate_detection(&lab, SERVICE_ADDRESS),
-        [mac_of(&lab, "secondary")]
+        [lab.node("secondary").mac()]
     );
 
     // Apart but both reaching the client: both take it. That is the price
@@ -1286,7 +1286,7 @@ fn the_holder_keeps_its_address_against_a_second_daemon_and_an_ip_addr_del() {
     );
     assert_eq!(
         duplicate_detection(&lab, SERVICE_ADDRESS),
-        [mac_of(&lab, "primary")]
+        [lab.node("primary").mac()]
     );
     // Put on the other node by hand: that daemon removes it.
     lab.secondary()

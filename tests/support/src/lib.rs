@@ -330,6 +330,15 @@ pub struct Node<'a> {
 }
 
 impl Node<'_> {
+    /// The node's MAC on the lab network.
+    pub fn mac(&self) -> String {
+        self.sh("cat /sys/class/net/eth0/address")
+            .expect_ok("read a MAC")
+            .stdout
+            .trim()
+            .to_string()
+    }
+
     pub fn name(&self) -> &'static str {
         self.name
     }
@@ -712,4 +721,58 @@ impl Session {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Polls `done` until it holds, panicking after `deadline` with `what`.
+#[track_caller]
+pub fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + deadline;
+    while !done() {
+        assert!(Instant::now() < until, "{what}: not within {deadline:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The MAC the client reaches `address` at, asked fresh on the wire.
+pub fn mac_seen_by_client(lab: &Lab, address: &str) -> String {
+    let out = lab
+        .client()
+        .sh(&format!("arping -c 1 -w 2 -I eth0 {address}"))
+        .expect_ok("arping from the client");
+    let start = out.stdout.find('[').expect("a MAC in arping's answer") + 1;
+    out.stdout[start..start + 17].to_lowercase()
+}
+
+/// Kills a session's process as a power cut would, and waits for it to
+/// be gone: its exit code and what it printed.
+pub fn sigkill(run: Session) -> (i32, String) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the process");
+    let (code, out, _) = run.finish(Duration::from_secs(10));
+    (code, out)
+}
+
+/// Every part of a received message, decoded (quoted-printable and base64
+/// hide text from a scan of the raw bytes).
+pub fn decoded_mail(path: &Path) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import email, email.policy, sys\n\
+             m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n\
+             for p in m.walk():\n\
+             \x20   if not p.is_multipart(): print(p.get_content())",
+        ])
+        .arg(path)
+        .output()
+        .expect("python3 decodes the mail");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
