@@ -40,11 +40,25 @@ pub fn render(r: &Report) -> String {
 
 /// The report's part of a page (what [`render`] puts in `<body>`).
 pub fn body(r: &Report) -> String {
+    body_as_of(r, None)
+}
+
+/// [`body`], for a report that no longer describes the cluster (a run
+/// from before the last failover): `superseded` says why, where the report
+/// would have said "all good".
+pub fn body_as_of(r: &Report, superseded: Option<&str>) -> String {
     let mut h = String::new();
+    let title = match superseded {
+        Some(_) => format!(
+            "[coldspare] {}: the run of {} (superseded)",
+            r.cluster, r.id
+        ),
+        None => r.subject(),
+    };
     let _ = write!(
         h,
         "<h1>{}</h1><p>cluster <b>{}</b> — {} — {} run, {:.1} s</p>",
-        esc(&r.subject()),
+        esc(&title),
         esc(&r.cluster),
         r.started.format("%Y-%m-%d %H:%M:%S UTC"),
         if r.kind == crate::report::Kind::Full {
@@ -57,7 +71,9 @@ pub fn body(r: &Report) -> String {
     if let Some(a) = &r.alone {
         let _ = write!(h, "<p class=\"bad\"><b>{}</b></p>", esc(&a.headline()));
     }
-    if r.green() {
+    if let Some(why) = superseded {
+        let _ = write!(h, "<p class=\"bad\"><b>Superseded:</b> {}</p>", esc(why));
+    } else if r.green() {
         h.push_str("<p class=\"ok\"><b>All good:</b> every check passes on both nodes and they do not differ.</p>");
     }
     let findings = |h: &mut String, title: &str, sev: Severity| {

@@ -119,16 +119,30 @@ pub fn page(o: &Overview, report: &Report) -> String {
     } else {
         format!("The report of {} in full", when(report.started))
     };
+    let superseded = failover_after(o, report).map(|f| {
+        format!(
+            "this run is from before the `{}` failover that started at {}: what it found was \
+             true then, not now",
+            f.playbook, f.started
+        )
+    });
     let body = format!(
         "{}<hr><h2>{which}</h2>{}",
         render(o),
-        crate::html::body(report)
+        crate::html::body_as_of(report, superseded.as_deref())
     );
     crate::html::document(
         &format!("coldspare overview — cluster {}", o.cluster),
         STYLE,
         &body,
     )
+}
+
+/// The last failover when it started after `r` was run.
+fn failover_after<'a>(o: &'a Overview, r: &Report) -> Option<&'a Failover> {
+    o.failover
+        .as_ref()
+        .filter(|f| DateTime::parse_from_rfc3339(&f.started).is_ok_and(|t| t > r.started))
 }
 
 /// The overview section alone.
@@ -162,11 +176,7 @@ fn banner(h: &mut String, o: &Overview, newest: Option<&Report>) {
     };
     // A run from before the last failover proves nothing about what runs
     // now: never "All good" from it.
-    let failover_after = o
-        .failover
-        .as_ref()
-        .filter(|f| DateTime::parse_from_rfc3339(&f.started).is_ok_and(|t| t > r.started));
-    if let Some(f) = failover_after {
+    if let Some(f) = failover_after(o, r) {
         let _ = write!(
             h,
             "<p class=\"banner bad\"><b>Not verified since the failover</b> — the last run ({}, {}) \

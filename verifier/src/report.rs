@@ -165,9 +165,9 @@ impl Alone {
 }
 
 impl Report {
-    /// Nothing but notices.
+    /// Nothing but notices, and a spare to fail over to.
     pub fn green(&self) -> bool {
-        self.findings.iter().all(|f| f.severity == Severity::Notice)
+        self.alone.is_none() && self.findings.iter().all(|f| f.severity == Severity::Notice)
     }
 
     pub fn count(&self, s: Severity) -> usize {
@@ -241,6 +241,12 @@ impl Report {
                 .filter(|r| r.recovered)
                 .map(|r| format!("{} on {}", r.service, r.node))
                 .collect();
+            if let Some(a) = &self.alone {
+                return format!(
+                    "{head} every check passes on {}; failback when {} is repaired",
+                    a.serving, a.stale
+                );
+            }
             if !restarted.is_empty() {
                 return format!("{head} restarted {} — all good now", restarted.join(", "));
             }
