@@ -461,7 +461,20 @@ fn the_preflight_refuses_a_red_or_old_verify_and_an_old_sync() {
     let (path, mut doc) = newest_report(&lab);
     let old = chrono::Utc::now() - chrono::Duration::hours(2);
     doc["started"] = serde_json::json!(old.to_rfc3339());
-    std::fs::write(&path, serde_json::to_vec(&doc).expect("JSON")).expect("age the report");
+    let aged = serde_json::to_vec(&doc).expect("JSON");
+    std::fs::write(&path, &aged).expect("age the report");
+    // The verify mirrored its report to the survivor, and the preflight
+    // reads the newest any node holds: the survivor's copies age with it.
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    lab.secondary()
+        .sh_with_input(
+            &format!(
+                "cat > /tmp/aged && cp /tmp/aged /var/lib/coldspare/reports/{name} && \
+                 cp /tmp/aged /var/lib/coldspare/last-full-report.json"
+            ),
+            &aged,
+        )
+        .expect_ok("age the survivor's copies of the report");
     refused_at(
         &lab,
         "secondary passed its last verify",
