@@ -22,6 +22,7 @@ fn json(out: &Output) -> serde_json::Value {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_quick_run_keeps_the_drift_it_did_not_look_at() {
     let lab = lab!();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -100,6 +101,7 @@ fn a_quick_run_keeps_the_drift_it_did_not_look_at() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_hanging_mail_server_costs_one_timeout_per_run() {
     let lab = lab!();
     let dir = tempfile::tempdir().expect("tempdir");

@@ -11,6 +11,7 @@ fn coldspare(lab: &Lab, args: &[&str]) -> coldspare_lab::Output {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn an_owner_only_change_keeps_a_real_copy_of_the_old_file() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("first sync");

@@ -71,6 +71,7 @@ fn wait_for_probe(lab: &Lab, probe: &str) {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_secondary_redirecting_to_the_primary_fails_its_web_check() {
     let lab = lab!();
     // The secondary's site sends every visitor to the primary: a client
@@ -190,6 +191,7 @@ fn with_site_checks(lab: &Lab, dir: &Path, checks: &str) -> std::path::PathBuf {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_named_site_is_checked_on_each_node_under_its_name() {
     let lab = lab!();
     let dir = tempfile::tempdir().unwrap();
@@ -296,6 +298,7 @@ fn a_named_site_is_checked_on_each_node_under_its_name() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_refused_certificate_is_named_for_what_to_fix() {
     let lab = lab!();
     let dir = tempfile::tempdir().unwrap();

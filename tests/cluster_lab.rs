@@ -30,6 +30,7 @@ fn load(path: &Path) -> cluster::Config {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn trust_pins_keys_and_unknown_or_changed_keys_are_refused() {
     let lab = lab!();
     let dir = tempfile::tempdir().unwrap();
@@ -138,6 +139,7 @@ fn trust_pins_keys_and_unknown_or_changed_keys_are_refused() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn status_reports_a_powered_off_node_within_the_timeout() {
     let lab = lab!();
     lab.secondary().power_off();
@@ -160,6 +162,7 @@ fn status_reports_a_powered_off_node_within_the_timeout() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_node_without_the_agent_gets_a_hint_and_install_fixes_it() {
     let lab = lab!();
     let dir = tempfile::tempdir().unwrap();
@@ -229,6 +232,7 @@ fn a_node_without_the_agent_gets_a_hint_and_install_fixes_it() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn an_older_agent_is_spoken_to_in_its_version_and_an_unknown_one_is_refused() {
     let lab = lab!();
     let config = load(&lab.config_path());
@@ -319,6 +323,7 @@ fn entry<'a>(
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn manifest_describes_an_awkward_tree_exactly() {
     let lab = lab!();
     lab.primary().sh(TREE).expect_ok("build the tree");
@@ -476,6 +481,7 @@ fn file_item(path: &str, bytes: &[u8]) -> WriteItem {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn two_thousand_files_in_one_batch_and_a_cut_leaves_no_partial_file() {
     let lab = lab!();
     let dir = tempfile::tempdir().unwrap();
@@ -597,6 +603,7 @@ fn two_thousand_files_in_one_batch_and_a_cut_leaves_no_partial_file() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn without_a_key_file_the_ssh_agent_authenticates() {
     let lab = lab!();
     let dir = tempfile::tempdir().unwrap();
@@ -690,6 +697,7 @@ fn without_a_key_file_the_ssh_agent_authenticates() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn agent_install_onto_a_full_filesystem_says_so_and_leaves_nothing_behind() {
     let lab = lab!();
     lab.secondary()

@@ -608,6 +608,7 @@ fn show_prints_the_example_as_an_admin_writes_it_and_check_accepts_it() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn show_of_the_labs_configuration_round_trips() {
     let lab = crate::lab!();
     let dir = tempfile::tempdir().unwrap();

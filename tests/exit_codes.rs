@@ -40,6 +40,7 @@ fn a_bad_configuration_exits_2_for_every_command_and_changes_nothing() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn an_unreachable_secondary_is_a_problem_found_not_a_failure_to_run() {
     let lab = lab!();
     let cs = |args: &[&str]| lab.client().coldspare(args);
@@ -74,6 +75,7 @@ fn an_unreachable_secondary_is_a_problem_found_not_a_failure_to_run() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_redirected_verbose_log_has_no_escape_codes() {
     let lab = lab!();
     let out = lab.client().coldspare(&["-vv", "verify", "--no-notify"]);

@@ -9,9 +9,9 @@ use coldspare_lab::Lab;
 use coldspare_lab::probe::{Probe, outage};
 
 use crate::lab;
-use coldspare_lab::{mac_seen_by_client, sigkill, wait_until};
+use coldspare_lab::{arp_holders, mac_seen_by_client, sigkill, wait_until};
 
-const SERVICE_ADDRESS: &str = "198.51.100.10";
+use coldspare_lab::SERVICE_ADDRESS;
 
 /// A healthy cluster as the admin runs it: synced, verified green, and the
 /// primary holding the service address.
@@ -20,11 +20,7 @@ fn healthy(lab: &Lab) {
     lab.client()
         .coldspare(&["verify"])
         .expect_ok("a green verify");
-    lab.primary()
-        .sh(&format!(
-            "ip addr add {SERVICE_ADDRESS}/24 dev eth0 && arping -q -U -c 1 -I eth0 {SERVICE_ADDRESS}; true"
-        ))
-        .expect_ok("the primary holds the service address");
+    lab.primary().take_service_address();
 }
 
 /// The controller's recorded roles (on the client).
@@ -64,17 +60,26 @@ fn steps_done(doc: &serde_json::Value) -> usize {
 /// runs again afterwards, so only the report says it failed.
 fn survivor_verified_red(lab: &Lab) {
     lab.secondary()
-        .sh("nginx -s stop")
+        .sh("service nginx stop")
         .expect_ok("stop nginx on the secondary");
     let red = lab.client().coldspare(&["verify"]);
     assert_eq!(red.status, 1, "{red:?}");
-    lab.secondary().sh("nginx").expect_ok("start nginx again");
+    lab.secondary()
+        .sh("service nginx start")
+        .expect_ok("start nginx again");
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn cold_reboot_after_a_power_off_moves_roles_epoch_and_address() {
     let lab = lab!();
     healthy(&lab);
+    // The old primary boots with coldspare-address.service enabled, as the
+    // README says to, so its return below runs `address hold` for real.
+    lab.primary().install_units(&["coldspare-address.service"]);
+    lab.primary()
+        .sh("systemctl enable coldspare-address.service")
+        .expect_ok("enable coldspare-address on the primary");
     assert_eq!(
         mac_seen_by_client(&lab, SERVICE_ADDRESS),
         lab.node("primary").mac()
@@ -173,13 +178,27 @@ fn cold_reboot_after_a_power_off_moves_roles_epoch_and_address() {
         "{subjects:?}"
     );
 
-    // The old primary powered back on does not hold the address.
+    // The old primary powered back on: its boot unit sees the address
+    // answering from the secondary and leaves it alone.
     lab.primary().power_on();
-    lab.primary()
-        .sh(&format!(
-            "! ip -o addr show to {SERVICE_ADDRESS} | grep -q ."
-        ))
-        .expect_ok("the old primary does not hold the service address");
+    wait_until(
+        "the old primary's coldspare-address.service ran at boot",
+        Duration::from_secs(20),
+        || {
+            lab.primary()
+                .unit_property("coldspare-address", "ActiveState")
+                == "failed"
+        },
+    );
+    let said = lab.primary().journal("coldspare-address");
+    assert!(
+        said.contains("not taking it (never two primaries)"),
+        "{said}"
+    );
+    assert!(
+        !lab.primary().holds_service_address(),
+        "the old primary does not hold the service address"
+    );
     assert_eq!(mac_seen_by_client(&lab, SERVICE_ADDRESS), secondary_mac);
 
     // `status` shows the roles as they are now; captures come from the new
@@ -217,6 +236,7 @@ fn cold_reboot_after_a_power_off_moves_roles_epoch_and_address() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn cold_reboot_is_refused_while_the_primary_answers() {
     let lab = lab!();
     healthy(&lab);
@@ -236,9 +256,10 @@ fn cold_reboot_is_refused_while_the_primary_answers() {
     lab.secondary()
         .sh("test ! -e /var/lib/coldspare/roles")
         .expect_ok("no roles on the secondary");
-    lab.primary()
-        .sh(&format!("ip -o addr show to {SERVICE_ADDRESS} | grep -q ."))
-        .expect_ok("the primary keeps the service address");
+    assert!(
+        lab.primary().holds_service_address(),
+        "the primary keeps the service address"
+    );
     // The refusal is journaled as the end of the run: nothing to resume.
     lab.client()
         .coldspare(&["failover", "--resume"])
@@ -247,7 +268,8 @@ fn cold_reboot_is_refused_while_the_primary_answers() {
 
 /// A playbook of every kind of step whose side effects are counted on the
 /// secondary: `once-*` lines must appear exactly once however often the
-/// runner is killed.
+/// runner is killed; `again-b` (a step marked idempotent) is run again
+/// without asking, so it appears twice once its run is cut.
 const COUNTER: &str = r#"name: counter
 description: Every kind of step, with its side effects counted on the secondary.
 preflight:
@@ -258,7 +280,7 @@ steps:
   - run: { node: "{secondary}", command: "echo again-b >> /root/repeats; sleep 1", idempotent: true }
   - manual: { do: "Look at {secondary}." }
   - promote: { node: "{secondary}" }
-  - run: { node: "{secondary}", command: "echo once-c >> /root/counter; sleep 1", idempotent: false }
+  - run: { node: "{secondary}", command: "sleep 1; echo once-c >> /root/counter; sleep 1", idempotent: false }
   - address: { take: "{secondary}" }
   - check: { node: "{secondary}", against: service_address, timeout: 1m }
   - notify: { subject: "counter done" }
@@ -284,7 +306,8 @@ fn drive(lab: &Lab, run: &mut coldspare_lab::Session, until: Option<&str>) -> bo
                 .unwrap_or_else(|| panic!("only counted steps are asked about: {line}"));
             let counter = lab
                 .secondary()
-                .sh("cat /root/counter 2>/dev/null; true")
+                .sh("if [ -e /root/counter ]; then cat /root/counter; fi")
+                .expect_ok("read the counter")
                 .stdout;
             run.send(if counter.contains(marker) { "d" } else { "r" });
         }
@@ -293,6 +316,7 @@ fn drive(lab: &Lab, run: &mut coldspare_lab::Session, until: Option<&str>) -> bo
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn the_runner_killed_at_every_step_resumes_and_never_repeats_a_step_that_is_not_safe_to() {
     let lab = lab!();
     install_playbook(&lab, "counter", COUNTER);
@@ -310,23 +334,45 @@ fn the_runner_killed_at_every_step_resumes_and_never_repeats_a_step_that_is_not_
             "the run ended before {step}:\n{}",
             run.out.join("\n")
         );
-        // Inside a counted command: once its line is in the counter (the
-        // command sleeps a second after it); any other step is killed the
-        // moment it is shown.
-        let counted = [(3, "once-a"), (7, "once-c"), (11, "once-d")];
-        if let Some((_, marker)) = counted.iter().find(|(n, _)| *n == k) {
+        // Inside a counted command once its line is written (the command
+        // sleeps a second after it): the resume asks, and the person says
+        // it happened. Inside the idempotent one likewise: it is run again
+        // without asking. Step 7 is cut before its line is written, the
+        // command on the node killed with the controller (a dead controller
+        // and a node that lost the command): the person says it did not
+        // happen, and it runs again. Any other step is killed the moment
+        // it is shown.
+        let written = [
+            (3, "once-a", "/root/counter"),
+            (4, "again-b", "/root/repeats"),
+            (11, "once-d", "/root/counter"),
+        ];
+        if let Some((_, marker, file)) = written.iter().find(|(n, _, _)| *n == k) {
             wait_until(
                 &format!("{marker} written"),
                 Duration::from_secs(30),
                 || {
                     lab.secondary()
-                        .sh(&format!("grep -q {marker} /root/counter"))
+                        .sh(&format!("grep -q {marker} {file}"))
                         .success()
                 },
             );
         }
+        if k == 7 {
+            wait_until("once-c's command runs", Duration::from_secs(30), || {
+                lab.secondary().sh("pgrep -f '[o]nce-c'").success()
+            });
+        }
         let (code, out) = sigkill(run);
         assert_eq!(code, 128 + 9, "killed at step {k}:\n{out}");
+        if k == 7 {
+            lab.secondary()
+                .sh("pkill -KILL -f '[o]nce-c'")
+                .expect_ok("the node loses the command");
+            lab.secondary()
+                .sh("! grep -q once-c /root/counter")
+                .expect_ok("once-c was never written");
+        }
     }
     let mut run = lab.session("client", &["failover", "--resume"]);
     assert!(!drive(&lab, &mut run, None));
@@ -340,6 +386,15 @@ fn the_runner_killed_at_every_step_resumes_and_never_repeats_a_step_that_is_not_
         .expect_ok("the counter")
         .stdout;
     assert_eq!(counter, "once-a\nonce-c\nonce-d\n", "each exactly once");
+    let repeats = lab
+        .secondary()
+        .sh("cat /root/repeats")
+        .expect_ok("the idempotent step's lines")
+        .stdout;
+    assert_eq!(
+        repeats, "again-b\nagain-b\n",
+        "the idempotent step cut mid-run was run again, without asking"
+    );
     // The promotion, interrupted or not, raised the epoch once.
     let roles = roles_here(&lab);
     assert_eq!(roles["epoch"], 1, "{roles}");
@@ -357,14 +412,30 @@ fn the_runner_killed_at_every_step_resumes_and_never_repeats_a_step_that_is_not_
         steps,
         "{kinds:?}"
     );
-    assert!(
-        kinds.contains(&"in_flight"),
-        "asked at least once: {kinds:?}"
+    let answers: Vec<(u64, &str)> = doc["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["event"]["type"] == "in_flight")
+        .map(|e| {
+            let answer = e["event"]["answer"].as_str().unwrap_or("");
+            (
+                e["event"]["step"].as_u64().unwrap_or(0),
+                answer.split(':').next().unwrap_or(""),
+            )
+        })
+        .collect();
+    // The journal counts steps from 0: steps 3, 7 and 11 as shown.
+    assert_eq!(
+        answers,
+        [(2, "done"), (6, "again"), (10, "done")],
+        "asked about the counted steps only, each answer taken: {kinds:?}"
     );
     assert_eq!(kinds.last(), Some(&"finished"));
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_runner_on_the_survivor_resumes_after_its_own_cold_restart() {
     let lab = lab!();
     healthy(&lab);
@@ -441,6 +512,7 @@ fn refused_at(lab: &Lab, title: &str, why: &str) {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn the_preflight_refuses_a_red_or_old_verify_and_an_old_sync() {
     let lab = lab!();
     healthy(&lab);
@@ -496,6 +568,7 @@ fn the_preflight_refuses_a_red_or_old_verify_and_an_old_sync() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn forced_past_a_refusal_the_reason_is_journaled_and_mailed() {
     let lab = lab!();
     healthy(&lab);
@@ -539,6 +612,7 @@ fn forced_past_a_refusal_the_reason_is_journaled_and_mailed() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_survivor_left_half_synced_is_made_whole_by_the_preflight() {
     let lab = lab!();
     healthy(&lab);
@@ -594,6 +668,7 @@ fn a_survivor_left_half_synced_is_made_whole_by_the_preflight() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
     let lab = lab!();
     healthy(&lab);
@@ -649,28 +724,56 @@ fn disk_swap_brings_the_primary_up_on_the_secondarys_hardware() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn switchover_then_failback_with_a_short_outage_and_only_the_changes_resynced() {
     let lab = lab!();
     healthy(&lab);
     let secondary_mac = lab.node("secondary").mac();
     let probe = Probe::start(&lab, SERVICE_ADDRESS);
 
-    let run = lab.session("client", &["failover", "switchover"]);
+    // Run by a program: `--json` prints one event per line.
+    let run = lab.session("client", &["--json", "failover", "switchover"]);
     let (code, out, err) = run.finish(Duration::from_secs(120));
     let ended = coldspare_lab::probe::now();
     let lines = probe.stop_after_an_answer_since(ended);
     assert_eq!(code, 0, "{out}\n{err}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON event: {l:?}: {e}"))
+        })
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"start"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"finish"), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "step").count(),
+        events[0]["steps"].as_u64().unwrap_or(0) as usize,
+        "every step shown: {kinds:?}"
+    );
+    assert!(!kinds.contains(&"failed"), "{out}");
     let (longest, failed) = outage(&lines);
     eprintln!(
         "switchover: client-visible outage {longest:.2} s, {failed} failed tries of {}",
         lines.lines().count()
     );
     assert!(lines.lines().count() > 20, "the probe ran: {lines}");
+    // The README's figure is 0.3 s (bench/run failover); a second here
+    // leaves room for a loaded machine and still fails on any wait for a
+    // timeout (the shortest, a probe's, is 1 s).
     assert!(
-        longest < 5.0,
-        "the outage stays short: {longest:.2} s ({failed} failed tries)"
+        longest < 1.0,
+        "the outage stays short: {longest:.2} s ({failed} failed tries)\n{lines}"
     );
-    assert_eq!(mac_seen_by_client(&lab, SERVICE_ADDRESS), secondary_mac);
+    // Every machine that answers for the address, not the first reply: a
+    // primary that kept it would answer too.
+    assert_eq!(
+        arp_holders(&lab, SERVICE_ADDRESS),
+        std::slice::from_ref(&secondary_mac)
+    );
     let roles = roles_here(&lab);
     assert_eq!(roles["primary"], "secondary");
     assert_eq!(roles["epoch"], 1);
@@ -703,6 +806,7 @@ fn switchover_then_failback_with_a_short_outage_and_only_the_changes_resynced() 
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_cut_primary_keeps_running_so_it_must_be_powered_off_and_forcing_past_that_is_named() {
     let lab = lab!();
     healthy(&lab);
@@ -770,16 +874,16 @@ fn a_cut_primary_keeps_running_so_it_must_be_powered_off_and_forcing_past_that_i
     // The cable is back: the old primary still holds the address. The first
     // command that reaches it releases it before anything else.
     lab.primary().heal();
-    lab.primary()
-        .sh(&format!("ip -o addr show to {SERVICE_ADDRESS} | grep -q ."))
-        .expect_ok("the cut primary still held the address");
+    assert!(
+        lab.primary().holds_service_address(),
+        "the cut primary still held the address"
+    );
     let status = lab.client().coldspare(&["status"]);
     status.err_has("it still held the service address 198.51.100.10");
-    lab.primary()
-        .sh(&format!(
-            "! ip -o addr show to {SERVICE_ADDRESS} | grep -q ."
-        ))
-        .expect_ok("released on first contact");
+    assert!(
+        !lab.primary().holds_service_address(),
+        "released on first contact"
+    );
     // One MAC answers for the address now: the secondary's.
     let replies = lab
         .client()
@@ -798,6 +902,7 @@ fn a_cut_primary_keeps_running_so_it_must_be_powered_off_and_forcing_past_that_i
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn after_a_reboot_the_recorded_primary_holds_the_address_again_and_a_returning_old_primary_does_not()
  {
     let lab = lab!();
@@ -818,11 +923,10 @@ fn after_a_reboot_the_recorded_primary_holds_the_address_again_and_a_returning_o
     // An unplanned reboot of the new primary loses the address...
     lab.secondary().power_off();
     lab.secondary().power_on();
-    lab.secondary()
-        .sh(&format!(
-            "! ip -o addr show to {SERVICE_ADDRESS} | grep -q ."
-        ))
-        .expect_ok("the address is gone after the reboot");
+    assert!(
+        !lab.secondary().holds_service_address(),
+        "the address is gone after the reboot"
+    );
     // ... and its boot unit takes it back.
     lab.secondary()
         .coldspare(&["address", "hold"])
@@ -841,11 +945,10 @@ fn after_a_reboot_the_recorded_primary_holds_the_address_again_and_a_returning_o
         secondary_mac.to_uppercase()
     ));
     refused.err_has("not taking it (never two primaries)");
-    lab.primary()
-        .sh(&format!(
-            "! ip -o addr show to {SERVICE_ADDRESS} | grep -q ."
-        ))
-        .expect_ok("the old primary does not take the address");
+    assert!(
+        !lab.primary().holds_service_address(),
+        "the old primary does not take the address"
+    );
     assert_eq!(mac_seen_by_client(&lab, SERVICE_ADDRESS), secondary_mac);
     // Once the secondary holds it, asking again changes nothing.
     lab.secondary()
@@ -855,6 +958,7 @@ fn after_a_reboot_the_recorded_primary_holds_the_address_again_and_a_returning_o
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_wait_for_the_address_fails_naming_the_mac_that_answers_instead() {
     let lab = lab!();
     healthy(&lab);
@@ -891,6 +995,7 @@ fn a_wait_for_the_address_fails_naming_the_mac_that_answers_instead() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_runner_that_lost_its_state_directory_resumes_from_a_nodes_copy_of_the_journal() {
     let lab = lab!();
     install_playbook(&lab, "counter", COUNTER);

@@ -11,6 +11,7 @@ fn coldspare(lab: &Lab, args: &[&str]) -> Output {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_lost_controller_history_is_refused_then_rebuilt_from_a_node() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("first sync");
@@ -71,6 +72,7 @@ fn a_lost_controller_history_is_refused_then_rebuilt_from_a_node() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn only_the_primary_writes_history() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("first sync");

@@ -1,4 +1,5 @@
-//! Ctrl-C during a sync: the files in flight are finished, the sync stops
+//! Ctrl-C (SIGINT) or SIGTERM (systemd stopping the sync's unit, a
+//! shutdown) during a sync: the files in flight are finished, the sync stops
 //! and says what was done and what was not, the node records the capture as
 //! partly applied (shown by `status` and `verify`), and the next sync
 //! completes it and runs the hook it owed — exactly once.
@@ -8,13 +9,25 @@
 use std::time::{Duration, Instant};
 
 use coldspare_lab::Lab;
+use nix::sys::signal::Signal;
 
 use crate::lab;
 
 const FILES: u32 = 600;
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn sigint_mid_sync_stops_cleanly_and_the_next_sync_completes_it() {
+    stops_cleanly_and_the_next_sync_completes_it(Signal::SIGINT);
+}
+
+#[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
+fn sigterm_mid_sync_stops_cleanly_and_the_next_sync_completes_it() {
+    stops_cleanly_and_the_next_sync_completes_it(Signal::SIGTERM);
+}
+
+fn stops_cleanly_and_the_next_sync_completes_it(signal: Signal) {
     let lab = lab!();
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = lab.config_variant(dir.path(), |t| {
@@ -52,14 +65,17 @@ fn sigint_mid_sync_stops_cleanly_and_the_next_sync_completes_it() {
         assert!(Instant::now() < deadline, "the sync never started writing");
         std::thread::sleep(Duration::from_millis(20));
     }
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    nix::sys::signal::kill(pid, signal).expect("signal the sync");
     let out = child.wait_with_output().expect("the sync ends");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     for part in [
         "plan for secondary",
-        "INTERRUPTED by SIGINT: the files in flight were finished; ",
+        &format!(
+            "INTERRUPTED by {}: the files in flight were finished; ",
+            signal.as_str()
+        ),
         " not written yet (",
         "hooks not run yet: `echo ran >> /var/tmp/data-hook`, `nginx -t && nginx -s reload`",
         "secondary records the capture as partly applied; the next `coldspare sync` completes it and runs the hooks owed",

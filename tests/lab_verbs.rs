@@ -23,6 +23,7 @@ fn mac_behind(lab: &Lab, address: &str) -> Option<String> {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn nodes_are_separate_hosts_reachable_from_the_client() {
     let lab = lab!();
     let p = lab.primary().ssh("hostname").expect_ok("ssh primary");
@@ -63,6 +64,7 @@ fn nodes_are_separate_hosts_reachable_from_the_client() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn power_off_makes_a_node_vanish_and_power_on_brings_its_disk_back() {
     let lab = lab!();
     lab.primary()
@@ -95,6 +97,7 @@ fn power_off_makes_a_node_vanish_and_power_on_brings_its_disk_back() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_cut_cable_isolates_a_running_node_until_healed() {
     let lab = lab!();
     let before = lab
@@ -132,6 +135,7 @@ fn a_cut_cable_isolates_a_running_node_until_healed() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn swap_disks_moves_identity_to_the_other_hardware() {
     let lab = lab!();
     lab.primary()
@@ -154,6 +158,7 @@ fn swap_disks_moves_identity_to_the_other_hardware() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn mail_sent_from_a_node_reaches_the_labs_smtp_server() {
     let lab = lab!();
     let session = "HELO primary\r\nMAIL FROM:<root@primary>\r\nRCPT TO:<admin@lab.test>\r\n\
@@ -206,6 +211,7 @@ fn processes_in(ids: &[u64]) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn down_leaves_nothing_behind() {
     let lab = lab!();
     let namespaces = lab_namespaces();
@@ -278,6 +284,7 @@ fn down_leaves_nothing_behind() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn reset_ends_processes_left_running_on_the_client() {
     let lab = lab!();
     // What a failed test can leave behind: detached processes in the client's

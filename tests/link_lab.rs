@@ -14,6 +14,7 @@ fn kind(lab: &Lab, path: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_synced_directory_replaced_by_a_link_and_back_syncs_both_ways() {
     let lab = lab!();
     let dir = tempfile::tempdir().expect("tempdir");

@@ -48,6 +48,7 @@ fn email(tls: &str, extra: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn mail_goes_over_starttls_and_implicit_tls_with_the_login_from_the_credentials_file() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -88,6 +89,7 @@ fn mail_goes_over_starttls_and_implicit_tls_with_the_login_from_the_credentials_
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn an_unknown_certificate_or_a_wrong_password_is_refused_and_the_message_waits() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -177,6 +179,7 @@ fn an_unknown_certificate_or_a_wrong_password_is_refused_and_the_message_waits()
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn the_webhook_gets_the_report_as_json_and_waits_in_the_outbox_while_it_fails() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -251,6 +254,7 @@ fn the_webhook_gets_the_report_as_json_and_waits_in_the_outbox_while_it_fails() 
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_certificate_for_another_host_name_is_refused_and_the_message_waits() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -298,6 +302,7 @@ fn a_certificate_for_another_host_name_is_refused_and_the_message_waits() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_port_that_speaks_the_other_tls_mode_is_named() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");

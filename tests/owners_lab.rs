@@ -7,6 +7,7 @@
 use crate::lab;
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_user_missing_on_the_secondary_is_a_risk_named_and_the_plan_converges() {
     let lab = lab!();
     let cs = |args: &[&str]| lab.client().coldspare(args);
@@ -55,6 +56,7 @@ fn a_user_missing_on_the_secondary_is_a_risk_named_and_the_plan_converges() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn users_create_makes_the_missing_accounts_and_never_changes_an_existing_one() {
     let lab = lab!();
     let cs = |args: &[&str]| lab.client().coldspare(args);

@@ -47,6 +47,7 @@ fn promtool(args: &[&str], input: Option<&Path>) -> (bool, String) {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_verify_runs_metrics_and_the_shipped_rules_pass_promtool() {
     let lab = lab!();
     let (ok, said) = promtool(&["check", "rules", &rules().to_string_lossy()], None);
@@ -133,6 +134,7 @@ fn unit_test(prom: &str, t0: i64, rules: &Path, alerts: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn the_metrics_a_stopped_daemon_leaves_behind_raise_the_silence_alert_after_a_day() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");

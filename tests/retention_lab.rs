@@ -53,6 +53,7 @@ fn change_and_sync(lab: &Lab, cfg: &str, n: u32) {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn backup_sets_are_kept_by_count_and_by_age_and_status_shows_the_sizes() {
     let lab = lab!();
     let dir = tempfile::tempdir().unwrap();

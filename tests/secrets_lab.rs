@@ -36,6 +36,7 @@ fn clean(what: &str, text: &str) {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn no_secret_shows_in_any_output_whichever_way_it_changed() {
     let lab = lab!();
     // old.key and drift.key reach the secondary with the first sync.

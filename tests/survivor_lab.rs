@@ -11,7 +11,7 @@ use coldspare_lab::Lab;
 
 use crate::lab;
 
-const SERVICE_ADDRESS: &str = "198.51.100.10";
+use coldspare_lab::SERVICE_ADDRESS;
 const FILES: usize = 400;
 
 /// The pair as the .deb and the README leave it: coldspare's files only on
@@ -82,11 +82,7 @@ fn managed_from_the_primary(lab: &Lab) -> String {
         .coldspare(&["status"])
         .expect_ok("status on the secondary")
         .has("primary (primary, 198.51.100.11)  up");
-    lab.primary()
-        .sh(&format!(
-            "ip addr add {SERVICE_ADDRESS}/24 dev eth0 && arping -q -U -c 1 -I eth0 {SERVICE_ADDRESS}; true"
-        ))
-        .expect_ok("the primary holds the service address");
+    lab.primary().take_service_address();
     lab.primary()
         .coldspare(&["verify"])
         .expect_ok("a green verify from the primary");
@@ -129,6 +125,7 @@ fn cold_reboot_on_the_secondary(lab: &Lab) -> String {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn the_secondary_of_a_pair_managed_from_the_primary_takes_over_on_its_own() {
     let lab = lab!();
     let key = managed_from_the_primary(&lab);
@@ -258,6 +255,7 @@ fn never_a_mix(lab: &Lab) {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_sync_cut_off_by_the_secondarys_cable_never_leaves_it_promoting_a_mix() {
     let lab = lab!();
     managed_from_the_primary(&lab);
@@ -272,6 +270,7 @@ fn a_sync_cut_off_by_the_secondarys_cable_never_leaves_it_promoting_a_mix() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_sync_cut_off_by_the_secondarys_own_power_never_leaves_it_promoting_a_mix() {
     let lab = lab!();
     managed_from_the_primary(&lab);
@@ -284,6 +283,7 @@ fn a_sync_cut_off_by_the_secondarys_own_power_never_leaves_it_promoting_a_mix() 
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_sync_whose_controller_is_killed_never_leaves_the_survivor_promoting_a_mix() {
     let lab = lab!();
     managed_from_the_primary(&lab);
@@ -325,6 +325,7 @@ fn one_capture_on(lab: &Lab, said: &str) {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_sync_cut_off_with_the_controller_never_leaves_the_survivor_promoting_a_mix() {
     let lab = lab!();
     managed_from_the_primary(&lab);
@@ -344,6 +345,7 @@ fn a_sync_cut_off_with_the_controller_never_leaves_the_survivor_promoting_a_mix(
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_mix_is_found_from_the_files_when_the_record_is_lost() {
     let lab = lab!();
     managed_from_the_primary(&lab);
@@ -364,6 +366,7 @@ fn a_mix_is_found_from_the_files_when_the_record_is_lost() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn an_agent_too_old_to_promote_is_told_by_verify_and_refused_before_the_first_step() {
     let lab = lab!();
     // An older coldspare on the secondary: its agent speaks protocol 3.
@@ -435,6 +438,7 @@ fn edited_config(lab: &Lab, dir: &std::path::Path, edit: impl Fn(String) -> Stri
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn what_would_stop_a_failover_half_way_is_told_the_night_before_and_refused_before_the_first_step()
 {
     let lab = lab!();
@@ -517,6 +521,7 @@ fn what_would_stop_a_failover_half_way_is_told_the_night_before_and_refused_befo
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_node_that_lost_its_proof_reads_the_newest_a_node_holds_and_says_where_from() {
     let lab = lab!();
     managed_from_the_primary(&lab);
@@ -542,6 +547,7 @@ fn a_node_that_lost_its_proof_reads_the_newest_a_node_holds_and_says_where_from(
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_playbook_removed_on_the_controller_is_removed_from_the_other_node_and_kept_in_a_backup() {
     let lab = lab!();
     managed_from_the_primary(&lab);

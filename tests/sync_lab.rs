@@ -36,6 +36,7 @@ fn listing(lab: &Lab, node: &'static str, root: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn an_nginx_change_on_the_primary_is_served_by_the_secondary() {
     let lab = lab!();
     lab.primary()
@@ -53,7 +54,7 @@ fn an_nginx_change_on_the_primary_is_served_by_the_secondary() {
     assert_eq!(lines.len(), 1, "{}", history.stdout);
     assert!(
         lines[0]
-            .ends_with("first capture: 19 files in /etc/nginx, /etc/redis, /srv/app; 161 packages"),
+            .ends_with("first capture: 19 files in /etc/nginx, /etc/redis, /srv/app; 179 packages"),
         "{}",
         history.stdout
     );
@@ -108,6 +109,7 @@ fn version_on(lab: &Lab, node: &'static str, pkg: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn packages_follow_the_primary_at_exact_versions() {
     let lab = lab!();
     let apt = |node: &'static str, args: &str| {
@@ -159,6 +161,7 @@ fn packages_follow_the_primary_at_exact_versions() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn removals_symlinks_owners_and_odd_names_arrive_exactly() {
     let lab = lab!();
     lab.primary()
@@ -191,6 +194,7 @@ fn removals_symlinks_owners_and_odd_names_arrive_exactly() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_secret_never_shows_in_plans_json_logs_or_history() {
     let lab = lab!();
     const MARKER: &str = "marker-SECRET-4f1c9e";
@@ -261,6 +265,7 @@ fn a_secret_never_shows_in_plans_json_logs_or_history() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_failing_hook_restores_its_group_and_says_so() {
     let lab = lab!();
     let before = lab
@@ -310,6 +315,7 @@ fn a_failing_hook_restores_its_group_and_says_so() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_cut_mid_sync_leaves_no_partial_file_and_the_next_sync_converges() {
     let lab = lab!();
     lab.primary()
@@ -385,6 +391,7 @@ fn a_cut_mid_sync_leaves_no_partial_file_and_the_next_sync_converges() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn an_earlier_capture_goes_back_to_the_secondary_and_to_the_primary() {
     let lab = lab!();
     let hello = |v: &str| {
@@ -457,6 +464,7 @@ fn an_earlier_capture_goes_back_to_the_secondary_and_to_the_primary() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn two_syncs_at_once_are_refused() {
     let lab = lab!();
     // Another run holds the lock (flock, as coldspare takes it) until we are done.
@@ -484,6 +492,7 @@ fn lab_binary(lab: &Lab) -> String {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn the_services_that_start_at_boot_follow_the_primary() {
     let lab = lab!();
     let rc2 = |node: &'static str| {
@@ -524,6 +533,7 @@ fn the_services_that_start_at_boot_follow_the_primary() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_failing_hook_shows_the_head_and_the_tail_of_its_output() {
     let lab = lab!();
     let dir = tempfile::tempdir().unwrap();
@@ -555,6 +565,7 @@ fn a_failing_hook_shows_the_head_and_the_tail_of_its_output() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn restore_with_the_secondary_unreachable_says_it_was_skipped() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("first sync");

@@ -51,6 +51,7 @@ fn older(lab: &Lab, old: &str, config: &str, args: &str) -> coldspare_lab::Outpu
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_controller_and_its_agents_one_version_apart_sync_and_verify_in_both_directions() {
     let lab = lab!();
     let old = old_build();

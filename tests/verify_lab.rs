@@ -25,6 +25,7 @@ fn json(out: &Output) -> serde_json::Value {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn both_nodes_healthy_is_green_and_the_nightly_digest_arrives() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -68,6 +69,7 @@ fn both_nodes_healthy_is_green_and_the_nightly_digest_arrives() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn nginx_down_on_the_secondary_is_a_divergence_mailed_once() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -102,6 +104,7 @@ fn nginx_down_on_the_secondary_is_a_divergence_mailed_once() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_restart_policy_brings_the_service_back_and_says_so() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -128,6 +131,7 @@ fn a_restart_policy_brings_the_service_back_and_says_so() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn drift_on_the_secondary_is_mailed_with_its_diff_and_secrets_stay_masked() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -164,6 +168,7 @@ fn drift_on_the_secondary_is_mailed_with_its_diff_and_secrets_stay_masked() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_down_mail_server_loses_nothing_and_sends_nothing_twice() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -193,6 +198,7 @@ fn a_down_mail_server_loses_nothing_and_sends_nothing_twice() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_powered_off_secondary_is_a_finding_and_the_primary_is_still_checked() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -254,6 +260,7 @@ fn a_powered_off_secondary_is_a_finding_and_the_primary_is_still_checked() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn the_daemon_runs_quick_and_full_on_their_schedules_and_stops_cleanly_on_sigterm() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -394,6 +401,7 @@ fn serve_https(lab: &Lab, node: &str, days: u32, dir: &std::path::Path) {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_certificate_about_to_expire_on_the_secondary_is_a_divergence() {
     let lab = lab!();
     let dir = tempfile::tempdir().unwrap();
@@ -438,6 +446,7 @@ fn a_certificate_about_to_expire_on_the_secondary_is_a_divergence() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn every_check_kind_judges_a_real_service_on_both_nodes() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -583,6 +592,7 @@ fn every_check_kind_judges_a_real_service_on_both_nodes() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn every_check_option_fails_with_its_reason_when_its_expectation_is_wrong() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");
@@ -680,6 +690,7 @@ fn every_check_option_fails_with_its_reason_when_its_expectation_is_wrong() {
 }
 
 #[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn the_service_address_held_by_both_nodes_is_a_failure() {
     let lab = lab!();
     coldspare(&lab, &["sync"]).expect_ok("sync");

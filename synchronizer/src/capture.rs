@@ -118,10 +118,19 @@ pub fn system_state(
             .map(|(_, a)| a.trim().to_string())
             .unwrap_or_default(),
     };
-    let svcs = if config.sync.services {
-        results.get(1).map(|r| Services::from_query(&r.stdout))
-    } else {
-        None
+    let svcs = match results.get(1) {
+        Some(r) if config.sync.services => {
+            if !r.success() {
+                return Err(Error::Command {
+                    node: name,
+                    what: "reading the enabled services".into(),
+                    outcome: r.outcome(),
+                    output: r.stderr.clone(),
+                });
+            }
+            Some(Services::from_query(&r.stdout))
+        }
+        _ => None,
     };
     Ok((pkgs, svcs, platform))
 }

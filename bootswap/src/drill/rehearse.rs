@@ -10,8 +10,7 @@ use cluster::config::{Config, NodeSpec};
 use std::time::{Duration, Instant};
 use verifier::drill::Rehearsal;
 
-use super::standby::{standby, unit_cmd};
-use super::texts::last_lines;
+use super::standby::{standby, unit_cmd, unit_words};
 use super::{DOWN_CHECK, SinkUi};
 
 pub(super) struct Drilling<'a> {
@@ -256,7 +255,7 @@ impl Drilling<'_> {
                     "{u} would not start from cold on {name}: {said} (on {name}, `service {u} start` \
                      or `journalctl -u {u}` says why)",
                     u = u.unit,
-                    said = last_lines(&format!("{}\n{}", res.stdout, res.stderr), 3)
+                    said = unit_words(&u.unit, &res.stdout, &res.stderr)
                 )),
                 Err(e) => failed.push(format!("{}: {}", u.unit, e.detail)),
             }

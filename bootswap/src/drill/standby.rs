@@ -35,14 +35,54 @@ pub fn units(config: &Config) -> (Vec<String>, Vec<String>) {
     (units, without)
 }
 
-/// `start` or `stop` a unit under systemd or sysv-rc; on failure the unit's
-/// last log lines follow its own output.
+/// `start` or `stop` a unit under systemd or sysv-rc. Under systemd a
+/// failure prints the unit's journal lines of this very attempt (from a
+/// cursor taken before it) on stdout, and systemctl's own words on stderr;
+/// [`unit_words`] picks the unit's own from them. A start first clears the
+/// unit's failed state: the drill's own stops and starts (or an earlier
+/// drill's, cut short) may have used up its start limit, and "start request
+/// repeated too quickly" is not what the drill asks about.
 pub(super) fn unit_cmd(verb: &str, unit: &str) -> String {
+    let reset = if verb == "start" {
+        "systemctl reset-failed \"$n\" 2>/dev/null; "
+    } else {
+        ""
+    };
     format!(
-        "n={n}; if [ -d /run/systemd/system ]; then systemctl {verb} \"$n\" || {{ s=$?; journalctl -u \"$n\" -n 8 --no-pager 2>/dev/null; exit $s; }}; \
+        "n={n}; if [ -d /run/systemd/system ]; then {reset}\
+         c=$(journalctl -u \"$n\" -n 1 --show-cursor -q -o cat 2>/dev/null | sed -n 's/^-- cursor: //p'); \
+         e=$(systemctl {verb} \"$n\" 2>&1) || {{ s=$?; \
+         if [ -n \"$c\" ]; then journalctl -u \"$n\" --after-cursor=\"$c\" -o cat --no-pager 2>/dev/null; \
+         else journalctl -u \"$n\" -n 8 -o cat --no-pager 2>/dev/null; fi; \
+         printf '%s\\n' \"$e\" >&2; exit $s; }}; \
          else service \"$n\" {verb}; fi",
         n = cluster::shell::quote(unit)
     )
+}
+
+/// What a failed [`unit_cmd`] says in the service's own words: under
+/// systemd the journal lines that are not systemd's about the unit
+/// ("Starting …", "nginx.service: Failed with result …"), the last three;
+/// otherwise (sysv-rc, or no such lines) the last three lines of all it
+/// printed.
+pub(super) fn unit_words(unit: &str, stdout: &str, stderr: &str) -> String {
+    let systemds = [
+        format!("{unit}.service: "),
+        "Starting ".to_string(),
+        "Stopping ".to_string(),
+        "Stopped ".to_string(),
+        "Failed to start ".to_string(),
+        "Failed to stop ".to_string(),
+    ];
+    let own: Vec<&str> = stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !systemds.iter().any(|p| l.starts_with(p.as_str())))
+        .collect();
+    if own.is_empty() {
+        return last_lines(&format!("{stdout}\n{stderr}"), 3);
+    }
+    own[own.len().saturating_sub(3)..].join(" / ")
 }
 
 pub(super) const ADDRESSES: &str = "ip -o addr show | awk '{print $2, $3, $4}' | sort";
@@ -109,7 +149,7 @@ pub(super) fn restore(r: &mut Runner, node: &NodeSpec, found: &Standby) -> Vec<S
                 u.unit,
                 if u.active { "STOPPED" } else { "running" },
                 if u.active { "running" } else { "stopped" },
-                last_lines(&format!("{}\n{}", res.stdout, res.stderr), 3)
+                unit_words(&u.unit, &res.stdout, &res.stderr)
             )),
             Err(e) => left.push(format!("{}: {}", u.unit, e.detail)),
         }
@@ -160,4 +200,33 @@ pub fn describe_standby(found: &Standby) -> String {
         found.addresses.len(),
         if found.addresses.len() == 1 { "" } else { "es" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unit_words;
+
+    #[test]
+    fn a_failed_start_is_told_in_the_services_own_words() {
+        // What journalctl -o cat printed for a start of nginx without its
+        // log directory (Debian 12), and systemctl's own words.
+        let journal = "Starting nginx.service - A high performance web server and a reverse proxy server...\n\
+            2026/12/07 12:57:58 [emerg] 68#68: open() \"/var/log/nginx/error.log\" failed (2: No such file or directory)\n\
+            nginx: configuration file /etc/nginx/nginx.conf test failed\n\
+            nginx.service: Control process exited, code=exited, status=1/FAILURE\n\
+            nginx.service: Failed with result 'exit-code'.\n\
+            Failed to start nginx.service - A high performance web server and a reverse proxy server.\n";
+        let systemctl = "Job for nginx.service failed because the control process exited with error code.\n\
+            See \"systemctl status nginx.service\" and \"journalctl -xeu nginx.service\" for details.\n";
+        assert_eq!(
+            unit_words("nginx", journal, systemctl),
+            "2026/12/07 12:57:58 [emerg] 68#68: open() \"/var/log/nginx/error.log\" failed (2: No such file or directory) / \
+             nginx: configuration file /etc/nginx/nginx.conf test failed"
+        );
+        // sysv-rc: the init script's own output, whatever it is.
+        assert_eq!(
+            unit_words("nginx", "Starting nginx: nginx failed!\n", ""),
+            "Starting nginx: nginx failed!"
+        );
+    }
 }

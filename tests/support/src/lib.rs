@@ -16,7 +16,6 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,15 +27,17 @@ pub mod probe;
 pub const PRIMARY_ADDRESS: &str = "198.51.100.11";
 pub const SECONDARY_ADDRESS: &str = "198.51.100.12";
 pub const CLIENT_ADDRESS: &str = "198.51.100.50";
+/// The lab configuration's `failover.service_address` (on eth0, /24).
+pub const SERVICE_ADDRESS: &str = "198.51.100.10";
+/// The VIP key [`Node::configure_vip`] writes on a node.
+pub const VIP_KEY: &str = "the-lab-vip-key-4f1c9e0b7a2d";
 
 static IN_PROCESS: Mutex<()> = Mutex::new(());
 
-/// The environment variable that turns a lab test that cannot run into a
-/// counted skip: `COLDSPARE_LAB=skip` (ignored under `CI=true`).
+/// The environment variable that, set to `skip` when the tests are built
+/// (never under `CI=true`), leaves the lab tests out: libtest lists them as
+/// ignored.
 pub const OPT_OUT: &str = "COLDSPARE_LAB";
-
-/// Lab tests skipped in this process (printed at exit).
-static SKIPPED: AtomicUsize = AtomicUsize::new(0);
 
 /// Why the lab cannot start on this machine, if it cannot.
 fn can_start() -> Result<(), String> {
@@ -44,41 +45,6 @@ fn can_start() -> Result<(), String> {
         Ok(())
     } else {
         Err("the lab needs root (network namespaces, mounts, overlays)".to_string())
-    }
-}
-
-/// Records and shows one skipped lab test. The line goes to the process's
-/// stderr directly (libtest captures only the print macros), and the first
-/// skip arranges the total to be printed when the test binary exits.
-fn skipped(test: &str, why: &str) {
-    let n = SKIPPED.fetch_add(1, Ordering::SeqCst) + 1;
-    if n == 1 {
-        at_exit_print_skips();
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "LAB TEST SKIPPED ({OPT_OUT}=skip): {test}: {why}"
-    );
-}
-
-// libtest has no end-of-run hook; the C library's atexit runs after its
-// summary, whether the run passed (main returns) or failed (exit(101)).
-#[allow(unsafe_code)]
-fn at_exit_print_skips() {
-    extern "C" fn print_skips() {
-        let n = SKIPPED.load(Ordering::SeqCst);
-        let bar = "=".repeat(72);
-        let _ = writeln!(
-            std::io::stderr(),
-            "{bar}\n{n} LAB TEST(S) SKIPPED ({OPT_OUT}=skip): not run, so they prove nothing here;\n\
-             run the tests as root without {OPT_OUT} to run them\n{bar}"
-        );
-    }
-    // SAFETY: print_skips is a plain function that touches only an atomic
-    // and stderr, and never unwinds (write errors are ignored).
-    let registered = unsafe { libc::atexit(print_skips) };
-    if registered != 0 {
-        let _ = writeln!(std::io::stderr(), "(cannot register the skip summary)");
     }
 }
 
@@ -160,26 +126,19 @@ impl Lab {
     /// disks, cables in, mail cleared) and installs `binary` on both nodes.
     ///
     /// Where the lab cannot start here (not root) this panics with one line
-    /// saying why and how to run the test, unless [`OPT_OUT`] is `skip` (and
-    /// `CI` is not `true`): then it prints the skip, counts it for the
-    /// summary at the end of the run, and returns `None`.
-    pub fn acquire(test: &str, binary: &Path) -> Option<Lab> {
+    /// saying why and how to run the test: a lab test that cannot run fails.
+    /// Leaving the lab tests out is decided when they are built
+    /// (`COLDSPARE_LAB=skip`, see the crate's build.rs): libtest then lists
+    /// them as ignored, never as passed.
+    pub fn acquire(test: &str, binary: &Path) -> Lab {
         if let Err(why) = can_start() {
             // libtest names each test's thread after the test.
             let current = std::thread::current();
             let test = current.name().filter(|n| *n != "main").unwrap_or(test);
-            let opted_out = std::env::var(OPT_OUT).is_ok_and(|v| v == "skip");
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-            if opted_out && !ci {
-                skipped(test, &why);
-                return None;
-            }
-            let how = if opted_out {
-                format!("{OPT_OUT}=skip is not honoured under CI=true")
-            } else {
-                format!("or set {OPT_OUT}=skip to skip the lab tests (counted, never passed)")
-            };
-            panic!("LAB TEST NOT RUN: {test}: {why}; run the tests as root, {how}");
+            panic!(
+                "LAB TEST NOT RUN: {test}: {why}; run the tests as root, or build them with \
+                 {OPT_OUT}=skip to leave the lab tests out (listed as ignored, never as passed)"
+            );
         }
         let guard = IN_PROCESS
             .lock()
@@ -210,7 +169,7 @@ impl Lab {
                 .expect_ok("lab install-binary");
         }
         lab.verb(&["reset"]).expect_ok("lab reset");
-        Some(lab)
+        lab
     }
 
     /// Runs a verb of the lab script.
@@ -236,6 +195,14 @@ impl Lab {
             lab: self,
             name: "client",
         }
+    }
+
+    /// Resets the lab again with servers that boot the sysv way (the init
+    /// scripts in /etc/rc2.d, then sshd as PID 1) instead of systemd, for a
+    /// test of coldspare's sysv-rc path. The next test's reset boots systemd.
+    pub fn reset_sysv(&self) {
+        self.verb(&["reset", "--sysv"])
+            .expect_ok("lab reset --sysv");
     }
 
     pub fn swap_disks(&self) {
@@ -411,6 +378,76 @@ impl Node<'_> {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The key file and a `vip:` section (interval 200 ms, dead_after 1 s,
+    /// plus `more` lines) on this node, checked with `coldspare config check`.
+    pub fn configure_vip(&self, more: &str) {
+        self.sh_with_input(
+            "umask 077 && mkdir -p /etc/coldspare && cat > /etc/coldspare/vip.key",
+            VIP_KEY.as_bytes(),
+        )
+        .expect_ok("write the key");
+        self.sh(&format!(
+            "printf 'vip:\\n  interval: 200ms\\n  dead_after: 1s\\n  key_file: /etc/coldspare/vip.key\\n{more}' \
+             >> /etc/coldspare/coldspare.yaml && coldspare config check"
+        ))
+        .expect_ok("the vip: section is valid");
+    }
+
+    /// Whether this node's eth0 carries the service address. A look that
+    /// fails (the node off, `ip` failing) panics: it never passes for "no".
+    #[track_caller]
+    pub fn holds_service_address(&self) -> bool {
+        let out = self.sh(&format!("ip -o addr show dev eth0 to {SERVICE_ADDRESS}/32"));
+        assert!(
+            out.success(),
+            "cannot tell whether {} holds {SERVICE_ADDRESS}: {out:?}",
+            self.name
+        );
+        !out.stdout.trim().is_empty()
+    }
+
+    /// Installs the shipped systemd units named (files of `contrib/systemd/`,
+    /// which run `/usr/local/bin/coldspare`, where the lab installs it) in
+    /// /etc/systemd/system on this node, as their comments tell an admin to,
+    /// and has systemd read them.
+    pub fn install_units(&self, units: &[&str]) {
+        for unit in units {
+            let path = repo_root().join("contrib/systemd").join(unit);
+            let text =
+                std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+            self.sh_with_input(&format!("cat > /etc/systemd/system/{unit}"), &text)
+                .expect_ok("install a unit");
+        }
+        self.sh("systemctl daemon-reload")
+            .expect_ok("systemctl daemon-reload");
+    }
+
+    /// Puts the service address on this node's eth0 (as the primary holds it
+    /// in a healthy cluster) and announces it; the announcement may go
+    /// unanswered, a failed `ip addr add` fails the test.
+    pub fn take_service_address(&self) {
+        self.sh(&format!(
+            "ip addr add {SERVICE_ADDRESS}/24 dev eth0 && {{ arping -q -U -c 1 -I eth0 {SERVICE_ADDRESS} || true; }}"
+        ))
+        .expect_ok("take the service address");
+    }
+
+    /// `systemctl show UNIT -p PROPERTY --value`.
+    pub fn unit_property(&self, unit: &str, property: &str) -> String {
+        self.sh(&format!("systemctl show {unit} -p {property} --value"))
+            .expect_ok("systemctl show")
+            .stdout
+            .trim()
+            .to_string()
+    }
+
+    /// The unit's journal on this node (its own lines and systemd's).
+    pub fn journal(&self, unit: &str) -> String {
+        self.sh(&format!("journalctl -u {unit} --no-pager -o cat"))
+            .expect_ok("journalctl")
+            .stdout
     }
 
     pub fn power_off(&self) {
@@ -741,6 +778,148 @@ pub fn mac_seen_by_client(lab: &Lab, address: &str) -> String {
         .expect_ok("arping from the client");
     let start = out.stdout.find('[').expect("a MAC in arping's answer") + 1;
     out.stdout[start..start + 17].to_lowercase()
+}
+
+/// Duplicate address detection from the client (RFC 5227): `arping -D`
+/// broadcasts probes for `address` with the sender address 0.0.0.0, every
+/// holder answers, and a packet socket on the client collects every ARP
+/// reply for it over about a second. Returns the distinct MACs that
+/// answered. (`arping -D` itself stops at the first reply, so it alone
+/// would hide a second holder.)
+pub fn arp_holders(lab: &Lab, address: &str) -> Vec<String> {
+    use nix::sys::socket::{
+        AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, recv, setsockopt, socket,
+        sockopt,
+    };
+    use std::os::fd::AsRawFd as _;
+    let ip: std::net::Ipv4Addr = address.parse().expect("an IPv4 address");
+    let fd = lab.in_client_net(|| {
+        socket(
+            AddressFamily::Packet,
+            SockType::Datagram,
+            SockFlag::empty(),
+            SockProtocol::EthAll,
+        )
+        .expect("a packet socket on the client")
+    });
+    setsockopt(
+        &fd,
+        sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(0, 100_000),
+    )
+    .expect("a receive timeout");
+    let listener = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_millis(1_200);
+        let mut macs = Vec::new();
+        let mut buf = [0u8; 2048];
+        while Instant::now() < until {
+            let Ok(n) = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) else {
+                continue;
+            };
+            // An ARP reply (Ethernet, IPv4) from the address.
+            let arp = &buf[..n];
+            if n >= 28 && arp[..8] == [0, 1, 8, 0, 6, 4, 0, 2] && arp[14..18] == ip.octets() {
+                let mac = arp[8..14]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":");
+                macs.push(mac);
+            }
+        }
+        macs
+    });
+    // The socket exists already: replies queue in it until the thread reads.
+    let first = lab
+        .client()
+        .sh(&format!("arping -D -c 1 -w 1 -I eth0 {address}"));
+    std::thread::sleep(Duration::from_millis(200));
+    lab.client()
+        .sh(&format!("arping -D -c 1 -w 1 -I eth0 {address}"));
+    let mut macs = listener.join().expect("the listener ends");
+    macs.sort();
+    macs.dedup();
+    assert_eq!(
+        first.status != 0,
+        !macs.is_empty(),
+        "arping -D (exit 1: in use) agrees with the replies seen: {macs:?}\n{}",
+        first.stdout
+    );
+    macs
+}
+
+/// One gratuitous ARP for an address, as the client saw it.
+#[derive(Debug, Clone)]
+pub struct Announcement {
+    /// When it arrived, seconds since the listener started.
+    pub at: f64,
+    /// Its sender's MAC.
+    pub mac: String,
+    /// 1 a request, 2 a reply.
+    pub op: u8,
+}
+
+/// Listens on the client for `window` for gratuitous ARP (sender and
+/// target both `address`), running `act` once the packet socket is open;
+/// every announcement seen, in order.
+pub fn arp_announcements(
+    lab: &Lab,
+    address: &str,
+    window: Duration,
+    act: impl FnOnce(),
+) -> Vec<Announcement> {
+    use nix::sys::socket::{
+        AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, recv, setsockopt, socket,
+        sockopt,
+    };
+    use std::os::fd::AsRawFd as _;
+    let ip: std::net::Ipv4Addr = address.parse().expect("an IPv4 address");
+    let fd = lab.in_client_net(|| {
+        socket(
+            AddressFamily::Packet,
+            SockType::Datagram,
+            SockFlag::empty(),
+            SockProtocol::EthAll,
+        )
+        .expect("a packet socket on the client")
+    });
+    setsockopt(
+        &fd,
+        sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(0, 50_000),
+    )
+    .expect("a receive timeout");
+    let start = Instant::now();
+    let listener = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 2048];
+        while start.elapsed() < window {
+            let Ok(n) = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) else {
+                continue;
+            };
+            let arp = &buf[..n];
+            // Ethernet, IPv4, request or reply, sender and target the address.
+            if n >= 28
+                && arp[..7] == [0, 1, 8, 0, 6, 4, 0]
+                && (arp[7] == 1 || arp[7] == 2)
+                && arp[14..18] == ip.octets()
+                && arp[24..28] == ip.octets()
+            {
+                seen.push(Announcement {
+                    at: start.elapsed().as_secs_f64(),
+                    mac: arp[8..14]
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                    op: arp[7],
+                });
+            }
+        }
+        seen
+    });
+    act();
+    listener.join().expect("the listener ends")
 }
 
 /// Kills a session's process as a power cut would, and waits for it to
