@@ -55,6 +55,9 @@ fn a_quick_run_keeps_the_drift_it_did_not_look_at() {
     // The next full run: still one mail, never a recovery.
     let again = coldspare(&lab, &cfg, &["verify"]);
     assert_eq!(again.status, 1);
+    again.has(
+        "no mail: no new problem since the last mail (notify.when and notify.remind_every say when)",
+    );
     assert!(
         !again.stdout.contains("as of the full run"),
         "{}",
@@ -73,6 +76,11 @@ fn a_quick_run_keeps_the_drift_it_did_not_look_at() {
     coldspare(&lab, &cfg, &["sync"]).expect_ok("sync");
     coldspare(&lab, &cfg, &["verify"]).expect_ok("verify after the sync");
     let mail = lab.wait_for_mail(3, Duration::from_secs(5));
+    // Green with nothing new: it says so rather than nothing.
+    coldspare(&lab, &cfg, &["verify"])
+        .expect_ok("a green verify")
+        .has("no mail: nothing new (mail goes out when a problem appears or clears; `verify --digest` sends the nightly digest)");
+    assert_eq!(lab.mail().len(), 3);
     assert_eq!(
         mail[2].subject,
         "[coldspare] recovered: lab: all good — 2 services, 8 checks on 2 nodes"
@@ -91,7 +99,7 @@ fn a_quick_run_keeps_the_drift_it_did_not_look_at() {
     );
     assert_eq!(
         list.stdout.lines().count(),
-        5,
+        6,
         "every readable report is listed:\n{}",
         list.stdout
     );

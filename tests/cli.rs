@@ -8,6 +8,12 @@ fn help_teaches_the_first_steps_and_the_exit_codes() {
     let ran = ran
         .stdout_has("coldspare init")
         .stdout_has("coldspare trust NODE");
+    // clap wraps the paragraph: compare the words.
+    let words = ran.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("`coldspare agent install --deb coldspare_VERSION_amd64.deb`"),
+        "{words}"
+    );
     ran.stdout_has("Exit codes: 0 all is well, 1 a problem was found");
 }
 
@@ -44,9 +50,13 @@ fn init_writes_a_starter_that_passes_check_once_the_key_exists() {
         )
         // Every hint reaches the same file: -c is repeated.
         .stdout_has("  2. check the file: coldspare -c {dir}/c.yaml config check\n")
-        .stdout_has(
-            "  3. for each node: coldspare -c {dir}/c.yaml trust NODE && coldspare -c {dir}/c.yaml agent install NODE\n",
-        );
+        .stdout_has("  3. for each node: coldspare -c {dir}/c.yaml trust NODE\n")
+        .stdout_has(&format!(
+            "  4. install coldspare on both nodes: coldspare -c {{dir}}/c.yaml agent install --deb coldspare_{}_amd64.deb \
+             (the package, upgraded by every later dpkg -i), or coldspare -c {{dir}}/c.yaml agent install (copies this binary)\n",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .stdout_has("  5. coldspare -c {dir}/c.yaml status\n");
     let dir = ran.dir();
     let text = std::fs::read_to_string(dir.join("c.yaml")).unwrap();
     assert!(

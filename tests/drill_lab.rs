@@ -708,6 +708,12 @@ fn a_drill_names_a_service_it_cannot_cold_start_and_refuses_a_playbook_with_no_t
         ]),
         "{d:#}"
     );
+    // It says what became of its mail, as verify does.
+    assert!(
+        d["mail"][0].as_str().is_some_and(|m| m
+            .starts_with("sent email: [coldspare] lab: drill passed — secondary takes over in")),
+        "{d:#}"
+    );
     let journals = || {
         coldspare(&lab, &cfg, &["journal", "--list"])
             .expect_ok("journal --list")

@@ -104,12 +104,26 @@ fn cold_reboot_after_a_power_off_moves_roles_epoch_and_address() {
         "Step 8 of 13: Cold-restart secondary",
         Duration::from_secs(10),
     );
+    // The person is told at once that this one is theirs.
+    run.expect(
+        "YOU DO NOW: switch secondary off, wait 10 seconds, switch it on (or restart it); coldspare sees it come back by itself and goes on",
+        Duration::from_secs(5),
+    );
     lab.secondary().power_off();
     lab.secondary().power_on();
     run.expect("is back from a restart", Duration::from_secs(60));
     let (code, out, err) = run.finish(Duration::from_secs(180));
     assert_eq!(code, 0, "the failover finished:\n{out}\n{err}");
     assert!(out.contains("FINISHED"), "{out}");
+    // What comes next, as the printed runbook ends.
+    for part in [
+        "Afterwards (as on the printed runbook):",
+        "Leave primary switched off, and pull its network cable too, until it is repaired",
+        "Once primary is repaired (tomorrow, at a quiet time), `coldspare failover failback` makes it the spare again.",
+        "Tell the lab's admin (admin@lab.test) what happened and that it is done.",
+    ] {
+        assert!(out.contains(part), "{part}:\n{out}");
+    }
     assert!(
         out.contains(&format!("secondary holds {SERVICE_ADDRESS}/24 on eth0")),
         "{out}"

@@ -281,8 +281,49 @@ fn a_runbook_prints_every_step_in_order_with_this_clusters_names() {
             "{text}"
         );
         assert!(text.contains(" failover --resume"), "{text}");
+        // The cold restart is the person's job, and the paper says so in
+        // the words the runner shows when the step starts.
+        let restart = text.find("Step 8").expect("step 8");
+        assert!(
+            text[restart..].contains(
+                "You do:</b> switch beta off, wait 10 seconds, switch it on (or restart it); coldspare sees it come back by itself and goes on"
+            ) || text[restart..].contains(
+                "You do: switch beta off, wait 10 seconds, switch it on (or restart it); coldspare sees it come back by itself and goes on"
+            ),
+            "{text}"
+        );
     }
     assert!(html.contains("break-inside:avoid"), "{html}");
+    // The paper ends with what comes after the last step.
+    for part in [
+        "You are done when the runner says FINISHED and exits 0",
+        "Leave alpha switched off, and pull its network cable too, until it is repaired",
+        "`coldspare failover failback` makes it the spare again",
+        "Tell Ana 555-0101 what happened and that it is done.",
+    ] {
+        assert!(markdown.contains(part), "{part}:\n{markdown}");
+        assert!(html.contains(part), "{part}:\n{html}");
+    }
+    assert!(markdown.contains("## Afterwards"), "{markdown}");
+    // The digest on paper is the one `playbook show` prints (and the
+    // runner, at its start), so a reader can check the paper is current.
+    let digest = markdown
+        .split("Playbook digest: `")
+        .nth(1)
+        .and_then(|r| r.split('`').next())
+        .expect("a digest on paper")
+        .to_string();
+    assert_eq!(digest.len(), 16, "{digest}");
+    assert!(html.contains(&format!("<code>{digest}</code>")), "{html}");
+    Test::new()
+        .key()
+        .config(&config)
+        .args(&["playbook", "show", "cold-reboot"])
+        .run()
+        .code(0)
+        .stdout_has(&format!(
+            "Playbook digest: {digest} (as the printed runbook shows it)"
+        ));
     let explicit = Test::new()
         .key()
         .config(&config)
@@ -304,7 +345,9 @@ fn a_runbook_prints_every_step_in_order_with_this_clusters_names() {
         "{markdown}"
     );
     assert!(
-        markdown.contains("If not: it cannot be skipped: stop and call the contacts below"),
+        markdown.contains(
+            "If not: it cannot be skipped: stop and call the contacts named at the top (Call:)"
+        ),
         "{markdown}"
     );
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use cluster::config::Config;
 
 use crate::journal::{self, Event};
-use crate::playbook::{self, Action, Against, Step, WaitFor};
+use crate::playbook::{self, Action, Against, Condition, Playbook, Step, WaitFor};
 
 pub(crate) fn short(capture: &str) -> &str {
     &capture[..capture.len().min(10)]
@@ -37,9 +37,10 @@ pub fn timeline(entries: &[journal::Entry]) -> String {
                 force_reason,
                 drill,
                 dry_run,
+                vars,
                 ..
             } => format!(
-                "started {}`{playbook}` on {}{}",
+                "started {}`{playbook}` from {}{}{}",
                 if *drill {
                     "a drill of "
                 } else if *dry_run {
@@ -48,6 +49,11 @@ pub fn timeline(entries: &[journal::Entry]) -> String {
                     ""
                 },
                 e.host,
+                // The runner's host is not where a drill acts: say where.
+                match (drill, vars.get("secondary")) {
+                    (true, Some(node)) => format!(", rehearsed on {node}"),
+                    _ => String::new(),
+                },
                 force_reason
                     .as_ref()
                     .map(|r| format!(" (FORCED: {r})"))
@@ -122,6 +128,87 @@ pub(crate) fn first_line(s: &str) -> &str {
 
 /// One line saying exactly what `step` will do, with this cluster's names,
 /// addresses and commands filled in (the runner shows it; the runbook prints it).
+/// What comes after a playbook that finished, for the person: when it is
+/// done, what to check by hand, what to leave alone, what comes next and
+/// whom to tell. Printed at the end of the runbook and shown by the runner
+/// when it finishes, from this one text.
+pub fn afterwards(playbook: &Playbook, vars: &BTreeMap<String, String>) -> Vec<String> {
+    let v = |k: &str| vars.get(k).cloned().unwrap_or_default();
+    let (primary, secondary, address) = (v("primary"), v("secondary"), v("service_address"));
+    let promotes = playbook.steps.iter().find_map(|s| match &s.action {
+        Action::Promote { node } => Some(playbook::expand(node, vars)),
+        _ => None,
+    });
+    let for_a_dead_node = playbook.steps.iter().any(|s| {
+        matches!(
+            s.action,
+            Action::Require {
+                is: Condition::Down,
+                ..
+            }
+        )
+    });
+    let mut out = vec![
+        "You are done when the runner says FINISHED and exits 0 (`coldspare journal` shows every step)."
+            .to_string(),
+    ];
+    match promotes {
+        Some(new) if for_a_dead_node => {
+            let old = if new == secondary { &primary } else { &secondary };
+            out.push(format!(
+                "Check one service by hand, from a desk: what your users open, at {address}."
+            ));
+            out.push(format!(
+                "Leave {old} switched off, and pull its network cable too, until it is repaired: \
+                 it must never come back by itself as a second primary."
+            ));
+            out.push(format!(
+                "The business now runs on {new} alone, with no spare: every verify says so. Once \
+                 {old} is repaired (tomorrow, at a quiet time), `coldspare failover failback` makes \
+                 it the spare again."
+            ));
+        }
+        Some(new) => {
+            let old = if new == secondary { &primary } else { &secondary };
+            out.push(format!(
+                "{new} is the primary now and {old} the spare; `coldspare verify` should be green \
+                 on both. To have {old} serve again, run `coldspare failover switchover` at a quiet time."
+            ));
+        }
+        None => out.push(
+            "`coldspare verify` should now be green on both nodes; `coldspare status` shows the roles."
+                .into(),
+        ),
+    }
+    // The variable says "(no contacts configured: …)" when there are none.
+    if let Some(c) = vars
+        .get("contacts")
+        .filter(|c| !c.is_empty() && !c.starts_with('('))
+    {
+        out.push(format!("Tell {c} what happened and that it is done."));
+    }
+    out
+}
+
+/// The person's part of a step that is not a manual one but waits on
+/// something only a person can do (a cold restart): printed as "You do" on
+/// paper and shown the moment the step starts on screen, from this one
+/// text, so neither leaves the reader waiting for a machine.
+pub fn you_do(vars: &BTreeMap<String, String>, step: &Step) -> Option<String> {
+    match &step.action {
+        Action::Wait {
+            node,
+            until: WaitFor::Restarted,
+            ..
+        } => Some(format!(
+            "switch {n} off, wait 10 seconds, switch it on (or restart it); coldspare sees it \
+             come back by itself and goes on",
+            n = playbook::expand(node, vars)
+        )),
+        _ => None,
+    }
+}
+
 pub fn describe(config: &Config, vars: &BTreeMap<String, String>, step: &Step) -> String {
     let e = |s: &str| playbook::expand(s, vars);
     match &step.action {

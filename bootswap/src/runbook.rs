@@ -33,8 +33,17 @@ pub struct Printed {
     /// What to do (a manual step) or what coldspare does (the exact action).
     pub action: String,
     pub manual: bool,
+    /// The person's part of a step coldspare waits on (a cold restart).
+    pub you_do: Option<String>,
     pub see: String,
     pub otherwise: String,
+}
+
+/// A playbook's digest as a person compares it: the first 16 hex digits
+/// of its SHA-256, the same on paper, at the runner's start and in
+/// `playbook show`.
+pub fn digest(sha256: &str) -> &str {
+    &sha256[..16.min(sha256.len())]
 }
 
 /// The runbook of `playbook` for `config`.
@@ -54,6 +63,8 @@ pub struct Runbook {
     /// `coldspare` with the flags that reach this configuration.
     pub command: String,
     pub steps: Vec<Printed>,
+    /// After the last step: done when, what to check, what next.
+    pub afterwards: Vec<String>,
 }
 
 /// What a person should see when `step` went right, and what to do when not.
@@ -65,7 +76,7 @@ fn expectation(step: &Step, vars: &BTreeMap<String, String>) -> (String, String)
             if *skippable {
                 "if it cannot be done, skip it and write down why (`s`, the runner asks)".into()
             } else {
-                "it cannot be skipped: stop and call the contacts below".into()
+                "it cannot be skipped: stop and call the contacts named at the top (Call:)".into()
             },
         ),
         Action::Run {
@@ -182,6 +193,7 @@ pub fn build(config: &Config, playbook: &Playbook) -> Runbook {
                 why: s.why.as_ref().map(|w| expand(w, &vars)),
                 action: describe(config, &vars, s),
                 manual: matches!(s.action, Action::Manual { .. }),
+                you_do: crate::render::you_do(&vars, s),
                 see,
                 otherwise,
             }
@@ -209,6 +221,7 @@ pub fn build(config: &Config, playbook: &Playbook) -> Runbook {
         last_drill: verifier::drill::last_of(&config.state_dir, &playbook.name).map(|d| d.line()),
         command: cluster::hint::cs().to_string(),
         steps,
+        afterwards: crate::render::afterwards(playbook, &vars),
     }
 }
 
@@ -235,7 +248,7 @@ impl Runbook {
             self.cluster,
             self.description,
             self.nodes,
-            &self.sha256[..16.min(self.sha256.len())],
+            digest(&self.sha256),
             self.printed,
             self.drill_text(),
             self.contacts
@@ -252,6 +265,9 @@ impl Runbook {
             if let Some(w) = &s.why {
                 out.push_str(&format!("Why: {w}\n\n"));
             }
+            if let Some(you) = &s.you_do {
+                out.push_str(&format!("You do: {you}\n\n"));
+            }
             out.push_str(&format!(
                 "{}: {}\n\nYou should see: {}\n\nIf not: {}\n",
                 if s.manual { "You do" } else { "coldspare does" },
@@ -259,6 +275,10 @@ impl Runbook {
                 s.see,
                 s.otherwise
             ));
+        }
+        out.push_str("\n## Afterwards\n\n");
+        for a in &self.afterwards {
+            out.push_str(&format!("- {a}\n"));
         }
         out
     }
@@ -270,13 +290,17 @@ impl Runbook {
         for s in &self.steps {
             body.push_str(&format!(
                 "<section class=\"step\"><h2><span class=\"box\"></span> Step {} <small>({})</small>: {}</h2>\
-                 {}<p><b>{}:</b> {}</p><p><b>You should see:</b> {}</p><p><b>If not:</b> {}</p></section>\n",
+                 {}{}<p><b>{}:</b> {}</p><p><b>You should see:</b> {}</p><p><b>If not:</b> {}</p></section>\n",
                 s.n,
                 h(&s.phase),
                 h(&s.title),
                 s.why
                     .as_ref()
                     .map(|w| format!("<p class=\"why\">Why: {}</p>", h(w)))
+                    .unwrap_or_default(),
+                s.you_do
+                    .as_ref()
+                    .map(|y| format!("<p><b>You do:</b> {}</p>", h(y)))
                     .unwrap_or_default(),
                 if s.manual { "You do" } else { "coldspare does" },
                 h(&s.action),
@@ -298,12 +322,17 @@ impl Runbook {
              <dt>Nodes</dt><dd>{nodes}</dd><dt>Playbook digest</dt><dd><code>{sha}</code></dd><dt>Printed</dt><dd>{printed}</dd>\
              <dt>Last drill</dt><dd>{drill}</dd><dt>Call</dt><dd>{call}</dd>\
              <dt>Run it with</dt><dd><code>{cmd} failover {pb}</code>; after any interruption <code>{cmd} failover --resume</code></dd>\
-             </dl>{body}</body></html>\n",
+             </dl>{body}<section class=\"step\"><h2>Afterwards</h2><ul>{after}</ul></section></body></html>\n",
             pb = h(&self.playbook),
             cmd = h(&self.command),
             cl = h(&self.cluster),
             desc = h(&self.description),
-            sha = &self.sha256[..16.min(self.sha256.len())],
+            sha = digest(&self.sha256),
+            after = self
+                .afterwards
+                .iter()
+                .map(|a| format!("<li>{}</li>", h(a)))
+                .collect::<String>(),
             printed = h(&self.printed),
             nodes = h(&self.nodes),
             drill = h(&self.drill_text()),

@@ -41,6 +41,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         output::json(&d)?;
     } else {
         println!("\n{}", bootswap::drill::text(&d));
+        for line in &d.mail {
+            println!("{line}");
+        }
     }
     Ok(if d.ok && d.left.is_empty() {
         ExitCode::SUCCESS

@@ -148,6 +148,7 @@ impl runner::Ui for Console {
             Show::Start {
                 journal,
                 playbook,
+                digest,
                 description,
                 steps,
                 dry_run,
@@ -165,6 +166,9 @@ impl runner::Ui for Console {
                         .map(|n| format!(", resumed at step {n}"))
                         .unwrap_or_default()
                 );
+                t.push_str(&format!(
+                    "Playbook digest: {digest} (the printed runbook shows the same)\n"
+                ));
                 if let Some(c) = contacts {
                     t.push_str(&format!("Contacts: {c}\n"));
                 }
@@ -177,6 +181,7 @@ impl runner::Ui for Console {
                 title,
                 why,
                 detail,
+                you_do,
                 elapsed_secs,
                 ..
             } => {
@@ -192,6 +197,9 @@ impl runner::Ui for Console {
                 }
                 if detail != title {
                     t.push_str(&format!("  does: {detail}\n"));
+                }
+                if let Some(you) = you_do {
+                    t.push_str(&format!("  {} {you}\n", output::bold("YOU DO NOW:")));
                 }
                 t
             }
@@ -219,14 +227,31 @@ impl runner::Ui for Console {
                 output::red("FAILED"),
                 indent(detail)
             ),
-            Show::Finish { ok, summary, .. } => format!(
-                "\n{}: {summary}\n",
-                if *ok {
-                    output::green("FINISHED")
-                } else {
-                    output::red("NOT FINISHED")
+            Show::Finish {
+                ok,
+                summary,
+                afterwards,
+                ..
+            } => {
+                let mut t = format!(
+                    "\n{}: {summary}\n",
+                    if *ok {
+                        output::green("FINISHED")
+                    } else {
+                        output::red("NOT FINISHED")
+                    }
+                );
+                if !afterwards.is_empty() {
+                    t.push_str(&format!(
+                        "\n{}\n",
+                        output::bold("Afterwards (as on the printed runbook):")
+                    ));
+                    for a in afterwards {
+                        t.push_str(&format!("  - {a}\n"));
+                    }
                 }
-            ),
+                t
+            }
         };
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
@@ -382,10 +407,11 @@ pub fn playbook(global: &Global, cmd: PlaybookCmd) -> anyhow::Result<ExitCode> {
             }
             let vars = runner::variables(&config);
             println!(
-                "{} — {}\n{}\n",
+                "{} — {}\n{}\nPlaybook digest: {} (as the printed runbook shows it)\n",
                 output::bold(&p.name),
                 p.source.display(),
-                p.description
+                p.description,
+                bootswap::runbook::digest(&p.sha256)
             );
             for (i, s) in p.steps.iter().enumerate() {
                 println!(

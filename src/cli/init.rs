@@ -79,7 +79,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         "     and add /etc/coldspare/id_ed25519.pub to /root/.ssh/authorized_keys on both nodes"
     );
     println!("  2. check the file: {cs} config check");
-    println!("  3. for each node: {cs} trust NODE && {cs} agent install NODE");
-    println!("  4. {cs} status");
+    println!("  3. for each node: {cs} trust NODE");
+    println!(
+        "  4. install coldspare on both nodes: {cs} agent install --deb coldspare_{v}_amd64.deb \
+         (the package, upgraded by every later dpkg -i), or {cs} agent install (copies this binary)",
+        v = env!("CARGO_PKG_VERSION")
+    );
+    println!("  5. {cs} status");
     Ok(ExitCode::SUCCESS)
 }

@@ -30,8 +30,9 @@ use clap::{Parser, Subcommand};
 /// secondary, with a history you can roll back, and proves every night that
 /// the secondary would really work, mailing you whatever diverges.
 ///
-/// First steps: `coldspare init`, then `coldspare trust NODE` and
-/// `coldspare agent install NODE` for each node, then `coldspare status`.
+/// First steps: `coldspare init`, then `coldspare trust NODE` for each
+/// node, `coldspare agent install --deb coldspare_VERSION_amd64.deb` (or
+/// without `--deb`, to copy this binary), then `coldspare status`.
 #[derive(Debug, Parser)]
 #[command(
     name = "coldspare",

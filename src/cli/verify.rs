@@ -75,6 +75,10 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         for q in &out.notify.sent.queued {
             println!("{} {q}", output::red("NOT SENT, kept in the outbox:"));
         }
+        // Whether anything was mailed is never left to guess.
+        if out.notify.sent.delivered.is_empty() && out.notify.sent.queued.is_empty() {
+            println!("{}", no_mail(&config, &args, &out));
+        }
     }
     // The run happened and was reported; a metrics file it could not write
     // is said, and makes the exit code a problem found.
@@ -89,6 +93,22 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         exit::from(exit::PROBLEM)
     })
+}
+
+/// Why a verify sent nothing, in one line.
+fn no_mail(config: &cluster::config::Config, args: &VerifyArgs, out: &verifier::Outcome) -> String {
+    if args.no_notify {
+        "no mail: --no-notify".into()
+    } else if !notify::configured(&config.notify) {
+        "no mail: the configuration's notify: names no email or webhook".into()
+    } else if !out.report.green() {
+        "no mail: no new problem since the last mail (notify.when and notify.remind_every say when)"
+            .into()
+    } else {
+        "no mail: nothing new (mail goes out when a problem appears or clears; `verify --digest` \
+         sends the nightly digest)"
+            .into()
+    }
 }
 
 pub fn report(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {

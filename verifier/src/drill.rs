@@ -66,6 +66,11 @@ pub struct Drill {
     /// What it could not rehearse (a service without a `unit` check).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// What became of the mail of its result ("sent email: …", "NOT SENT,
+    /// kept in the outbox: …", "no mail: …"); not in the stored record,
+    /// which is written before the mail goes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mail: Vec<String>,
 }
 
 impl Drill {

@@ -629,6 +629,7 @@ mod tests {
             problems: vec![],
             left: vec![],
             notes: vec![],
+            mail: vec![],
         }
     }
 

@@ -213,6 +213,7 @@ pub fn drill(
         problems: Vec::new(),
         left: Vec::new(),
         notes: notes.clone(),
+        mail: Vec::new(),
     };
     let found = match standby(&mut r, &secondary, &unit_names) {
         Ok(s) => s,
@@ -375,8 +376,8 @@ pub(super) fn conclude(
     if let Ok(bytes) = std::fs::read(&stored) {
         cluster::transport::put_records_everywhere(config, &[(stored, bytes)]);
     }
-    r.mail(&subject(&record), &text(&record));
-    Ok(record)
+    let mail = r.mail(&subject(&record), &text(&record));
+    Ok(Drill { mail, ..record })
 }
 
 pub(super) fn secs(ms: u64) -> f64 {

@@ -35,7 +35,7 @@ mod verified;
 mod wait;
 mod walk;
 
-pub use crate::render::{describe, timeline};
+pub use crate::render::{afterwards, describe, timeline, you_do};
 pub(crate) use walk::{Acted, PROBE, Runner, StepFailure};
 
 use std::collections::BTreeMap;
@@ -71,6 +71,8 @@ pub enum Show {
     Start {
         journal: String,
         playbook: String,
+        /// The playbook's digest as the printed runbook shows it.
+        digest: String,
         description: String,
         steps: usize,
         dry_run: bool,
@@ -86,6 +88,9 @@ pub enum Show {
         kind: String,
         /// Exactly what it will do (the command, the node, the address).
         detail: String,
+        /// What the person must do meanwhile (a cold restart), if anything.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        you_do: Option<String>,
         elapsed_secs: u64,
     },
     /// A long step's progress ("waiting for secondary: 12 s of 300 s").
@@ -126,6 +131,9 @@ pub enum Show {
         ok: bool,
         journal: String,
         summary: String,
+        /// What the person does now (a finished real run only).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        afterwards: Vec<String>,
         elapsed_secs: u64,
     },
 }
@@ -163,7 +171,12 @@ pub fn variables(config: &Config) -> BTreeMap<String, String> {
     );
     let (addr, iface) = match &config.failover.service_address {
         Some(a) => (a.address.to_string(), a.interface.clone()),
-        None => ("(no service address configured)".into(), String::new()),
+        // Read in titles ("Every service answers through {service_address}"):
+        // a phrase that still reads, and names the key to set.
+        None => (
+            "the service address (none: set failover.service_address)".into(),
+            String::new(),
+        ),
     };
     v.insert("service_address".into(), addr);
     v.insert("service_interface".into(), iface);
@@ -321,6 +334,7 @@ pub fn run(config: &Config, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome, 
     ui.show(&Show::Start {
         journal: journal.id.clone(),
         playbook: playbook.name.clone(),
+        digest: crate::runbook::digest(&playbook.sha256).to_string(),
         description: playbook.description.clone(),
         steps: playbook.steps.len(),
         dry_run: opts.dry_run,

@@ -12,7 +12,7 @@ use cluster::transport::Node;
 
 use crate::journal::{self, Event, Journal};
 use crate::playbook::{self, Action, Phase, Playbook, Step, WaitFor};
-use crate::render::{describe, last_lines, lower_first, timeline};
+use crate::render::{afterwards, describe, last_lines, lower_first, timeline, you_do};
 
 use super::{Outcome, Show, Ui, was_started};
 use crate::Error;
@@ -34,6 +34,8 @@ pub(crate) struct Runner {
     /// Said at the end, in the summary and the closing mail.
     pub(crate) warnings: Vec<String>,
     pub(crate) warnings_journaled: usize,
+    /// What the person does once the playbook finished ([`afterwards`]).
+    pub(crate) afterwards: Vec<String>,
 }
 
 /// How long one "does this node answer?" probe waits. A dead node costs
@@ -116,6 +118,7 @@ impl Runner {
             unconfirmed: false,
             warnings: Vec::new(),
             warnings_journaled: 0,
+            afterwards: Vec::new(),
         }
     }
 
@@ -127,6 +130,7 @@ impl Runner {
         ui: &mut dyn Ui,
     ) -> Result<Outcome, Error> {
         let total = playbook.steps.len();
+        self.afterwards = afterwards(playbook, &self.vars);
         self.unconfirmed = unconfirmed(&journal.entries);
         let mut forced_any = Vec::new();
         // A dry run goes on past what would fail, and says so at the end.
@@ -142,6 +146,7 @@ impl Runner {
                 why: step.why.as_ref().map(|w| self.expand(w)),
                 kind: step.action.kind().into(),
                 detail: detail.clone(),
+                you_do: you_do(&self.vars, step),
                 elapsed_secs: self.started.elapsed().as_secs(),
             });
             // In flight when the runner stopped: again only if harmless.
@@ -390,6 +395,11 @@ impl Runner {
             ok,
             journal: journal.id.clone(),
             summary: summary.clone(),
+            afterwards: if ok && !self.dry_run {
+                self.afterwards.clone()
+            } else {
+                Vec::new()
+            },
             elapsed_secs: self.started.elapsed().as_secs(),
         });
         if !self.dry_run {
@@ -416,9 +426,11 @@ impl Runner {
         }
     }
 
-    pub(crate) fn mail(&self, subject: &str, text: &str) {
+    /// Sends `subject` and `text` to every configured channel; what became
+    /// of it, a line each, as `verify` prints it.
+    pub(crate) fn mail(&self, subject: &str, text: &str) -> Vec<String> {
         if !notify::configured(&self.config.notify) {
-            return;
+            return vec!["no mail: the configuration's notify: names no email or webhook".into()];
         }
         let id = format!(
             "{}-{}",
@@ -435,9 +447,18 @@ impl Runner {
             json: serde_json::json!({"journal": self.journal_id, "subject": subject, "text": text}),
         };
         let out = notify::send(&self.config.notify, &self.config.state_dir, &message);
-        for q in out.queued {
+        for q in &out.queued {
             tracing::warn!("mail not delivered, kept in the outbox: {q}");
         }
+        out.delivered
+            .iter()
+            .map(|d| format!("sent {d}"))
+            .chain(
+                out.queued
+                    .iter()
+                    .map(|q| format!("NOT SENT, kept in the outbox: {q}")),
+            )
+            .collect()
     }
 
     pub(crate) fn expand(&self, text: &str) -> String {
@@ -566,8 +587,8 @@ impl Runner {
                         "no mail or webhook is configured (notify:); nothing sent".into(),
                     ));
                 }
-                self.mail(&subject, &text);
-                Ok(Acted::Done(format!("sent: {subject}")))
+                // Said as it happened: a mail kept in the outbox is not "sent".
+                Ok(Acted::Done(self.mail(&subject, &text).join("; ")))
             }
         }
     }
