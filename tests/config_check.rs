@@ -85,7 +85,7 @@ fn an_unknown_top_level_key_lists_the_keys() {
     refused(
         &format!("{GOOD}colour: blue\n"),
         "error: {dir}/coldspare.yaml:8:1: colour: unknown key `colour`\n  \
-         help: the keys here are: cluster, nodes, ssh, agent, state_dir, sync, services, verify, notify, failover, vip",
+         help: the keys here are: cluster, nodes, ssh, agent, state_dir, sync, services, verify, notify, failover, vip, data",
     );
 }
 
@@ -643,7 +643,7 @@ fn mistakes_of_every_stage_in_different_sections_are_all_reported_in_one_run() {
              error: {dir}/coldspare.yaml:10:17: sync.remove_extra: wrong kind of value: string \"maybe\", expected true or false\n\
              error: {dir}/coldspare.yaml:12:17: verify.max_sync_age: `26` has no unit; write 26s, 26ms or 26m\n\
              error: {dir}/coldspare.yaml:13:1: colour: unknown key `colour`\n  \
-             help: the keys here are: cluster, nodes, ssh, agent, state_dir, sync, services, verify, notify, failover, vip\n\
+             help: the keys here are: cluster, nodes, ssh, agent, state_dir, sync, services, verify, notify, failover, vip, data\n\
              coldspare: the configuration was refused (4 problems); nothing was changed\n"
         )
     );

@@ -8,6 +8,7 @@ mod checks_lab;
 mod cli;
 mod cluster_lab;
 mod config_check;
+mod data_lab;
 mod drill_lab;
 mod exit_codes;
 mod failover_lab;

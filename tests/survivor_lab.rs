@@ -104,7 +104,7 @@ fn drive(run: &mut coldspare_lab::Session, until: &str) -> bool {
 
 /// cold-reboot run on the secondary, through its own cold restart (the
 /// runner dies with it and is resumed there). Returns all it printed.
-fn cold_reboot_on_the_secondary(lab: &Lab) -> String {
+pub(crate) fn cold_reboot_on_the_secondary(lab: &Lab) -> String {
     let mut run = lab.session("secondary", &["failover", "cold-reboot"]);
     assert!(
         drive(&mut run, "Step 8 of 13: Cold-restart secondary"),

@@ -71,11 +71,12 @@ pub fn timeline(entries: &[journal::Entry]) -> String {
                 detail,
                 millis,
             } => {
+                // Every line: a promotion says one per data set.
                 format!(
                     "step {} done in {:.1} s: {}",
                     step + 1,
                     *millis as f64 / 1000.0,
-                    first_line(detail)
+                    detail.trim_end().replace('\n', "\n          ")
                 )
             }
             Event::StepFailed { step, detail, .. } => {

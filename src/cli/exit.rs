@@ -47,6 +47,14 @@ pub fn code(e: &anyhow::Error) -> u8 {
                 _ => CANNOT_RUN,
             };
         }
+        if let Some(d) = cause.downcast_ref::<data::Error>() {
+            return match d {
+                data::Error::Cluster(c) => cluster_code(c),
+                // The state of the set stops it (a refusal, a command of
+                // the engine's own tools that failed on a node).
+                data::Error::Refused(_) | data::Error::Command { .. } => PROBLEM,
+            };
+        }
         if let Some(v) = cause.downcast_ref::<vip::Error>() {
             return match v {
                 // A daemon runs here: the state of the node stops it.

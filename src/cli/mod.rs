@@ -5,6 +5,7 @@
 mod agent;
 mod agent_deb;
 mod config;
+mod data_sets;
 mod drill;
 mod exit;
 mod failover;
@@ -98,6 +99,9 @@ enum Command {
     Playbook(failover::PlaybookCmd),
     /// Show a failover journal (the newest, or --list them).
     Journal(failover::JournalArgs),
+    /// The business's data sets: set up replication, show it, run a directory pass.
+    #[command(subcommand)]
+    Data(data_sets::Cmd),
     /// Rehearse a failover on the secondary, without touching the primary or the service address.
     Drill(drill::Args),
     /// Print a playbook as a runbook for paper (Markdown, or --html FILE).
@@ -171,6 +175,7 @@ pub fn main() -> ExitCode {
         Command::Config(c) => config::run(&global, c),
         Command::Trust(a) => trust::run(&global, a),
         Command::Status(a) => status::run(&global, a),
+        Command::Data(c) => data_sets::run(&global, c),
         Command::Snapshot(a) => sync::snapshot(&global, a),
         Command::Sync(a) => sync::sync(&global, a),
         Command::History(a) => sync::history(&global, a),

@@ -2,8 +2,9 @@
 //! itself, such as a failover run on the secondary at 3 a.m. after the
 //! primary (the usual controller) died. That is the configuration file and
 //! every file it names: the cluster's SSH key, `known_hosts`, the admin's
-//! playbooks, the VIP key, the mail login and private authorities. Every
-//! sync copies them from this machine to both nodes, at the same paths,
+//! playbooks, the VIP key, the mail login, data sets' passwords and private
+//! authorities. Every sync copies them from this machine to both nodes, at
+//! the same paths,
 //! outside the history and outside `sync.paths` (which refuses
 //! `/etc/coldspare`: a capture of the primary's copy would carry one
 //! node's view of the other). A node is never written while it is the
@@ -116,6 +117,13 @@ pub fn paths(config: &Config) -> Vec<(PathBuf, bool)> {
         }
         if let Some(c) = &e.ca_file {
             out.push((c.clone(), false));
+        }
+    }
+    for set in &config.data {
+        if let cluster::config::DataEngine::Redis(r) = &set.engine
+            && let Some(p) = &r.password_file
+        {
+            out.push((p.clone(), true));
         }
     }
     for svc in &config.services {

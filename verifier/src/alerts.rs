@@ -160,6 +160,7 @@ mod tests {
             drill: None,
             drills: vec![],
             alone: None,
+            data: Vec::new(),
             findings: findings
                 .into_iter()
                 .map(|(severity, key)| Finding {

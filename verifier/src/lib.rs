@@ -42,6 +42,31 @@ pub struct Options {
     pub also: fn(&Config) -> Vec<Finding>,
 }
 
+/// Every data set proved end to end: a marker written on the primary and
+/// read back on the secondary (see [`data::prove`]). An unreachable node
+/// leaves its side unproved; its own finding says why.
+fn data_sets(
+    config: &Config,
+    connected: &mut [(
+        cluster::config::NodeSpec,
+        Result<cluster::transport::Node, cluster::Error>,
+    )],
+    progress: &dyn cluster::progress::Progress,
+) -> Vec<data::SetStatus> {
+    if config.data.is_empty() {
+        return Vec::new();
+    }
+    progress.stage("proving the data sets current");
+    let (first, rest) = connected.split_at_mut(1);
+    let mut p = first[0].1.as_mut().ok();
+    let mut s = rest[0].1.as_mut().ok();
+    config
+        .data
+        .iter()
+        .map(|set| data::prove(config, set, p.as_deref_mut(), s.as_deref_mut()))
+        .collect()
+}
+
 /// No findings from outside (for [`Options::also`]).
 pub fn none(_: &Config) -> Vec<Finding> {
     Vec::new()
@@ -255,6 +280,7 @@ pub fn verify(
     }
     sync_findings.extend(agent_findings(&connected));
     let address_findings = service_address_findings(config, &mut connected);
+    let data = data_sets(config, &mut connected, progress);
     if opts.kind == Kind::Quick
         && let Some(last) = store::last_full(&config.state_dir)
     {
@@ -335,6 +361,15 @@ pub fn verify(
     }
     findings.extend(sync_findings);
     findings.extend(address_findings);
+    for set in &data {
+        for (i, text) in set.problems.iter().enumerate() {
+            findings.push(Finding {
+                severity: Severity::Failure,
+                key: format!("data:{}:{i}", set.name),
+                text: text.clone(),
+            });
+        }
+    }
     for r in restarts.iter().filter(|r| r.recovered) {
         findings.push(Finding {
             severity: Severity::Notice,
@@ -377,6 +412,7 @@ pub fn verify(
         drill,
         drills,
         alone,
+        data,
     };
     let (json, rotated) = store::store(&config.state_dir, &report, config.verify.keep_reports)
         .map_err(|e| Error::Io {

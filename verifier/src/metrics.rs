@@ -121,6 +121,54 @@ pub fn render(r: &Report, max_sync_age: Duration) -> String {
         "coldspare_sync_age_limit_seconds{{cluster=\"{c}\"}} {}",
         max_sync_age.as_secs()
     );
+    if !r.data.is_empty() {
+        let _ = writeln!(
+            m,
+            "# HELP coldspare_data_lag_seconds How far behind the secondary's copy of the data set was proved to be (end to end, by a marker)\n# TYPE coldspare_data_lag_seconds gauge"
+        );
+        for d in &r.data {
+            // Not proved: the worst there is, so an alert on the RPO fires.
+            let lag = d
+                .behind_secs
+                .filter(|_| d.current_to.is_some())
+                .unwrap_or(f64::INFINITY);
+            let _ = writeln!(
+                m,
+                "coldspare_data_lag_seconds{{cluster=\"{c}\",set=\"{}\",engine=\"{}\"}} {}",
+                label(&d.name),
+                d.engine,
+                if lag.is_finite() {
+                    format!("{lag:.3}")
+                } else {
+                    "+Inf".into()
+                }
+            );
+        }
+        let _ = writeln!(
+            m,
+            "# HELP coldspare_data_rpo_seconds The data set's stated RPO\n# TYPE coldspare_data_rpo_seconds gauge"
+        );
+        for d in &r.data {
+            let _ = writeln!(
+                m,
+                "coldspare_data_rpo_seconds{{cluster=\"{c}\",set=\"{}\"}} {}",
+                label(&d.name),
+                d.rpo_secs
+            );
+        }
+        let _ = writeln!(
+            m,
+            "# HELP coldspare_data_ok 1 when the data set had no problem at the last run\n# TYPE coldspare_data_ok gauge"
+        );
+        for d in &r.data {
+            let _ = writeln!(
+                m,
+                "coldspare_data_ok{{cluster=\"{c}\",set=\"{}\"}} {}",
+                label(&d.name),
+                u8::from(d.ok())
+            );
+        }
+    }
     let _ = writeln!(
         m,
         "# HELP coldspare_findings Findings of the last run by severity\n# TYPE coldspare_findings gauge"

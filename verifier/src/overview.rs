@@ -606,6 +606,7 @@ mod tests {
             drill: None,
             drills: vec![],
             alone: None,
+            data: Vec::new(),
         }
     }
 

@@ -127,6 +127,9 @@ pub struct Report {
     /// machine with no spare. Said first, everywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alone: Option<Alone>,
+    /// Each data set: how current the secondary's copy was proved to be.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<data::SetStatus>,
 }
 
 /// One node serving alone: the other is stale until the failback resyncs it.
@@ -363,6 +366,17 @@ impl Report {
                 let _ = write!(t, "  {cell}");
             }
             let _ = writeln!(t);
+        }
+        if !self.data.is_empty() {
+            let _ = writeln!(t, "\n{}", paint("DATA SETS", "1"));
+            for d in &self.data {
+                let mark = if d.ok() {
+                    paint("ok     ", "32")
+                } else {
+                    paint("FAILING", "31;1")
+                };
+                let _ = writeln!(t, "  {mark}  {}", d.line());
+            }
         }
         for r in &self.restarts {
             let how = if r.recovered {

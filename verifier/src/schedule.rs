@@ -4,6 +4,8 @@
 //! (`verify.drill`, run through a hook: the drill lives in Bootswap). The
 //! configuration is read again before each run, so an edit takes effect
 //! without a restart (a bad edit is logged and the last good one kept).
+//! Directory data sets get a pass every `every` (the first right after
+//! start), between the runs.
 //! SIGTERM or SIGINT lets the current run finish, then the daemon exits.
 
 use std::path::{Path, PathBuf};
@@ -76,6 +78,14 @@ pub struct Hooks {
     pub drill: fn(&Config) -> Result<String, String>,
 }
 
+/// The directory sets and their pass intervals.
+fn dir_sets(config: &Config) -> impl Iterator<Item = (&str, std::time::Duration)> {
+    config.data.iter().filter_map(|s| match &s.engine {
+        cluster::config::DataEngine::Directory(d) => Some((s.name.as_str(), d.every)),
+        cluster::config::DataEngine::Redis(_) => None,
+    })
+}
+
 /// The configuration, following the recorded roles.
 fn load(config_path: &Path) -> Result<Config, Error> {
     let mut config = cluster::config::load(config_path)?;
@@ -109,8 +119,39 @@ pub fn run(
             .map(|d| format!(", drill \"{d}\""))
             .unwrap_or_default()
     );
+    let mut passes: std::collections::BTreeMap<String, DateTime<Local>> = Default::default();
     loop {
         let (when, jobs) = next_run(&config, &Local::now())?;
+        // The directory sets' passes due before the next run go first.
+        passes.retain(|name, _| dir_sets(&config).any(|(n, _)| n == name));
+        for (name, _) in dir_sets(&config) {
+            passes.entry(name.to_string()).or_insert_with(Local::now);
+        }
+        if let Some((name, due)) = passes
+            .iter()
+            .min_by_key(|(_, t)| **t)
+            .map(|(n, t)| (n.clone(), *t))
+            && due < when
+        {
+            if stop.sleep((due - Local::now()).to_std().unwrap_or_default()) {
+                break;
+            }
+            if let Ok(c) = load(config_path) {
+                config = c;
+            }
+            if let Some((_, every)) = dir_sets(&config).find(|(n, _)| *n == name) {
+                let set = config.data.iter().find(|s| s.name == name).expect("listed");
+                match data::pass_now(&config, set) {
+                    Ok(line) => tracing::info!("{line}"),
+                    Err(e) => tracing::error!("{name}: the pass failed: {e}"),
+                }
+                passes.insert(
+                    name,
+                    Local::now() + chrono::Duration::from_std(every).unwrap_or_default(),
+                );
+            }
+            continue;
+        }
         tracing::info!(
             "next run: {} at {}",
             jobs.iter()

@@ -1,5 +1,10 @@
 //! The `promote` step: the new roles written to the new primary first, then
 //! here, then to the old primary if it answers (if not, it is recorded stale).
+//! The data sets move with the roles: with the old primary answering (a
+//! switchover) each set is switched before the roles move (writes held, the
+//! new side caught up, the old side following), so a failure moves nothing;
+//! with it off (a cold-reboot) each set is promoted on the new primary after
+//! the roles moved. Either way the step says how current each set was.
 
 use cluster::roles;
 
@@ -11,8 +16,12 @@ impl Runner {
         let roles = roles::current(&self.config).map_err(|e| fail(e.to_string(), ""))?;
         let start_epoch = self.start_epoch();
         if roles.primary == spec.name && roles.epoch > start_epoch {
+            // Interrupted after the roles moved: the data sets still are
+            // made sure of (promoting a writable set changes nothing).
+            let data = self.promote_data(&spec)?;
+            self.data_said = data.lines().skip(1).map(str::to_string).collect();
             return Ok(Acted::Done(format!(
-                "{} is already the primary at epoch {} (promoted earlier in this run)",
+                "{} is already the primary at epoch {} (promoted earlier in this run){data}",
                 spec.name, roles.epoch
             )));
         }
@@ -32,6 +41,11 @@ impl Runner {
             .cloned()
             .map_err(|e| fail(e.to_string(), ""))?;
         let reaches_old = Self::answers(&old_spec, PROBE);
+        let switched = if reaches_old {
+            self.switch_data(&old_spec, &spec)?
+        } else {
+            String::new()
+        };
         let reason = format!(
             "{} playbook, journal {}",
             self.playbook_name, self.journal_id
@@ -76,6 +90,72 @@ impl Runner {
             .apply_roles(&next)
             .map_err(|e| fail(e.to_string(), "check this machine's state directory"))?;
         self.carry_epoch(next.epoch);
+        said.push_str(&switched);
+        if !reaches_old {
+            said.push_str(&self.promote_data(&spec)?);
+        }
+        self.data_said = said.lines().skip(1).map(str::to_string).collect();
         Ok(Acted::Done(said))
+    }
+
+    /// Each data set made writable on `spec`, the new primary: a line each
+    /// (how current its copy was), or nothing without data sets.
+    fn promote_data(&mut self, spec: &cluster::config::NodeSpec) -> Result<String, StepFailure> {
+        let sets = self.config.data.clone();
+        let mut said = String::new();
+        for set in &sets {
+            let config = self.config.clone();
+            let node = self.node(spec)?;
+            let line = data::promote(&config, set, node).map_err(|e| {
+                fail(
+                    e.to_string(),
+                    format!("fix it on {} and run the step again (--resume)", spec.name),
+                )
+            })?;
+            said.push_str(&format!("\n{line}"));
+        }
+        Ok(said)
+    }
+
+    /// Each data set switched from `old` (still the primary in this run's
+    /// configuration) to `new`, before the roles move.
+    fn switch_data(
+        &mut self,
+        old: &cluster::config::NodeSpec,
+        new: &cluster::config::NodeSpec,
+    ) -> Result<String, StepFailure> {
+        let sets = self.config.data.clone();
+        let mut said = String::new();
+        if sets.is_empty() {
+            return Ok(said);
+        }
+        self.node(old)?;
+        self.node(new)?;
+        let config = self.config.clone();
+        // Both sessions at once: out of the map for the switch, back after.
+        let mut o = self.nodes.remove(&old.name).expect("just connected");
+        let mut n = self.nodes.remove(&new.name).expect("just connected");
+        let mut result = Ok(());
+        for set in &sets {
+            match data::switch(&config, set, &mut o, &mut n) {
+                Ok(line) => said.push_str(&format!("\n{line}")),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.nodes.insert(old.name.clone(), o);
+        self.nodes.insert(new.name.clone(), n);
+        result.map_err(|e| {
+                fail(
+                    e.to_string(),
+                    format!(
+                        "nothing moved: {} is still the primary; fix it and run the step again (--resume)",
+                        old.name
+                ),
+            )
+        })?;
+        Ok(said)
     }
 }

@@ -36,6 +36,35 @@ pub(crate) struct Runner {
     pub(crate) warnings_journaled: usize,
     /// What the person does once the playbook finished ([`afterwards`]).
     pub(crate) afterwards: Vec<String>,
+    /// What the promotion said of each data set (how current it was), for
+    /// the closing mail; read back from the journal on a resume.
+    pub(crate) data_said: Vec<String>,
+}
+
+/// The data sets' lines of this run's promotion, from the journal: every
+/// line after the first of a `promote` step's result.
+fn promoted_data(playbook: &Playbook, entries: &[journal::Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::StepDone { step, detail, .. }
+                if playbook
+                    .steps
+                    .get(*step)
+                    .is_some_and(|s| matches!(s.action, Action::Promote { .. })) =>
+            {
+                Some(
+                    detail
+                        .lines()
+                        .skip(1)
+                        .map(str::to_string)
+                        .collect::<Vec<_>>(),
+                )
+            }
+            _ => None,
+        })
+        .next_back()
+        .unwrap_or_default()
 }
 
 /// How long one "does this node answer?" probe waits. A dead node costs
@@ -119,6 +148,7 @@ impl Runner {
             warnings: Vec::new(),
             warnings_journaled: 0,
             afterwards: Vec::new(),
+            data_said: Vec::new(),
         }
     }
 
@@ -132,6 +162,7 @@ impl Runner {
         let total = playbook.steps.len();
         self.afterwards = afterwards(playbook, &self.vars);
         self.unconfirmed = unconfirmed(&journal.entries);
+        self.data_said = promoted_data(playbook, &journal.entries);
         let mut forced_any = Vec::new();
         // A dry run goes on past what would fail, and says so at the end.
         let mut would_refuse: Vec<String> = Vec::new();
@@ -581,7 +612,13 @@ impl Runner {
             Action::Address { take, node } => self.address(*take, node),
             Action::Notify { subject, text } => {
                 let subject = self.expand(subject);
-                let text = self.expand(text.as_deref().unwrap_or(""));
+                let mut text = self.expand(text.as_deref().unwrap_or(""));
+                if !self.data_said.is_empty() {
+                    text.push_str("\n\nThe data sets, as the promotion found them:\n");
+                    for l in &self.data_said {
+                        text.push_str(&format!("  {l}\n"));
+                    }
+                }
                 if !notify::configured(&self.config.notify) {
                     return Ok(Acted::Done(
                         "no mail or webhook is configured (notify:); nothing sent".into(),

@@ -6,6 +6,7 @@
 //! right. Nothing is ever changed by loading.
 
 mod checker;
+mod data;
 pub mod duration;
 mod failover;
 mod locate;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use checker::{Checker, closest, did_you_mean, key_path};
+pub use data::{DataEngine, DataSet, DirectorySet, RedisSet, include_line};
 pub use failover::{DEFAULT_PLAYBOOKS, FailoverSettings, ServiceAddress};
 pub use nodes::{NodeSpec, Role};
 pub use notify::{EmailSettings, NotifySettings, Tls, WebhookSettings, When};
@@ -78,6 +80,9 @@ pub struct Config {
     pub failover: FailoverSettings,
     /// VIP mode's settings; `None`: VIP mode is off.
     pub vip: Option<VipSettings>,
+    /// The business's data sets, each replicated by its own engine.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<DataSet>,
     /// The recorded roles this configuration follows, when a record moved
     /// them (set by [`Config::apply_roles`]); `None`: the `role:` keys.
     #[serde(skip)]

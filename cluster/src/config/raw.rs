@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::data::RawDataSet;
 use super::failover::RawFailover;
 use super::nodes::RawNode;
 use super::notify::RawNotify;
@@ -33,4 +34,6 @@ pub struct RawConfig {
     pub notify: Option<RawNotify>,
     pub failover: Option<RawFailover>,
     pub vip: Option<RawVip>,
+    #[serde(default)]
+    pub data: BTreeMap<String, RawDataSet>,
 }

@@ -27,6 +27,7 @@ pub(super) const KEYS: &[&str] = &[
     "notify",
     "failover",
     "vip",
+    "data",
 ];
 
 /// What could be read of a file that does not read whole: a configuration
@@ -124,6 +125,7 @@ pub(super) fn read(file: &Path, text: &str, first: &serde_yaml::Error) -> Partia
     let notify = one(text, &["notify"], &mut p, &mut fail);
     let failover = one(text, &["failover"], &mut p, &mut fail);
     let vip = one(text, &["vip"], &mut p, &mut fail);
+    let data = entries(&doc, text, "data", &mut p, &mut fail);
     // A node that did not read leaves the others short of a pair: what the
     // second stage would say of the nodes as a whole only follows from that.
     if p.failed.iter().any(|f| f.starts_with("nodes.")) {
@@ -158,6 +160,7 @@ pub(super) fn read(file: &Path, text: &str, first: &serde_yaml::Error) -> Partia
             notify,
             failover,
             vip,
+            data,
         });
     }
     p

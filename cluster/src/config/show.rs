@@ -14,6 +14,7 @@ pub fn file_text(config: &Config) -> Result<String, serde_yaml::Error> {
     if let Value::Mapping(top) = &mut value {
         by_name(top, "nodes");
         by_name(top, "services");
+        by_name(top, "data");
         if let Some(Value::Mapping(services)) = top.get_mut("services") {
             for (_, service) in services.iter_mut() {
                 if let Some(Value::Sequence(checks)) = service.get_mut("checks") {

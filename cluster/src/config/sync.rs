@@ -78,6 +78,10 @@ pub struct SyncSettings {
     /// Ship the primary's own package file for a package no package source
     /// of the secondary offers (installed on the primary from a file).
     pub ship_packages: bool,
+    /// The data sets' role files (`replicaof` on the secondary only): never
+    /// synced, whatever `paths` says. Filled from the `data:` section.
+    #[serde(skip)]
+    pub role_files: Vec<String>,
 }
 
 /// `sync.users`: owners (users and groups) of synced files that exist on
@@ -139,6 +143,7 @@ impl SyncSettings {
     pub fn excludes(&self, state_dir: &Path) -> Vec<String> {
         let mut all: Vec<String> = HOST_SPECIFIC.iter().map(|s| s.to_string()).collect();
         all.push(state_dir.to_string_lossy().into_owned());
+        all.extend(self.role_files.iter().cloned());
         all.extend(self.exclude.iter().cloned());
         all
     }
@@ -158,6 +163,7 @@ impl Default for SyncSettings {
             backups: Backups::default(),
             users: UsersMode::Report,
             ship_packages: false,
+            role_files: Vec::new(),
         }
     }
 }
@@ -308,6 +314,7 @@ pub(super) fn validate(c: &mut Checker<'_>, raw: RawSync) -> SyncSettings {
         backups,
         users,
         ship_packages: raw.ship_packages.unwrap_or(false),
+        role_files: Vec::new(),
     }
 }
 

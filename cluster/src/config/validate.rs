@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::raw::RawConfig;
 use super::{AgentSettings, Checker, Config, DEFAULT_AGENT_PATH, DEFAULT_STATE_DIR, Problem};
-use super::{failover, nodes, notify, services, ssh, sync, verify, vip};
+use super::{data, failover, nodes, notify, services, ssh, sync, verify, vip};
 
 pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config, Vec<Problem>> {
     let mut c = Checker::new(file, text);
@@ -38,7 +38,7 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         path: c.absolute(&["agent", "path"], raw.agent.path, DEFAULT_AGENT_PATH),
     };
     let state_dir = c.absolute(&["state_dir"], raw.state_dir, DEFAULT_STATE_DIR);
-    let sync = raw
+    let mut sync = raw
         .sync
         .map(|s| sync::validate(&mut c, s))
         .unwrap_or_default();
@@ -55,6 +55,20 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
     let vip = raw
         .vip
         .map(|v| vip::validate(&mut c, v, &nodes, &services, service_address));
+    let data: Vec<_> = raw
+        .data
+        .into_iter()
+        .filter_map(|(name, set)| data::validate(&mut c, name, set, &sync.paths, ssh.key.is_some()))
+        .collect();
+    // What differs by role lives in coldspare's own files: a sync never
+    // carries one node's over the other's.
+    sync.role_files = data
+        .iter()
+        .filter_map(|d| match &d.engine {
+            super::DataEngine::Redis(r) => Some(r.role_file.to_string_lossy().into_owned()),
+            super::DataEngine::Directory(_) => None,
+        })
+        .collect();
 
     c.finish(Config {
         path: file.to_path_buf(),
@@ -69,6 +83,7 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         notify,
         failover,
         vip,
+        data,
         roles: None,
     })
 }

@@ -1,0 +1,241 @@
+//! `coldspare data`: the business's data sets. `setup` makes the secondary a
+//! replica of the primary (redis `REPLICAOF`; a first rsync pass for a
+//! directory), `status` shows each set on both nodes without writing
+//! anything, `pass` runs one pass of a directory set now. The Verifier
+//! proves every set current each night; the failover playbooks promote
+//! them.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use cluster::config::Config;
+use cluster::roles::Purpose;
+use serde::Serialize;
+
+use super::{Global, exit, output, progress};
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Make the secondary a replica of the primary for each set (or NAME).
+    ///
+    /// redis: checks that redis.conf includes coldspare's role file, keeps
+    /// the secondary's own keys aside (with --yes), sends REPLICAOF and
+    /// waits for the first copy. directory: the first rsync pass, keeping
+    /// every file it replaces or deletes on the secondary. Run it again at
+    /// any time: a set already replicating is left as it is.
+    Setup {
+        /// One set; all of them when left out.
+        name: Option<String>,
+        /// Say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Replace a secondary copy that is not a replica of this primary
+        /// (what it held is kept aside first, never deleted).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Show each set on both nodes: role, lag, how current the secondary's copy is.
+    ///
+    /// Writes nothing: the freshness shown is the newest marker the
+    /// secondary already holds (the Verifier writes a new one each run).
+    /// Exits 1 when a set has a problem.
+    Status { name: Option<String> },
+    /// Run one pass of a directory set (or of every directory set) now.
+    ///
+    /// rsync on the primary pushes the tree to the secondary over the
+    /// cluster's SSH; what the pass deletes or overwrites there is kept
+    /// under the set's kept/ directory for keep_deleted. `coldspare run`
+    /// runs passes on each set's `every`.
+    Pass { name: Option<String> },
+}
+
+pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
+    let config = global.load()?;
+    match cmd {
+        Cmd::Setup { name, dry_run, yes } => setup(global, &config, name, dry_run, yes),
+        Cmd::Status { name } => status(global, &config, name),
+        Cmd::Pass { name } => pass(global, &config, name),
+    }
+}
+
+fn sets<'a>(
+    config: &'a Config,
+    name: Option<&str>,
+    only_dirs: bool,
+) -> anyhow::Result<Vec<&'a cluster::config::DataSet>> {
+    if let Some(n) = name {
+        return Ok(vec![data::find(config, n)?]);
+    }
+    let all: Vec<_> = config
+        .data
+        .iter()
+        .filter(|s| !only_dirs || matches!(s.engine, cluster::config::DataEngine::Directory(_)))
+        .collect();
+    if all.is_empty() {
+        anyhow::bail!(
+            "the configuration has no {}data sets\n  help: add a `data:` section (see the README's \
+             \"Data sets\"), then `{} data setup`",
+            if only_dirs { "directory " } else { "" },
+            cluster::hint::cs()
+        );
+    }
+    Ok(all)
+}
+
+/// Both nodes, connected for `purpose` (fenced like a sync).
+fn connect(
+    config: &Config,
+    purpose: Option<Purpose>,
+) -> (
+    anyhow::Result<cluster::transport::Node>,
+    anyhow::Result<cluster::transport::Node>,
+) {
+    let one = |spec: &cluster::config::NodeSpec| -> anyhow::Result<cluster::transport::Node> {
+        Ok(match purpose {
+            Some(p) => cluster::transport::connect_for(config, spec, p)?,
+            None => cluster::transport::connect(config, spec)?,
+        })
+    };
+    std::thread::scope(|s| {
+        let p = s.spawn(|| one(config.primary()));
+        let q = one(config.secondary());
+        (p.join().expect("connect thread"), q)
+    })
+}
+
+fn lock(config: &Config) -> anyhow::Result<cluster::fsutil::Lock> {
+    Ok(data::lock(config)?)
+}
+
+fn setup(
+    global: &Global,
+    config: &Config,
+    name: Option<String>,
+    dry_run: bool,
+    yes: bool,
+) -> anyhow::Result<ExitCode> {
+    let sets = sets(config, name.as_deref(), false)?;
+    let _lock = lock(config)?;
+    let purpose = (!dry_run).then_some(Purpose::Act);
+    let (p, s) = connect(config, purpose);
+    let (mut p, mut s) = (p?, s?);
+    let bar = progress::Bar::new(global.json);
+    let mut lines = Vec::new();
+    let mut failed = Vec::new();
+    for set in sets {
+        let opts = data::SetupOptions { dry_run, yes };
+        match data::setup(config, set, &mut p, &mut s, opts, &bar) {
+            Ok(l) => lines.extend(l),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    drop(bar);
+    if global.json {
+        output::json(&serde_json::json!({ "done": lines, "failed": failed }))?;
+    } else {
+        for l in &lines {
+            println!("{l}");
+        }
+        for f in &failed {
+            eprintln!("{}: {f}", output::red("FAILED"));
+        }
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        exit::from(exit::PROBLEM)
+    })
+}
+
+#[derive(Serialize)]
+struct StatusOut {
+    cluster: String,
+    sets: Vec<data::SetStatus>,
+}
+
+fn status(global: &Global, config: &Config, name: Option<String>) -> anyhow::Result<ExitCode> {
+    let sets = sets(config, name.as_deref(), false)?;
+    let (p, s) = connect(config, None);
+    let mut notes = Vec::new();
+    let mut p = p.map_err(|e| notes.push(e.to_string())).ok();
+    let mut s = s.map_err(|e| notes.push(e.to_string())).ok();
+    let out: Vec<data::SetStatus> = sets
+        .into_iter()
+        .map(|set| data::status(config, set, p.as_mut(), s.as_mut()))
+        .collect();
+    let ok = notes.is_empty() && out.iter().all(|s| s.ok());
+    if global.json {
+        output::json(&StatusOut {
+            cluster: config.cluster.clone(),
+            sets: out,
+        })?;
+    } else {
+        for n in &notes {
+            eprintln!(
+                "{}: {}",
+                output::yellow("unreachable"),
+                n.lines().next().unwrap_or(n)
+            );
+        }
+        for st in &out {
+            let mark = if st.ok() {
+                output::green("ok")
+            } else {
+                output::red("PROBLEM")
+            };
+            println!("{mark}  {}", st.line());
+            println!("      {} (primary): {}", st.primary, st.primary_side);
+            println!("      {} (replica): {}", st.secondary, st.secondary_side);
+            if let Some(b) = st.lag_bytes {
+                println!("      lag: {b} bytes (as redis counts it)");
+            }
+            if let Some(n) = st.pending {
+                println!("      waiting for the next pass: {n} change(s)");
+            }
+            for pr in &st.problems {
+                println!("      {}", output::red(pr));
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        exit::from(exit::PROBLEM)
+    })
+}
+
+fn pass(global: &Global, config: &Config, name: Option<String>) -> anyhow::Result<ExitCode> {
+    let sets = sets(config, name.as_deref(), name.is_none())?;
+    let _lock = lock(config)?;
+    let (p, s) = connect(config, Some(Purpose::Act));
+    let (mut p, mut s) = (p?, s?);
+    let bar = progress::Bar::new(global.json);
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for set in sets {
+        match data::pass(config, set, &mut p, &mut s, &bar) {
+            Ok(rec) => done.push((set.name.clone(), rec)),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    drop(bar);
+    if global.json {
+        let done: Vec<_> = done
+            .iter()
+            .map(|(n, r)| serde_json::json!({ "set": n, "pass": r }))
+            .collect();
+        output::json(&serde_json::json!({ "done": done, "failed": failed }))?;
+    } else {
+        for (n, r) in &done {
+            println!("{}", r.line(n));
+        }
+        for f in &failed {
+            eprintln!("{}: {f}", output::red("FAILED"));
+        }
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        exit::from(exit::PROBLEM)
+    })
+}
