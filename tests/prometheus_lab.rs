@@ -52,7 +52,7 @@ fn a_verify_runs_metrics_and_the_shipped_rules_pass_promtool() {
     let lab = lab!();
     let (ok, said) = promtool(&["check", "rules", &rules().to_string_lossy()], None);
     assert!(ok, "promtool check rules:\n{said}");
-    assert!(said.contains("SUCCESS: 6 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 8 rules found"), "{said}");
 
     coldspare(&lab, &["sync"]).expect_ok("sync");
     let dir = tempfile::tempdir().unwrap();

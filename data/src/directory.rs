@@ -32,9 +32,21 @@ pub struct Pass {
     /// Bytes of file data sent.
     #[serde(default)]
     pub bytes: u64,
+    /// Where the secondary kept what this pass replaced or deleted there,
+    /// with the count and bytes, when it kept anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<Kept>,
     /// Why the pass failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// What one pass kept on the secondary (replaced or deleted files).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Kept {
+    pub path: String,
+    pub files: u64,
+    pub bytes: u64,
 }
 
 impl Pass {
@@ -50,11 +62,18 @@ impl Pass {
             .unwrap_or_default();
         format!(
             "{set}: pass from {} complete{took}: {} change(s), {} bytes sent; the copy holds \
-             everything as of {}",
+             everything as of {}{}",
             self.from,
             self.changes,
             self.bytes,
-            self.started.format("%Y-%m-%d %H:%M:%S UTC")
+            self.started.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.kept
+                .as_ref()
+                .map(|k| format!(
+                    "; {} file(s) it replaced or deleted ({} bytes) kept in {}",
+                    k.files, k.bytes, k.path
+                ))
+                .unwrap_or_default()
         )
     }
 }
@@ -93,7 +112,12 @@ fn read_record(node: &mut Node, path: &std::path::Path) -> Result<Option<Pass>, 
 
 /// The rsync command line the primary runs; `dry_run` lists what a pass
 /// would change, one line each.
-fn rsync(config: &Config, set: &DataSet, d: &DirectorySet, dry_run: bool) -> Result<String, Error> {
+fn rsync(
+    config: &Config,
+    set: &DataSet,
+    d: &DirectorySet,
+    kept: Option<&std::path::Path>,
+) -> Result<String, Error> {
     let s = config.secondary();
     let key = config.ssh.key.as_ref().ok_or_else(|| {
         Error::Refused(format!(
@@ -112,14 +136,12 @@ fn rsync(config: &Config, set: &DataSet, d: &DirectorySet, dry_run: bool) -> Res
     let path = d.path.to_string_lossy();
     let src = quote(&format!("{path}/"));
     let dst = quote(&format!("{}@{}:{path}/", config.ssh.user, s.address));
-    let mode = if dry_run {
-        "-n --out-format='%i %n'".to_string()
-    } else {
-        let kept = kept_dir(config, set).join(Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
-        format!(
+    let mode = match kept {
+        None => "-n --out-format='%i %n'".to_string(),
+        Some(kept) => format!(
             "--stats --backup --backup-dir={}",
             quote(&kept.to_string_lossy())
-        )
+        ),
     };
     Ok(format!(
         "rsync -aH --numeric-ids --delete --mkpath {mode} -e {} {src} {dst}",
@@ -146,7 +168,8 @@ pub(crate) fn pass(
     why: Option<&str>,
     progress: &dyn cluster::progress::Progress,
 ) -> Result<Pass, Error> {
-    let cmd = rsync(config, set, d, false)?;
+    let kept = kept_dir(config, set).join(Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string());
+    let cmd = rsync(config, set, d, Some(&kept))?;
     let p = quote(&d.path.to_string_lossy());
     let exists = run(
         primary,
@@ -168,6 +191,7 @@ pub(crate) fn pass(
         from: primary.name().to_string(),
         changes: 0,
         bytes: 0,
+        kept: None,
         error: None,
     };
     let json = |r: &Pass| serde_json::to_string_pretty(r).expect("a pass serializes") + "\n";
@@ -209,6 +233,21 @@ pub(crate) fn pass(
         + stat(&r.stdout, "Number of deleted files")
         + stat(&r.stdout, "Number of regular files transferred");
     rec.bytes = stat(&r.stdout, "Total transferred file size");
+    let k = quote(&kept.to_string_lossy());
+    if let Ok(out) = run(
+        secondary,
+        format!("if [ -d {k} ]; then find {k} -type f | wc -l; du -sb {k} | cut -f1; fi"),
+        Duration::from_secs(600),
+    ) {
+        let mut n = out.split_whitespace().filter_map(|w| w.parse::<u64>().ok());
+        if let (Some(files), Some(bytes)) = (n.next(), n.next()) {
+            rec.kept = Some(Kept {
+                path: kept.display().to_string(),
+                files,
+                bytes,
+            });
+        }
+    }
     write_file(secondary, &last_file(config, set), &json(&rec), 0o600, None)?;
     run(
         secondary,
@@ -305,7 +344,7 @@ fn pending(
 ) -> Result<u64, Error> {
     let out = run(
         primary,
-        rsync(config, set, d, true)?,
+        rsync(config, set, d, None)?,
         Duration::from_secs(3600),
     )?;
     // A directory whose only change is its time (`.d..t...`) follows from

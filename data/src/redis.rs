@@ -360,15 +360,15 @@ fn keep_aside(
         .join("aside")
         .join(format!("{}-{file}", Utc::now().format("%Y%m%dT%H%M%SZ")));
     let a = quote(&aside.to_string_lossy());
-    run(
+    let size = run(
         node,
         format!(
-            "mkdir -p \"$(dirname {a})\" && cp -p {} {a} && sync {a}",
+            "mkdir -p \"$(dirname {a})\" && cp -p {} {a} && sync {a} && stat -c %s {a}",
             quote(&format!("{dir}/{file}"))
         ),
         Duration::from_secs(600),
     )?;
-    Ok(aside.display().to_string())
+    Ok(format!("{} ({} bytes)", aside.display(), size.trim()))
 }
 
 pub(crate) fn look(

@@ -26,6 +26,7 @@
 
 mod address;
 mod check;
+mod data;
 mod manual;
 mod promote;
 mod require;

@@ -1,5 +1,6 @@
 //! The `sync` step: a sync from this machine to a node, inside the run, its
-//! outcome journaled.
+//! outcome journaled. A failback's resync of a stale node also rebuilds its
+//! data sets as replicas of the primary before the node counts as resynced.
 
 use cluster::roles;
 
@@ -54,6 +55,9 @@ impl Runner {
             if out.plan.files.len() == 1 { "" } else { "s" }
         );
         if resync {
+            // Its data sets rebuilt as replicas before it counts as resynced:
+            // if that fails it stays stale, and the step runs again.
+            said.push_str(&self.rebuild_data(&spec)?);
             // Resynced: it takes part again. Told first, then recorded here.
             let next = roles.resynced(&format!(
                 "{} resynced by the {} playbook, journal {}",
@@ -65,8 +69,12 @@ impl Runner {
             next.store(&self.config.state_dir)
                 .map_err(|e| fail(e.to_string(), "check this machine's state directory"))?;
             self.carry_epoch(next.epoch);
+            let data = said
+                .find('\n')
+                .map(|i| said.split_off(i))
+                .unwrap_or_default();
             said.push_str(&format!(
-                "; it is no longer stale (epoch {}, recorded on both nodes and here)",
+                "; it is no longer stale (epoch {}, recorded on both nodes and here){data}",
                 next.epoch
             ));
         }
