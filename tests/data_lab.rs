@@ -121,8 +121,17 @@ fn a_redis_set_is_set_up_proved_current_and_every_break_is_red_naming_the_set() 
         .sh("grep -qx 'replicaof 198.51.100.11 6379' /etc/redis/coldspare-orders.conf")
         .expect_ok("the secondary's role file survived ten syncs");
     lab.secondary()
-        .sh("systemctl restart redis-server && sleep 1 && redis-cli INFO replication | grep -q '^role:slave'")
-        .expect_ok("after a restart of redis the secondary is still a replica (from its role file)");
+        .sh("systemctl restart redis-server")
+        .expect_ok("restart redis on the secondary");
+    coldspare_lab::wait_until(
+        "the restarted secondary a replica again (from its role file)",
+        Duration::from_secs(10),
+        || {
+            lab.secondary()
+                .sh("redis-cli INFO replication | grep -q '^role:slave'")
+                .success()
+        },
+    );
     let (green, said) = verify(&lab);
     assert!(green, "{said}");
     assert!(said.contains("DATA SETS"), "{said}");
@@ -217,6 +226,23 @@ fn a_redis_set_is_set_up_proved_current_and_every_break_is_red_naming_the_set() 
         .expect_ok("setup mends it");
     let (green, said) = verify(&lab);
     assert!(green, "{said}");
+    // A drill rehearses the takeover on the secondary and never promotes
+    // its replica: it still replicates, and takes no writes.
+    lab.primary().coldspare(&["drill"]).expect_ok("a drill");
+    coldspare_lab::wait_until(
+        "the secondary's redis back after the drill",
+        Duration::from_secs(30),
+        || {
+            lab.secondary()
+                .sh("redis-cli INFO replication | grep -q master_link_status:up")
+                .success()
+        },
+    );
+    assert!(
+        redis(&lab.secondary(), "SET x 1").contains("READONLY"),
+        "the drill left the replica a replica"
+    );
+    assert_eq!(redis(&lab.primary(), "SET x 1"), "OK");
 }
 
 #[test]
@@ -298,7 +324,16 @@ fn a_directory_set_is_copied_by_rsync_and_keeps_what_a_pass_deletes() {
         .sh("dd if=/dev/urandom of=/var/lib/shop/big bs=1M count=200 status=none")
         .expect_ok("a large file");
     let run = lab.session("primary", &["data", "pass", "shop"]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Cut while rsync is writing the large file there.
+    coldspare_lab::wait_until(
+        "the pass copying the large file",
+        Duration::from_secs(30),
+        || {
+            lab.secondary()
+                .sh("ls -a /var/lib/shop | grep -q '^\\.big\\.'")
+                .success()
+        },
+    );
     lab.secondary().cut();
     let (code, out, err) = run.finish(Duration::from_secs(60));
     lab.secondary().heal();
@@ -357,6 +392,13 @@ fn start_load(lab: &Lab) {
         .expect_ok("the write load");
 }
 
+/// Waits until the load recorded at least `n` acknowledged orders.
+fn wait_for_orders(lab: &Lab, n: usize) {
+    coldspare_lab::wait_until("orders acknowledged", Duration::from_secs(30), || {
+        acked(&lab.primary()).len() >= n
+    });
+}
+
 #[test]
 #[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
 fn a_switchover_under_a_write_load_loses_no_acknowledged_order() {
@@ -372,7 +414,7 @@ fn a_switchover_under_a_write_load_loses_no_acknowledged_order() {
     let (green, said) = verify(&lab);
     assert!(green, "{said}");
     start_load(&lab);
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for_orders(&lab, 30);
     let run = lab.session("primary", &["failover", "switchover"]);
     let (code, out, err) = run.finish(Duration::from_secs(180));
     assert_eq!(code, 0, "{out}\n{err}");
@@ -380,7 +422,6 @@ fn a_switchover_under_a_write_load_loses_no_acknowledged_order() {
         out.contains("no acknowledged write is lost; primary follows it now"),
         "{out}"
     );
-    std::thread::sleep(Duration::from_secs(1));
     lab.primary().sh("pkill -f 'RPUSH orders' || true");
     let acks = acked(&lab.primary());
     assert!(acks.len() > 30, "the load ran: {} acks", acks.len());
@@ -417,7 +458,13 @@ fn a_cold_reboot_promotes_the_survivors_copy_and_failback_then_switchover_keep_e
     assert!(green, "{said}");
     start_load(&lab);
     // Longer than the RPO, so some orders are due on the survivor.
-    std::thread::sleep(Duration::from_secs(8));
+    let first = coldspare_lab::probe::now();
+    wait_for_orders(&lab, 20);
+    coldspare_lab::wait_until(
+        "the load running longer than the RPO",
+        Duration::from_secs(30),
+        || coldspare_lab::probe::now() - first > 8.0 && !acked(&lab.primary()).is_empty(),
+    );
     let off = coldspare_lab::probe::now();
     lab.primary().power_off();
     let said = crate::survivor_lab::cold_reboot_on_the_secondary(&lab);
@@ -621,6 +668,15 @@ fn a_redis_password_replicates_and_is_never_shown() {
     }
     // The replica stays a replica across a restart with its password.
     lab.secondary()
-        .sh("systemctl restart redis-server && sleep 2 && redis-cli INFO replication | grep -q master_link_status:up")
-        .expect_ok("after a restart the replica logs in to the primary with masterauth from its role file");
+        .sh("systemctl restart redis-server")
+        .expect_ok("restart redis on the secondary");
+    coldspare_lab::wait_until(
+        "the restarted replica logged in to the primary with masterauth from its role file",
+        Duration::from_secs(10),
+        || {
+            lab.secondary()
+                .sh("redis-cli INFO replication | grep -q master_link_status:up")
+                .success()
+        },
+    );
 }

@@ -104,6 +104,31 @@ fn role_text(set: &DataSet, primary: Option<(&str, &str, u16)>, r: &RedisSet) ->
     t
 }
 
+/// Writes `node`'s role file as a replica of `primary` at `addr`, with
+/// `masterauth` from the password file read on the node, never here.
+fn follow_role(
+    set: &DataSet,
+    r: &RedisSet,
+    node: &mut Node,
+    primary: &str,
+    addr: &str,
+) -> Result<(), Error> {
+    let masterauth = r.password_file.as_ref().map(|pw| {
+        format!(
+            "printf 'masterauth \"%s\"\\n' \"$(cat {})\"",
+            quote(&pw.to_string_lossy())
+        )
+    });
+    crate::write_file_then(
+        node,
+        &r.role_file,
+        &role_text(set, Some((primary, addr, r.port)), r),
+        0o640,
+        Some("redis"),
+        masterauth.as_deref(),
+    )
+}
+
 /// Whether `redis.conf` on `node` includes the role file.
 fn includes(r: &RedisSet, node: &mut Node) -> Result<bool, Error> {
     let line = include_line(&r.role_file);
@@ -262,21 +287,7 @@ pub(crate) fn setup(
         0o640,
         Some("redis"),
     )?;
-    // The password is read from its file on the node, never here.
-    let masterauth = r.password_file.as_ref().map(|pw| {
-        format!(
-            "printf 'masterauth \"%s\"\\n' \"$(cat {})\"",
-            quote(&pw.to_string_lossy())
-        )
-    });
-    crate::write_file_then(
-        secondary,
-        &r.role_file,
-        &role_text(set, Some((&p_name, &addr, r.port)), r),
-        0o640,
-        Some("redis"),
-        masterauth.as_deref(),
-    )?;
+    follow_role(set, r, secondary, &p_name, &addr)?;
     if let Some(pw) = &r.password_file {
         let arg = format!(
             "CONFIG SET masterauth \"$(cat {})\"",
@@ -667,20 +678,7 @@ pub(crate) fn switch(
         }
     };
     let follow = (|| -> Result<(), Error> {
-        let masterauth = r.password_file.as_ref().map(|pw| {
-            format!(
-                "printf 'masterauth \"%s\"\\n' \"$(cat {})\"",
-                quote(&pw.to_string_lossy())
-            )
-        });
-        crate::write_file_then(
-            old,
-            &r.role_file,
-            &role_text(set, Some((&n, &new_addr, r.port)), r),
-            0o640,
-            Some("redis"),
-            masterauth.as_deref(),
-        )?;
+        follow_role(set, r, old, &n, &new_addr)?;
         ok(&run(
             old,
             cli(r, &format!("REPLICAOF {new_addr} {}", r.port)),

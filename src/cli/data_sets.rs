@@ -136,15 +136,23 @@ fn setup(
         for l in &lines {
             println!("{l}");
         }
-        for f in &failed {
+    }
+    Ok(failures(global, &failed))
+}
+
+/// The failures said on stderr (JSON carried them already), and the exit
+/// code: 1 when any set failed.
+fn failures(global: &Global, failed: &[String]) -> ExitCode {
+    if !global.json {
+        for f in failed {
             eprintln!("{}: {f}", output::red("FAILED"));
         }
     }
-    Ok(if failed.is_empty() {
+    if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         exit::from(exit::PROBLEM)
-    })
+    }
 }
 
 #[derive(Serialize)]
@@ -229,13 +237,6 @@ fn pass(global: &Global, config: &Config, name: Option<String>) -> anyhow::Resul
         for (n, r) in &done {
             println!("{}", r.line(n));
         }
-        for f in &failed {
-            eprintln!("{}: {f}", output::red("FAILED"));
-        }
     }
-    Ok(if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        exit::from(exit::PROBLEM)
-    })
+    Ok(failures(global, &failed))
 }

@@ -3,7 +3,8 @@
 //! both nodes answer (switchover), rebuilt as replicas of the primary on a
 //! returning node by the failback's resync, keeping aside what only it held.
 
-use cluster::config::NodeSpec;
+use cluster::config::{Config, DataSet, NodeSpec};
+use cluster::transport::Node;
 
 use super::walk::{Runner, StepFailure, fail};
 
@@ -34,39 +35,18 @@ impl Runner {
         old: &NodeSpec,
         new: &NodeSpec,
     ) -> Result<String, StepFailure> {
-        let sets = self.config.data.clone();
-        let mut said = String::new();
-        if sets.is_empty() {
-            return Ok(said);
-        }
-        self.node(old)?;
-        self.node(new)?;
-        let config = self.config.clone();
-        // Both sessions at once: out of the map for the switch, back after.
-        let mut o = self.nodes.remove(&old.name).expect("just connected");
-        let mut n = self.nodes.remove(&new.name).expect("just connected");
-        let mut result = Ok(());
-        for set in &sets {
-            match data::switch(&config, set, &mut o, &mut n) {
-                Ok(line) => said.push_str(&format!("\n{line}")),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        self.nodes.insert(old.name.clone(), o);
-        self.nodes.insert(new.name.clone(), n);
-        result.map_err(|e| {
-                fail(
-                    e.to_string(),
-                    format!(
-                        "nothing moved: {} is still the primary; fix it and run the step again (--resume)",
-                        old.name
+        let done = self.each_set_on(old, new, |config, set, o, n| {
+            data::switch(config, set, o, n).map(|line| vec![line])
+        })?;
+        done.map_err(|e| {
+            fail(
+                e.to_string(),
+                format!(
+                    "nothing moved: {} is still the primary; fix it and run the step again (--resume)",
+                    old.name
                 ),
             )
-        })?;
-        Ok(said)
+        })
     }
 
     /// Each data set rebuilt on `spec`, a returning node, as the replica of
@@ -74,45 +54,15 @@ impl Runner {
     /// dump; every file a directory pass replaces or deletes), never
     /// deleted, and named with its size.
     pub(crate) fn rebuild_data(&mut self, spec: &NodeSpec) -> Result<String, StepFailure> {
-        let sets = self.config.data.clone();
-        let mut said = String::new();
-        if sets.is_empty() {
-            return Ok(said);
-        }
         let primary = self.config.primary().clone();
-        self.node(&primary)?;
-        self.node(spec)?;
-        let config = self.config.clone();
-        let mut p = self.nodes.remove(&primary.name).expect("just connected");
-        let mut s = self.nodes.remove(&spec.name).expect("just connected");
         let opts = data::SetupOptions {
             dry_run: false,
             yes: true,
         };
-        let mut result = Ok(());
-        for set in &sets {
-            match data::setup(
-                &config,
-                set,
-                &mut p,
-                &mut s,
-                opts,
-                &cluster::progress::Quiet,
-            ) {
-                Ok(lines) => {
-                    for l in lines {
-                        said.push_str(&format!("\n{l}"));
-                    }
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        self.nodes.insert(primary.name.clone(), p);
-        self.nodes.insert(spec.name.clone(), s);
-        result.map_err(|e| {
+        let done = self.each_set_on(&primary, spec, |config, set, p, s| {
+            data::setup(config, set, p, s, opts, &cluster::progress::Quiet)
+        })?;
+        done.map_err(|e| {
             fail(
                 e.to_string(),
                 format!(
@@ -120,7 +70,50 @@ impl Runner {
                     spec.name
                 ),
             )
-        })?;
-        Ok(said)
+        })
+    }
+
+    /// Runs `each` for every data set with sessions to `a` and `b` at once
+    /// (out of the map for it, back after), stopping at the first set that
+    /// fails: the lines said, a line each after a newline, or that failure.
+    fn each_set_on(
+        &mut self,
+        a: &NodeSpec,
+        b: &NodeSpec,
+        mut each: impl FnMut(
+            &Config,
+            &DataSet,
+            &mut Node,
+            &mut Node,
+        ) -> Result<Vec<String>, data::Error>,
+    ) -> Result<Result<String, data::Error>, StepFailure> {
+        let sets = self.config.data.clone();
+        if sets.is_empty() {
+            return Ok(Ok(String::new()));
+        }
+        self.node(a)?;
+        self.node(b)?;
+        let config = self.config.clone();
+        let mut na = self.nodes.remove(&a.name).expect("just connected");
+        let mut nb = self.nodes.remove(&b.name).expect("just connected");
+        let mut done = Ok(String::new());
+        for set in &sets {
+            match each(&config, set, &mut na, &mut nb) {
+                Ok(lines) => {
+                    if let Ok(said) = &mut done {
+                        for l in lines {
+                            said.push_str(&format!("\n{l}"));
+                        }
+                    }
+                }
+                Err(e) => {
+                    done = Err(e);
+                    break;
+                }
+            }
+        }
+        self.nodes.insert(a.name.clone(), na);
+        self.nodes.insert(b.name.clone(), nb);
+        Ok(done)
     }
 }
