@@ -39,14 +39,20 @@ pub enum Cmd {
     /// Writes nothing: the freshness shown is the newest marker the
     /// secondary already holds (the Verifier writes a new one each run).
     /// Exits 1 when a set has a problem.
-    Status { name: Option<String> },
+    Status {
+        /// One set; all of them when left out.
+        name: Option<String>,
+    },
     /// Run one pass of a directory set (or of every directory set) now.
     ///
     /// rsync on the primary pushes the tree to the secondary over the
     /// cluster's SSH; what the pass deletes or overwrites there is kept
     /// under the set's kept/ directory for keep_deleted. `coldspare run`
     /// runs passes on each set's `every`.
-    Pass { name: Option<String> },
+    Pass {
+        /// One directory set; every directory set when left out.
+        name: Option<String>,
+    },
 }
 
 pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
