@@ -9,6 +9,7 @@ mod cli;
 mod cluster_lab;
 mod config_check;
 mod data_lab;
+mod data_pg_lab;
 mod drill_lab;
 mod exit_codes;
 mod failover_lab;

@@ -1,6 +1,7 @@
-//! Data sets: the business's own data (a redis instance, a directory such
-//! as a file share or a mail spool) kept on the secondary by its own engine
-//! (redis replication, rsync over the cluster's SSH), never through the
+//! Data sets: the business's own data (a PostgreSQL cluster, a redis
+//! instance, a directory such as a file share or a mail spool) kept on the
+//! secondary by its own engine (streaming replication, redis replication,
+//! rsync over the cluster's SSH), never through the
 //! Synchronizer's history and never by a replicator of our own. This crate
 //! sets the replication up, proves it current end to end (a marker written
 //! on the primary and read back on the secondary, never a lag figure that
@@ -10,6 +11,7 @@
 
 mod directory;
 mod error;
+mod postgresql;
 mod redis;
 
 use chrono::{DateTime, Utc};
@@ -140,6 +142,9 @@ pub fn setup(
     progress: &dyn cluster::progress::Progress,
 ) -> Result<Vec<String>, Error> {
     match &set.engine {
+        DataEngine::Postgresql(p) => {
+            postgresql::setup(config, set, p, primary, secondary, opts, progress)
+        }
         DataEngine::Redis(r) => redis::setup(config, set, r, primary, secondary, opts, progress),
         DataEngine::Directory(d) => {
             directory::setup(config, set, d, primary, secondary, opts, progress)
@@ -190,6 +195,9 @@ fn look(
         ));
     }
     match &set.engine {
+        DataEngine::Postgresql(p) => {
+            postgresql::look(config, set, p, primary, secondary, prove, &mut st)
+        }
         DataEngine::Redis(r) => redis::look(config, set, r, primary, secondary, prove, &mut st),
         DataEngine::Directory(d) => directory::look(config, set, d, primary, secondary, &mut st),
     }
@@ -201,6 +209,7 @@ fn look(
 /// current the copy it took over was.
 pub fn promote(config: &Config, set: &DataSet, node: &mut Node) -> Result<String, Error> {
     match &set.engine {
+        DataEngine::Postgresql(p) => postgresql::promote(config, set, p, node),
         DataEngine::Redis(r) => redis::promote(config, set, r, node),
         DataEngine::Directory(d) => directory::promote(config, set, d, node),
     }
@@ -219,6 +228,7 @@ pub fn switch(
     new: &mut Node,
 ) -> Result<String, Error> {
     match &set.engine {
+        DataEngine::Postgresql(p) => postgresql::switch(config, set, p, old, new),
         DataEngine::Redis(r) => redis::switch(config, set, r, old, new),
         DataEngine::Directory(d) => {
             let rec = directory::pass(
@@ -255,9 +265,10 @@ pub fn pass(
         DataEngine::Directory(d) => {
             directory::pass(config, set, d, primary, secondary, None, progress)
         }
-        DataEngine::Redis(_) => Err(Error::Refused(format!(
-            "{} is a redis set: redis replicates it continuously; passes are for directory sets",
-            set.name
+        DataEngine::Redis(_) | DataEngine::Postgresql(_) => Err(Error::Refused(format!(
+            "{} is a {} set: its engine replicates it continuously; passes are for directory sets",
+            set.name,
+            set.engine.name()
         ))),
     }
 }
@@ -411,6 +422,67 @@ fn write_file_then(
 /// Where a set keeps its records on a node.
 fn set_dir(config: &Config, set: &DataSet) -> std::path::PathBuf {
     config.state_dir.join("data").join(&set.name)
+}
+
+/// The end-to-end proof every engine shares: `written` is the marker the
+/// primary was just given (its clock in milliseconds), `read` the newest
+/// marker the secondary holds. Waits (up to the RPO, at most 10 s) for the
+/// secondary to hold `written`, then says how far behind it was; without a
+/// new marker, the age of the one it holds.
+fn freshness(
+    set: &DataSet,
+    st: &mut SetStatus,
+    written: Option<i64>,
+    prove: bool,
+    mut read: impl FnMut() -> Option<i64>,
+) {
+    let name = &set.name;
+    let (p_name, s_name) = (st.primary.clone(), st.secondary.clone());
+    let rpo = cluster::config::duration::format(set.rpo);
+    let wait = set.rpo.min(Duration::from_secs(10));
+    let t0 = std::time::Instant::now();
+    let held = loop {
+        let v = read();
+        match (written, v) {
+            (Some(w), Some(v)) if v >= w => break Some(v),
+            (Some(_), _) if t0.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => break v,
+        }
+    };
+    let now = now_ms();
+    match (written, held) {
+        (Some(w), Some(v)) if v >= w => {
+            st.behind_secs = Some((now - w) as f64 / 1000.0);
+            st.current_to = chrono::TimeZone::timestamp_millis_opt(&Utc, w).single();
+            st.proved = true;
+        }
+        (_, Some(v)) => {
+            let age = (now - v) as f64 / 1000.0;
+            st.behind_secs = Some(age);
+            st.current_to = chrono::TimeZone::timestamp_millis_opt(&Utc, v).single();
+            if prove && age > set.rpo.as_secs_f64() {
+                st.problems.push(format!(
+                    "{name}: {s_name}'s copy is {} old (the newest marker it holds was written at {}), \
+                     over its rpo of {rpo}",
+                    behind(age),
+                    st.current_to
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        (_, None) => {
+            if prove && written.is_some() {
+                st.problems.push(format!(
+                    "{name}: {s_name} holds no freshness marker {} after {p_name} wrote one: \
+                     its copy is not proved current at all",
+                    behind(wait.as_secs_f64())
+                ));
+            }
+        }
+    }
 }
 
 fn now_ms() -> i64 {

@@ -394,7 +394,6 @@ pub(crate) fn look(
     let name = &set.name;
     let (p_name, s_name) = (st.primary.clone(), st.secondary.clone());
     let addr = config.primary().address.clone();
-    let rpo = cluster::config::duration::format(set.rpo);
     let mut p_writable = false;
     let mut primary = primary;
     if let Some(p) = primary.as_deref_mut() {
@@ -500,50 +499,11 @@ pub(crate) fn look(
     } else {
         None
     };
-    let wait = set.rpo.min(Duration::from_secs(10));
-    let t0 = Instant::now();
-    let held = loop {
-        let v = run(s, cli(r, &format!("GET {}", marker_key(set))), SHORT)
+    crate::freshness(set, st, written, prove, || {
+        run(s, cli(r, &format!("GET {}", marker_key(set))), SHORT)
             .ok()
-            .and_then(|o| o.trim().parse::<i64>().ok());
-        match (written, v) {
-            (Some(w), Some(v)) if v >= w => break Some(v),
-            (Some(_), _) if t0.elapsed() < wait => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            _ => break v,
-        }
-    };
-    let now = now_ms();
-    match (written, held) {
-        (Some(w), Some(v)) if v >= w => {
-            st.behind_secs = Some((now - w) as f64 / 1000.0);
-            st.current_to = Utc.timestamp_millis_opt(w).single();
-            st.proved = true;
-        }
-        (_, Some(v)) => {
-            let age = (now - v) as f64 / 1000.0;
-            st.behind_secs = Some(age);
-            st.current_to = Utc.timestamp_millis_opt(v).single();
-            if prove && age > set.rpo.as_secs_f64() {
-                st.problems.push(format!(
-                    "{name}: {s_name}'s copy is {} old (the newest marker it holds was written at {}), \
-                     over its rpo of {rpo}",
-                    behind(age),
-                    st.current_to.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()
-                ));
-            }
-        }
-        (_, None) => {
-            if prove && written.is_some() {
-                st.problems.push(format!(
-                    "{name}: {s_name} holds no freshness marker {} after {p_name} wrote one: \
-                     its copy is not proved current at all",
-                    behind(wait.as_secs_f64())
-                ));
-            }
-        }
-    }
+            .and_then(|o| o.trim().parse::<i64>().ok())
+    });
 }
 
 pub(crate) fn promote(

@@ -201,7 +201,11 @@ fn status(global: &Global, config: &Config, name: Option<String>) -> anyhow::Res
             println!("      {} (primary): {}", st.primary, st.primary_side);
             println!("      {} (replica): {}", st.secondary, st.secondary_side);
             if let Some(b) = st.lag_bytes {
-                println!("      lag: {b} bytes (as redis counts it)");
+                let by = match st.engine.as_str() {
+                    "postgresql" => "WAL the standby has not replayed",
+                    _ => "as redis counts it",
+                };
+                println!("      lag: {b} bytes ({by})");
             }
             if let Some(n) = st.pending {
                 println!("      waiting for the next pass: {n} change(s)");

@@ -120,10 +120,8 @@ pub fn paths(config: &Config) -> Vec<(PathBuf, bool)> {
         }
     }
     for set in &config.data {
-        if let cluster::config::DataEngine::Redis(r) = &set.engine
-            && let Some(p) = &r.password_file
-        {
-            out.push((p.clone(), true));
+        if let Some(p) = set.engine.password_file() {
+            out.push((p.to_path_buf(), true));
         }
     }
     for svc in &config.services {

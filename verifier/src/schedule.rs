@@ -82,7 +82,7 @@ pub struct Hooks {
 fn dir_sets(config: &Config) -> impl Iterator<Item = (&str, std::time::Duration)> {
     config.data.iter().filter_map(|s| match &s.engine {
         cluster::config::DataEngine::Directory(d) => Some((s.name.as_str(), d.every)),
-        cluster::config::DataEngine::Redis(_) => None,
+        cluster::config::DataEngine::Redis(_) | cluster::config::DataEngine::Postgresql(_) => None,
     })
 }
 

@@ -23,6 +23,9 @@ pub struct RawDataSet {
     pub port: Option<u16>,
     pub config: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
+    // postgresql
+    pub cluster: Option<String>,
+    pub user: Option<String>,
     // directory
     pub path: Option<PathBuf>,
     pub every: Option<String>,
@@ -30,10 +33,10 @@ pub struct RawDataSet {
 }
 
 /// The engines coldspare drives, by the name the configuration uses.
-pub const ENGINES: &[&str] = &["redis", "directory"];
+pub const ENGINES: &[&str] = &["postgresql", "redis", "directory"];
 
 /// Engines planned but not built: named so the refusal says so.
-const LATER: &[&str] = &["postgresql", "mariadb", "mysql"];
+const LATER: &[&str] = &["mariadb", "mysql"];
 
 /// One data set.
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +52,7 @@ pub struct DataSet {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "engine", rename_all = "lowercase")]
 pub enum DataEngine {
+    Postgresql(PostgresSet),
     Redis(RedisSet),
     Directory(DirectorySet),
 }
@@ -56,9 +60,72 @@ pub enum DataEngine {
 impl DataEngine {
     pub fn name(&self) -> &'static str {
         match self {
+            DataEngine::Postgresql(_) => "postgresql",
             DataEngine::Redis(_) => "redis",
             DataEngine::Directory(_) => "directory",
         }
+    }
+
+    /// The file coldspare writes on each node for the node's role, which a
+    /// sync must never carry from one node to the other.
+    pub fn role_file(&self) -> Option<&Path> {
+        match self {
+            DataEngine::Postgresql(p) => Some(&p.role_file),
+            DataEngine::Redis(r) => Some(&r.role_file),
+            DataEngine::Directory(_) => None,
+        }
+    }
+
+    /// The set's password file, a secret (synced, never shown).
+    pub fn password_file(&self) -> Option<&Path> {
+        match self {
+            DataEngine::Postgresql(p) => Some(&p.password_file),
+            DataEngine::Redis(r) => r.password_file.as_deref(),
+            DataEngine::Directory(_) => None,
+        }
+    }
+}
+
+/// A PostgreSQL cluster (Debian's `VERSION/NAME`, e.g. `15/main`) kept on
+/// the secondary by streaming replication from a physical replication
+/// slot. `postgresql.conf` and `pg_hba.conf` stay synced files; what
+/// differs by role (`primary_conninfo`, `primary_slot_name`) is in a role
+/// file in the cluster's `conf.d`, and `standby.signal` in its data
+/// directory, both coldspare's and never synced.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostgresSet {
+    /// `15/main`: the version and the cluster's name, as `pg_lsclusters`
+    /// shows them.
+    pub cluster: String,
+    pub port: u16,
+    /// The replication role coldspare creates on the primary.
+    pub user: String,
+    /// That role's password, a secret: never shown.
+    pub password_file: PathBuf,
+    /// Follow from `cluster`: not keys of the file.
+    #[serde(skip)]
+    pub data_dir: PathBuf,
+    #[serde(skip)]
+    pub config_dir: PathBuf,
+    #[serde(skip)]
+    pub role_file: PathBuf,
+    /// The physical replication slot on the primary (`coldspare_SET`).
+    #[serde(skip)]
+    pub slot: String,
+}
+
+impl PostgresSet {
+    /// `15`, the major version (names the binaries' directory).
+    pub fn version(&self) -> &str {
+        self.cluster.split('/').next().unwrap_or("15")
+    }
+    /// `main`, the cluster's name.
+    pub fn name(&self) -> &str {
+        self.cluster.split('/').nth(1).unwrap_or("main")
+    }
+    /// `/usr/lib/postgresql/15/bin/NAME`: one of the server's own tools.
+    pub fn bin(&self, tool: &str) -> String {
+        format!("/usr/lib/postgresql/{}/bin/{tool}", self.version())
     }
 }
 
@@ -144,7 +211,16 @@ pub(super) fn validate(
         }
     };
     let engine = match raw.engine.as_str() {
+        "postgresql" => {
+            foreign(c, "path", raw.path.is_some(), "directory");
+            foreign(c, "every", raw.every.is_some(), "directory");
+            foreign(c, "keep_deleted", raw.keep_deleted.is_some(), "directory");
+            foreign(c, "config", raw.config.is_some(), "redis");
+            DataEngine::Postgresql(postgresql(c, &name, &raw, rpo, sync_paths)?)
+        }
         "redis" => {
+            foreign(c, "cluster", raw.cluster.is_some(), "postgresql");
+            foreign(c, "user", raw.user.is_some(), "postgresql");
             foreign(c, "path", raw.path.is_some(), "directory");
             foreign(c, "every", raw.every.is_some(), "directory");
             foreign(c, "keep_deleted", raw.keep_deleted.is_some(), "directory");
@@ -188,9 +264,16 @@ pub(super) fn validate(
             })
         }
         "directory" => {
-            foreign(c, "port", raw.port.is_some(), "redis");
+            foreign(c, "port", raw.port.is_some(), "redis or postgresql");
             foreign(c, "config", raw.config.is_some(), "redis");
-            foreign(c, "password_file", raw.password_file.is_some(), "redis");
+            foreign(
+                c,
+                "password_file",
+                raw.password_file.is_some(),
+                "redis or postgresql",
+            );
+            foreign(c, "cluster", raw.cluster.is_some(), "postgresql");
+            foreign(c, "user", raw.user.is_some(), "postgresql");
             let path = match raw.path {
                 None => {
                     c.problem(
@@ -289,6 +372,121 @@ pub(super) fn validate(
     Some(DataSet { name, rpo, engine })
 }
 
+/// The keys of a PostgreSQL set, with Debian's layout for the rest.
+fn postgresql(
+    c: &mut Checker<'_>,
+    name: &str,
+    raw: &RawDataSet,
+    rpo: Duration,
+    sync_paths: &[PathBuf],
+) -> Option<PostgresSet> {
+    let at = |k: &'static str| -> Vec<&str> { vec!["data", name, k] };
+    let cluster = raw.cluster.clone().unwrap_or_else(|| "15/main".into());
+    let parts: Vec<&str> = cluster.split('/').collect();
+    let usable = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+    };
+    if parts.len() != 2 || !parts.iter().all(|p| usable(p)) || parts[0].parse::<u32>().is_err() {
+        c.problem(
+            &at("cluster"),
+            format!("`{cluster}` is not a cluster as pg_lsclusters names one"),
+            Some("write VERSION/NAME, e.g. `cluster: 15/main`".into()),
+        );
+        return None;
+    }
+    let port = raw.port.unwrap_or(5432);
+    if port == 0 {
+        c.problem(
+            &at("port"),
+            "port 0 is not a port",
+            Some("PostgreSQL listens on 5432 unless told otherwise".into()),
+        );
+    }
+    let user = raw.user.clone().unwrap_or_else(|| "coldspare_repl".into());
+    if user.is_empty()
+        || !user
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+    {
+        c.problem(
+            &at("user"),
+            format!("`{user}` is not a role name coldspare will create"),
+            Some("use lowercase letters, digits and `_`, e.g. `coldspare_repl`".into()),
+        );
+    }
+    let password_file = match &raw.password_file {
+        None => {
+            c.problem(
+                &["data", name, "engine"],
+                format!("postgresql set `{name}` names no `password_file`"),
+                Some(format!(
+                    "the standby logs in to the primary as `{user}` with a password: write one \
+                     line to a file only root reads, e.g. `password_file: /etc/coldspare/{name}.pass` (0600)"
+                )),
+            );
+            PathBuf::from("/")
+        }
+        Some(p) if !p.is_absolute() => {
+            c.problem(
+                &at("password_file"),
+                format!("`{}` is a relative path", p.display()),
+                Some(format!(
+                    "write an absolute path, e.g. /etc/coldspare/{name}.pass (0600)"
+                )),
+            );
+            p.clone()
+        }
+        Some(p) => p.clone(),
+    };
+    if rpo < Duration::from_secs(1) {
+        c.problem(
+            &at("rpo"),
+            format!(
+                "{} is shorter than replication can be proved",
+                duration::format(rpo)
+            ),
+            Some("the Verifier proves freshness to the second: 1s or more".into()),
+        );
+    }
+    let (version, cname) = (parts[0], parts[1]);
+    let data_dir = PathBuf::from(format!("/var/lib/postgresql/{version}/{cname}"));
+    let config_dir = PathBuf::from(format!("/etc/postgresql/{version}/{cname}"));
+    if let Some(s) = sync_paths
+        .iter()
+        .find(|s| data_dir.starts_with(s) || s.starts_with(&data_dir))
+    {
+        c.problem(
+            &at("cluster"),
+            format!(
+                "the cluster's data directory {} overlaps `sync.paths` entry `{}`",
+                data_dir.display(),
+                s.display()
+            ),
+            Some(
+                "the database is copied by its own replication, configuration by the \
+                 Synchronizer's history: keep /var/lib/postgresql out of `sync.paths`"
+                    .into(),
+            ),
+        );
+    }
+    let role_file = config_dir
+        .join("conf.d")
+        .join(format!("coldspare-{name}.conf"));
+    let slot = format!("coldspare_{}", name.to_ascii_lowercase().replace('-', "_"));
+    Some(PostgresSet {
+        cluster,
+        port,
+        user,
+        password_file,
+        data_dir,
+        config_dir,
+        role_file,
+        slot,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::parse;
@@ -366,10 +564,70 @@ mod tests {
 
     #[test]
     fn an_unknown_or_unbuilt_engine_says_which_exist() {
-        let p = problems("data:\n  db: { engine: postgresql, rpo: 5s }\n");
+        let p = problems("data:\n  db: { engine: mariadb, rpo: 5s }\n");
         assert!(p.contains("not built yet"), "{p}");
         let p = problems("data:\n  db: { engine: rediss, rpo: 5s }\n");
         assert!(p.contains("did you mean `redis`"), "{p}");
+    }
+
+    #[test]
+    fn a_postgresql_set_reads_debians_layout_and_needs_a_password_file() {
+        let (_dir, t) = text(
+            "data:\n  db: { engine: postgresql, rpo: 5s, password_file: /etc/coldspare/db.pass }\n",
+        );
+        let c = parse(Path::new("/c.yaml"), &t).unwrap();
+        let text = format!("{:?}", c.data);
+        for want in [
+            "port: 5432",
+            "\"15/main\"",
+            "coldspare_repl",
+            "/var/lib/postgresql/15/main",
+            "/etc/postgresql/15/main/conf.d/coldspare-db.conf",
+            "coldspare_db",
+        ] {
+            assert!(text.contains(want), "{want} in {text}");
+        }
+        assert!(
+            c.sync
+                .excludes(&c.state_dir)
+                .iter()
+                .any(|e| e == "/etc/postgresql/15/main/conf.d/coldspare-db.conf")
+        );
+        let p = problems("data:\n  db: { engine: postgresql, rpo: 5s }\n");
+        assert!(
+            p.contains("data.db.engine") && p.contains("names no `password_file`"),
+            "{p}"
+        );
+        let p = problems(
+            "data:\n  db: { engine: postgresql, rpo: 5s, password_file: /p, cluster: main }\n",
+        );
+        assert!(
+            p.contains("data.db.cluster") && p.contains("VERSION/NAME"),
+            "{p}"
+        );
+        let p =
+            problems("data:\n  db: { engine: postgresql, rpo: 5s, password_file: /p, path: /x }\n");
+        assert!(p.contains("is for directory sets"), "{p}");
+    }
+
+    #[test]
+    fn a_postgresql_data_directory_inside_a_synced_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id");
+        std::fs::write(&key, "k").unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let d = dir.path().display();
+        let t = format!(
+            "cluster: t\nnodes:\n  a: {{ address: 198.51.100.11, role: primary }}\n  b: {{ address: 198.51.100.12, role: secondary }}\n\
+             ssh: {{ key: {d}/id, known_hosts: {d}/known_hosts }}\nsync: {{ paths: [/var/lib/postgresql] }}\n\n\
+             data:\n  db: {{ engine: postgresql, rpo: 5s, password_file: /p }}\n"
+        );
+        let p = parse(Path::new("/c.yaml"), &t).unwrap_err().to_string();
+        assert!(
+            p.contains("overlaps `sync.paths` entry `/var/lib/postgresql`"),
+            "{p}"
+        );
     }
 
     #[test]

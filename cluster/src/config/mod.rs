@@ -32,7 +32,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use checker::{Checker, closest, did_you_mean, key_path};
-pub use data::{DataEngine, DataSet, DirectorySet, RedisSet, include_line};
+pub use data::{DataEngine, DataSet, DirectorySet, PostgresSet, RedisSet, include_line};
 pub use failover::{DEFAULT_PLAYBOOKS, FailoverSettings, ServiceAddress};
 pub use nodes::{NodeSpec, Role};
 pub use notify::{EmailSettings, NotifySettings, Tls, WebhookSettings, When};

@@ -64,10 +64,8 @@ pub(super) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
     // carries one node's over the other's.
     sync.role_files = data
         .iter()
-        .filter_map(|d| match &d.engine {
-            super::DataEngine::Redis(r) => Some(r.role_file.to_string_lossy().into_owned()),
-            super::DataEngine::Directory(_) => None,
-        })
+        .filter_map(|d| d.engine.role_file())
+        .map(|f| f.to_string_lossy().into_owned())
         .collect();
 
     c.finish(Config {

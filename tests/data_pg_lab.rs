@@ -1,0 +1,374 @@
+//! A PostgreSQL data set in the lab (Debian's postgresql-15 on both
+//! nodes), set up as the README tells an admin to: the primary listening
+//! on its address with `wal_log_hints`, a password file, `data setup`
+//! naming the pg_hba.conf lines to add. Streaming replication from a slot
+//! is proved current by a marker row, broken on purpose (each time the
+//! verify goes red naming the set), promoted by a cold-reboot under a
+//! write load (every order older than the RPO on the survivor), rebuilt
+//! on the returning node by the failback (pg_rewind, what it held kept
+//! aside), and switched back by a switchover under load with no
+//! acknowledged order lost. The password is never shown.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use coldspare_lab::{Lab, Node};
+
+use crate::lab;
+
+const PW: &str = "pg-Repl-s3cret-0815";
+const CONF: &str = "/etc/postgresql/15/main";
+
+/// SQL on `node` as postgres; its output.
+fn psql(node: &Node<'_>, sql: &str) -> String {
+    node.sh(&format!(
+        "cd / && runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -c \"{sql}\""
+    ))
+    .expect_ok(sql)
+    .stdout
+    .trim()
+    .to_string()
+}
+
+/// Both nodes booted, PostgreSQL running.
+fn booted(lab: &Lab) {
+    for n in [lab.primary(), lab.secondary()] {
+        n.sh(
+            "systemctl is-system-running --wait >/dev/null; systemctl is-active postgresql@15-main",
+        )
+        .expect_ok("the node booted, PostgreSQL running");
+    }
+}
+
+/// The README's steps, from a fresh lab to a streaming standby; returns
+/// everything coldspare printed on the way.
+fn set_up(lab: &Lab) -> String {
+    booted(lab);
+    let p = lab.primary();
+    p.sh(&format!(
+        "printf '%s\\n' '{PW}' > /etc/coldspare/db.pass && chmod 600 /etc/coldspare/db.pass && \
+         sed -i 's#^  paths: \\[#  paths: [/etc/postgresql, #' /etc/coldspare/coldspare.yaml && \
+         printf '%s' 'data:\n  db: {{ engine: postgresql, rpo: 5s, password_file: /etc/coldspare/db.pass }}\n' >> /etc/coldspare/coldspare.yaml && \
+         coldspare config check && \
+         printf \"listen_addresses = '*'\\nwal_log_hints = on\\n\" >> {CONF}/postgresql.conf && \
+         systemctl restart postgresql@15-main"
+    ))
+    .expect_ok("the README's PostgreSQL settings on the primary");
+    p.coldspare(&["sync"])
+        .expect_ok("a sync carries the configuration and the password file");
+    let mut said = String::new();
+    // setup names the pg_hba.conf lines it needs, and changes nothing else.
+    let out = p.coldspare(&["data", "setup"]);
+    assert_eq!(out.status, 1, "{out:?}");
+    out.err_has("add these lines to /etc/postgresql/15/main/pg_hba.conf on primary")
+        .err_has("host replication coldspare_repl 198.51.100.12/32 scram-sha-256")
+        .err_has("host postgres    coldspare_repl 198.51.100.11/32 scram-sha-256");
+    said.push_str(&format!("{}{}", out.stdout, out.stderr));
+    let lines: String = out
+        .stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("host "))
+        .map(|l| format!("{}\n", l.trim()))
+        .collect();
+    p.sh(&format!(
+        "printf '%s' '{lines}' >> {CONF}/pg_hba.conf && systemctl reload postgresql@15-main"
+    ))
+    .expect_ok("the pg_hba.conf lines setup named");
+    p.coldspare(&["sync"])
+        .expect_ok("a sync carries pg_hba.conf");
+    let out = p.coldspare(&["data", "setup"]).expect_ok("setup");
+    out.has("db: primary's cluster copied to secondary in ")
+        .has("db: PostgreSQL on secondary is now a standby of primary (198.51.100.11:5432), streaming from slot coldspare_db")
+        .has("db (postgresql): secondary holds it up to");
+    said.push_str(&format!("{}{}", out.stdout, out.stderr));
+    said
+}
+
+fn verify(lab: &Lab) -> (bool, String) {
+    let out = lab.primary().coldspare(&["verify"]);
+    (out.success(), format!("{}\n{}", out.stdout, out.stderr))
+}
+
+/// A red verify naming the set with `what`.
+fn red(lab: &Lab, what: &str) -> String {
+    let (green, said) = verify(lab);
+    assert!(!green, "verify should fail ({what}):\n{said}");
+    assert!(said.contains(what), "{what}:\n{said}");
+    said
+}
+
+#[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
+fn a_postgresql_set_is_set_up_as_the_readme_says_proved_current_and_every_break_is_red() {
+    let lab = lab!();
+    let mut said = set_up(&lab);
+    let (p, s) = (lab.primary(), lab.secondary());
+    // A write on the primary is on the standby, which takes none.
+    psql(
+        &p,
+        "CREATE TABLE orders (n int PRIMARY KEY); INSERT INTO orders VALUES (1)",
+    );
+    coldspare_lab::wait_until("order 1 on the standby", Duration::from_secs(10), || {
+        s.sh("cd / && runuser -u postgres -- psql -XAtqc 'SELECT n FROM orders'")
+            .stdout
+            .trim()
+            == "1"
+    });
+    s.sh("cd / && runuser -u postgres -- psql -XAtqc 'INSERT INTO orders VALUES (2)' 2>&1 | grep -q 'read-only transaction'")
+        .expect_ok("the standby refuses writes");
+    // The role is coldspare's: the role file and standby.signal, never the
+    // synced files, and ten syncs of changed configuration keep it.
+    s.sh("grep -q \"^primary_conninfo = 'host=198.51.100.11 \" /etc/postgresql/15/main/conf.d/coldspare-db.conf && test -f /var/lib/postgresql/15/main/standby.signal")
+        .expect_ok("the standby's role");
+    for i in 0..10 {
+        p.sh(&format!("echo '# change {i}' >> {CONF}/postgresql.conf"))
+            .expect_ok("a configuration change");
+        p.coldspare(&["sync"]).expect_ok("a sync");
+    }
+    s.sh("systemctl restart postgresql@15-main")
+        .expect_ok("restart the standby");
+    let (green, out) = verify(&lab);
+    assert!(green, "{out}");
+    assert!(
+        out.contains("db (postgresql): secondary holds it up to"),
+        "{out}"
+    );
+    said.push_str(&out);
+    let status = p.coldspare(&["data", "status", "db"]).expect_ok("status");
+    status
+        .has("writable, timeline 1, a standby connected")
+        .has("a standby, streaming from 198.51.100.11");
+    said.push_str(&status.stdout);
+    let json = p
+        .coldspare(&["--json", "data", "status"])
+        .expect_ok("status --json");
+    said.push_str(&json.stdout);
+
+    // Broken five ways, each red naming the set, each mended.
+    s.sh("pg_ctlcluster 15 main stop")
+        .expect_ok("stop the standby");
+    said.push_str(&red(
+        &lab,
+        "db: PostgreSQL on secondary (the standby) does not answer",
+    ));
+    s.sh("pg_ctlcluster 15 main start")
+        .expect_ok("start it again");
+    psql(&s, "SELECT pg_wal_replay_pause()");
+    said.push_str(&red(&lab, "db: replay is paused on secondary"));
+    psql(&s, "SELECT pg_wal_replay_resume()");
+    // A changed password with the primary idle: the lag the engine reports
+    // reads nothing, the marker tells the truth.
+    psql(
+        &p,
+        "ALTER ROLE coldspare_repl PASSWORD 'changed-by-hand'; SELECT pg_terminate_backend(pid) FROM pg_stat_replication",
+    );
+    said.push_str(&red(&lab, "db: secondary is not streaming from primary"));
+    said.push_str(&red(&lab, "over its rpo of 5s"));
+    let out = p.coldspare(&["data", "setup", "db"]);
+    said.push_str(&format!("{}{}", out.stdout, out.stderr));
+    let out = if out.success() {
+        out
+    } else {
+        // The standby is a standby not streaming: it is rebuilt with --yes.
+        p.coldspare(&["data", "setup", "db", "--yes"])
+            .expect_ok("setup mends the password")
+    };
+    said.push_str(&format!("{}{}", out.stdout, out.stderr));
+    let (green, out) = verify(&lab);
+    assert!(green, "{out}");
+    // The slot dropped (the standby stopped first: an active slot stays).
+    s.sh("pg_ctlcluster 15 main stop")
+        .expect_ok("stop the standby");
+    psql(&p, "SELECT pg_drop_replication_slot('coldspare_db')");
+    s.sh("pg_ctlcluster 15 main start")
+        .expect_ok("start it again");
+    said.push_str(&red(
+        &lab,
+        "db: the replication slot coldspare_db is gone on primary",
+    ));
+    let out = p
+        .coldspare(&["data", "setup", "db", "--yes"])
+        .expect_ok("setup makes the slot and the copy again");
+    said.push_str(&format!("{}{}", out.stdout, out.stderr));
+    let (green, out) = verify(&lab);
+    assert!(green, "{out}");
+    assert_eq!(
+        s.sh("cd / && runuser -u postgres -- psql -XAtqc 'SELECT count(*) FROM orders'")
+            .stdout
+            .trim(),
+        "1"
+    );
+    // A standby made writable by hand is no replica.
+    psql(&s, "SELECT pg_promote()");
+    said.push_str(&red(
+        &lab,
+        "db: PostgreSQL on secondary is not a standby of primary",
+    ));
+    // The password is never shown, and is in no role file.
+    assert!(!said.contains(PW), "the password was shown:\n{said}");
+    s.sh(&format!("! grep -rq '{PW}' /etc/postgresql"))
+        .expect_ok("the password is in no PostgreSQL configuration file");
+}
+
+/// Starts a write load on `node`: an order every 50 ms inserted into
+/// `orders`, each acknowledged one recorded with its time (ms) in
+/// /root/acked.
+fn start_load(node: &Node<'_>, from: u64) {
+    node.sh(&format!(
+        "rm -f /root/acked; nohup sh -c 'i={from}; while :; do i=$((i+1)); if runuser -u postgres -- psql -XAtqc \"INSERT INTO orders VALUES ($i)\" >/dev/null 2>&1; then echo $i $(date +%s%3N) >> /root/acked; fi; sleep 0.05; done' >/dev/null 2>&1 </dev/null &"
+    ))
+    .expect_ok("the write load");
+}
+
+fn stop_load(node: &Node<'_>) {
+    node.sh("pkill -f 'INSERT INTO [o]rders' || true")
+        .expect_ok("stop the load");
+}
+
+fn acked(text: &str) -> Vec<(u64, f64)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+fn held(node: &Node<'_>) -> HashSet<u64> {
+    node.sh("cd / && runuser -u postgres -- psql -XAtqc 'SELECT n FROM orders'")
+        .expect_ok("the orders")
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+#[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
+fn a_cold_reboot_under_load_promotes_the_standby_and_failback_then_switchover_keep_every_order() {
+    let lab = lab!();
+    let mut said = set_up(&lab);
+    let (p, s) = (lab.primary(), lab.secondary());
+    psql(&p, "CREATE TABLE orders (n int PRIMARY KEY)");
+    lab.primary().take_service_address();
+    let (green, out) = verify(&lab);
+    assert!(green, "{out}");
+    start_load(&p, 0);
+    let first = coldspare_lab::probe::now();
+    coldspare_lab::wait_until(
+        "the load running longer than the RPO",
+        Duration::from_secs(40),
+        || {
+            coldspare_lab::probe::now() - first > 8.0
+                && acked(&p.sh("cat /root/acked 2>/dev/null").stdout).len() > 20
+        },
+    );
+    let off = coldspare_lab::probe::now();
+    p.power_off();
+    let out = crate::survivor_lab::cold_reboot_on_the_secondary(&lab);
+    assert!(
+        out.contains("db (postgresql): secondary is writable now (timeline 2); its copy holds the primary's writes up to at least"),
+        "{out}"
+    );
+    said.push_str(&out);
+    let mail = lab.wait_for_mail(1, Duration::from_secs(10));
+    let took = mail
+        .iter()
+        .find(|m| m.subject.contains("secondary is the primary now"))
+        .expect("the closing mail");
+    let body = coldspare_lab::decoded_mail(&took.file);
+    assert!(
+        body.contains("db (postgresql): secondary is writable now"),
+        "{body}"
+    );
+    said.push_str(&body);
+    // Every order acknowledged more than the RPO before the power-off is
+    // on the survivor (read from the old primary's disk: it is off).
+    let acks = acked(&std::fs::read_to_string(lab.disk("primary").join("root/acked")).unwrap());
+    let due: Vec<u64> = acks
+        .iter()
+        .filter(|(_, at)| off * 1000.0 - at > 5_000.0)
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(
+        !due.is_empty(),
+        "orders acknowledged before the RPO: {acks:?}"
+    );
+    let on_survivor = held(&s);
+    let lost: Vec<&u64> = due.iter().filter(|n| !on_survivor.contains(n)).collect();
+    assert!(lost.is_empty(), "orders older than the RPO lost: {lost:?}");
+    // The survivor takes orders, and keeps taking them after a restart.
+    for n in 100_001..100_021 {
+        psql(&s, &format!("INSERT INTO orders VALUES ({n})"));
+    }
+    s.sh("systemctl restart postgresql@15-main && test ! -e /var/lib/postgresql/15/main/standby.signal")
+        .expect_ok("restart the new primary");
+    psql(&s, "INSERT INTO orders VALUES (100021)");
+
+    // The old primary comes back (no boot gate yet: it starts writable and
+    // takes a stray order only it holds); the failback rebuilds it as the
+    // standby by pg_rewind and keeps what it held aside, named with its size.
+    p.power_on();
+    booted(&lab);
+    psql(&p, "INSERT INTO orders VALUES (999999)");
+    let run = lab.session("secondary", &["failover", "failback"]);
+    let (code, out, err) = run.finish(Duration::from_secs(300));
+    assert_eq!(code, 0, "failback:\n{out}\n{err}");
+    assert!(
+        out.contains("db: primary's copy rewound to secondary's history (pg_rewind); what it held before is kept aside in /var/lib/coldspare/data/db/aside/"),
+        "{out}"
+    );
+    assert!(out.contains(" MB)"), "{out}");
+    assert!(
+        out.contains(
+            "db: PostgreSQL on primary is now a standby of secondary (198.51.100.12:5432)"
+        ),
+        "{out}"
+    );
+    said.push_str(&out);
+    assert!(
+        !held(&p).contains(&999_999),
+        "the stray order is gone from the standby"
+    );
+    p.sh("ls -d /var/lib/coldspare/data/db/aside/*-main/base")
+        .expect_ok("the returning node's data directory kept aside");
+    let out = s
+        .coldspare(&["verify"])
+        .expect_ok("a green verify after the failback");
+    out.has("ok       db (postgresql): primary holds it up to");
+    said.push_str(&out.stdout);
+
+    // Back by a switchover under a write load on the survivor: no
+    // acknowledged order lost, the old primary streams from the new one.
+    start_load(&s, 200_000);
+    coldspare_lab::wait_until("orders on the survivor", Duration::from_secs(30), || {
+        acked(&s.sh("cat /root/acked 2>/dev/null").stdout).len() > 20
+    });
+    let run = lab.session("secondary", &["failover", "switchover"]);
+    let (code, out, err) = run.finish(Duration::from_secs(300));
+    assert_eq!(code, 0, "switchover back:\n{out}\n{err}");
+    assert!(
+        out.contains("so no acknowledged write is lost; secondary streams from it now"),
+        "{out}"
+    );
+    said.push_str(&out);
+    stop_load(&s);
+    let acks = acked(&s.sh("cat /root/acked").expect_ok("acks").stdout);
+    assert!(acks.len() > 20, "the load ran: {acks:?}");
+    let on_primary = held(&p);
+    let lost: Vec<u64> = due
+        .iter()
+        .copied()
+        .chain(100_001..=100_021)
+        .chain(acks.iter().map(|(n, _)| *n))
+        .filter(|n| !on_primary.contains(n))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "orders lost by failback and switchover: {lost:?}"
+    );
+    psql(&p, "INSERT INTO orders VALUES (300000)");
+    s.sh("cd / && runuser -u postgres -- psql -XAtqc 'INSERT INTO orders VALUES (300001)' 2>&1 | grep -q 'read-only transaction'")
+        .expect_ok("the old survivor is the standby again");
+    assert!(!said.contains(PW), "the password was shown:\n{said}");
+}
