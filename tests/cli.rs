@@ -117,3 +117,41 @@ fn init_writes_a_starter_that_passes_check_once_the_key_exists() {
             .contains("the admin's own note")
     );
 }
+
+#[test]
+fn the_boot_gate_of_a_set_taken_out_of_the_configuration_never_keeps_a_database_down() {
+    let t = Test::new().file("id_ed25519", "(private key)", 0o600);
+    let ran = t
+        .args(&[
+            "--config",
+            "{dir}/c.yaml",
+            "init",
+            "--primary",
+            "web1=10.1.0.1",
+            "--secondary",
+            "web2=10.1.0.2",
+        ])
+        .run()
+        .code(0);
+    let dir = ran.dir();
+    let c = dir.join("c.yaml");
+    let text = std::fs::read_to_string(&c).unwrap();
+    std::fs::write(
+        &c,
+        text.replace("/etc/coldspare/", &format!("{}/", dir.display())),
+    )
+    .unwrap();
+    let c = c.to_string_lossy();
+    // Its drop-in names a set the file no longer has: the unit starts.
+    Test::new()
+        .args(&["--config", &c, "data", "gate", "db"])
+        .run()
+        .code(0)
+        .stderr_has("no data set `db` in ")
+        .stderr_has("remove its drop-in (/etc/systemd/system/*.service.d/coldspare-gate-db.conf)");
+    Test::new()
+        .args(&["--config", &c, "data", "gate"])
+        .run()
+        .code(0)
+        .stdout_has("no PostgreSQL or redis data set: the boot gate holds nothing");
+}

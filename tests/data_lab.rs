@@ -465,6 +465,9 @@ fn a_cold_reboot_promotes_the_survivors_copy_and_failback_then_switchover_keep_e
         Duration::from_secs(30),
         || coldspare_lab::probe::now() - first > 8.0 && !acked(&lab.primary()).is_empty(),
     );
+    // A dump on its disk, as redis's own schedule makes: what it comes
+    // back with.
+    assert_eq!(redis(&lab.primary(), "SAVE"), "OK");
     let off = coldspare_lab::probe::now();
     lab.primary().power_off();
     let said = crate::survivor_lab::cold_reboot_on_the_secondary(&lab);
@@ -541,16 +544,21 @@ fn a_cold_reboot_promotes_the_survivors_copy_and_failback_then_switchover_keep_e
     }
     lab.primary().power_on();
     booted(&lab);
-    // Powered off, it saved nothing since its last dump; what it takes now
-    // (no boot gate yet) is what only it holds, and the failback keeps it.
-    assert_eq!(redis(&lab.primary(), "SET stray-order 1"), "OK");
+    // The boot gate: its own record still says primary, the survivor's is
+    // newer, so its redis came up refusing writes, and its journal says why.
+    assert!(
+        redis(&lab.primary(), "SET stray-order 1").contains("NOREPLICAS"),
+        "the returning old primary takes no write"
+    );
+    lab.primary()
+        .sh("journalctl -b -u redis-server --no-pager | grep -q 'READ-ONLY: orders: redis starts refusing writes (NOREPLICAS), by coldspare.s boot gate: secondary records epoch 1'")
+        .expect_ok("the unit's journal says why");
     let run = lab.session("secondary", &["failover", "failback"]);
     let (code, out, err) = run.finish(Duration::from_secs(180));
     assert_eq!(code, 0, "failback:\n{out}\n{err}");
     assert!(
-        out.contains(
-            "orders: primary's own 1 keys kept aside in /var/lib/coldspare/data/orders/aside/"
-        ),
+        out.contains("orders: primary's own ")
+            && out.contains(" keys kept aside in /var/lib/coldspare/data/orders/aside/"),
         "what the returning node held is kept aside, named with its size:\n{out}"
     );
     assert!(out.contains("bytes)"), "{out}");

@@ -11,6 +11,7 @@
 
 mod directory;
 mod error;
+pub mod gate;
 mod postgresql;
 mod redis;
 
@@ -141,7 +142,7 @@ pub fn setup(
     opts: SetupOptions,
     progress: &dyn cluster::progress::Progress,
 ) -> Result<Vec<String>, Error> {
-    match &set.engine {
+    let mut lines = match &set.engine {
         DataEngine::Postgresql(p) => {
             postgresql::setup(config, set, p, primary, secondary, opts, progress)
         }
@@ -149,7 +150,31 @@ pub fn setup(
         DataEngine::Directory(d) => {
             directory::setup(config, set, d, primary, secondary, opts, progress)
         }
+    }?;
+    if let Some(unit) = set.engine.unit() {
+        if opts.dry_run {
+            lines.push(format!(
+                "{}: would put the boot gate in front of {unit} on {} and {}",
+                set.name,
+                primary.name(),
+                secondary.name()
+            ));
+        } else {
+            let mut at = None;
+            for node in [&mut *primary, &mut *secondary] {
+                at = gate::install(set, node)?;
+            }
+            lines.push(format!(
+                "{}: the boot gate is in front of {unit} on {} and {} ({}): a node that was \
+                 off while the roles moved starts it read-only",
+                set.name,
+                primary.name(),
+                secondary.name(),
+                at.unwrap_or_default()
+            ));
+        }
     }
+    Ok(lines)
 }
 
 /// Looks at `set` on both nodes without writing anything (no marker): the

@@ -188,6 +188,36 @@ fn write_role(
     )
 }
 
+/// The boot gate's role file and `standby.signal`: PostgreSQL starts as a
+/// standby of nothing (read-only, its data as it was), which the failback
+/// rewinds into the new primary's standby.
+pub(crate) fn close(
+    set: &DataSet,
+    p: &PostgresSet,
+    node: &mut Node,
+    why: &str,
+) -> Result<String, Error> {
+    write_file(
+        node,
+        &p.role_file,
+        &crate::gate::role_text(
+            set,
+            why,
+            "# No primary_conninfo: a standby of nothing (standby.signal is in the data\n\
+             # directory), so it takes no writes and follows no one.\n",
+        ),
+        0o644,
+        Some("postgres"),
+    )?;
+    let signal = quote(&p.data_dir.join("standby.signal").to_string_lossy());
+    run(
+        node,
+        format!("touch {signal} && chown postgres:postgres {signal} && chmod 600 {signal}"),
+        SHORT,
+    )?;
+    Ok("PostgreSQL starts read-only (a standby of nothing)".into())
+}
+
 /// The standby's libpq password file, from the set's password file read
 /// on the node (`:` and `\` escaped as libpq wants).
 fn write_passfile(p: &PostgresSet, node: &mut Node) -> Result<(), Error> {
@@ -327,7 +357,6 @@ pub(crate) fn setup(
     progress: &dyn cluster::progress::Progress,
 ) -> Result<Vec<String>, Error> {
     let name = &set.name;
-    let mut lines = Vec::new();
     let (p_name, s_name) = (primary.name().to_string(), secondary.name().to_string());
     let addr = primary.spec.address.clone();
     let log = format!(
@@ -345,6 +374,19 @@ pub(crate) fn setup(
             p.name()
         ))
     })?;
+    // Held read-only by the boot gate (it could not ask the secondary when
+    // it started): this session is fenced, so both nodes agree now.
+    let mut lines = Vec::new();
+    let ps = if ps.recovery && !opts.dry_run && crate::gate::is_gated(set, primary) {
+        promote(config, set, p, primary)?;
+        lines.push(format!(
+            "{name}: the boot gate on {p_name} lifted: {s_name} agrees that {p_name} is the \
+             primary, so PostgreSQL there is writable again"
+        ));
+        side(p, primary).map_err(|e| Error::Refused(format!("{name}: {p_name}: {e}")))?
+    } else {
+        ps
+    };
     if ps.recovery {
         return Err(Error::Refused(format!(
             "{name}: PostgreSQL on {p_name} is itself a standby: the primary's copy must be the \
@@ -670,6 +712,10 @@ pub(crate) fn look(
     let mut p_side = None;
     if let Some(pn) = primary.as_deref_mut() {
         match side(p, pn) {
+            Ok(s) if s.recovery && crate::gate::is_gated(set, pn) => {
+                st.primary_side = "held read-only by the boot gate".into();
+                st.problems.push(crate::gate::held(name, &p_name, &s_name));
+            }
             Ok(s) if s.recovery => {
                 st.primary_side = "a standby".into();
                 st.problems.push(format!(

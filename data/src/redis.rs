@@ -113,6 +113,7 @@ fn follow_role(
     primary: &str,
     addr: &str,
 ) -> Result<(), Error> {
+    lift_gate(set, r, node)?;
     let masterauth = r.password_file.as_ref().map(|pw| {
         format!(
             "printf 'masterauth \"%s\"\\n' \"$(cat {})\"",
@@ -127,6 +128,65 @@ fn follow_role(
         Some("redis"),
         masterauth.as_deref(),
     )
+}
+
+/// Writes `node`'s role file as the primary's (a replica of nothing),
+/// lifting the boot gate first where it held writes.
+fn lead_role(set: &DataSet, r: &RedisSet, node: &mut Node) -> Result<(), Error> {
+    lift_gate(set, r, node)?;
+    write_file(
+        node,
+        &r.role_file,
+        &role_text(set, None, r),
+        0o640,
+        Some("redis"),
+    )
+}
+
+/// Where the boot gate wrote the role file (`min-replicas-to-write 1`, so
+/// a primary with no replica refuses writes), the running redis is told
+/// to write again before the file is rewritten: a restart is not needed,
+/// and no later promotion inherits the refusal. Whether it was gated.
+fn lift_gate(set: &DataSet, r: &RedisSet, node: &mut Node) -> Result<bool, Error> {
+    if !crate::gate::is_gated(set, node) {
+        return Ok(false);
+    }
+    ok(&run(
+        node,
+        cli(r, "CONFIG SET min-replicas-to-write 0"),
+        SHORT,
+    )?)
+    .map_err(|e| {
+        Error::Refused(format!(
+            "{}: {} refused lifting the boot gate (CONFIG SET min-replicas-to-write 0): {e}",
+            set.name,
+            node.name()
+        ))
+    })?;
+    Ok(true)
+}
+
+/// The boot gate's role file: redis starts as a primary that refuses every
+/// write (no replica can be connected to a node nobody follows), its data
+/// left as it is for the failback to keep aside.
+pub(crate) fn close(
+    set: &DataSet,
+    r: &RedisSet,
+    node: &mut Node,
+    why: &str,
+) -> Result<String, Error> {
+    write_file(
+        node,
+        &r.role_file,
+        &crate::gate::role_text(
+            set,
+            why,
+            "min-replicas-to-write 1\nmin-replicas-max-lag 10\n",
+        ),
+        0o640,
+        Some("redis"),
+    )?;
+    Ok("redis starts refusing writes (NOREPLICAS)".into())
 }
 
 /// Whether `redis.conf` on `node` includes the role file.
@@ -280,13 +340,13 @@ pub(crate) fn setup(
     if opts.dry_run {
         return Ok(said_lines);
     }
-    write_file(
-        primary,
-        &r.role_file,
-        &role_text(set, None, r),
-        0o640,
-        Some("redis"),
-    )?;
+    if lift_gate(set, r, primary)? {
+        said_lines.push(format!(
+            "{}: the boot gate on {p_name} lifted: {s_name} agrees that {p_name} is the primary",
+            set.name
+        ));
+    }
+    lead_role(set, r, primary)?;
     follow_role(set, r, secondary, &p_name, &addr)?;
     if let Some(pw) = &r.password_file {
         let arg = format!(
@@ -408,6 +468,10 @@ pub(crate) fn look(
                     r.port
                 ));
             }
+            Ok(_) if crate::gate::is_gated(set, p) => {
+                st.primary_side = "held read-only by the boot gate".into();
+                st.problems.push(crate::gate::held(name, &p_name, &s_name));
+            }
             Ok(i) => {
                 p_writable = true;
                 let replicas = i.num("connected_slaves").unwrap_or(0);
@@ -526,13 +590,7 @@ pub(crate) fn promote(
         .and_then(|o| o.trim().parse::<i64>().ok())
         .and_then(|v| Utc.timestamp_millis_opt(v).single());
     let last_io = i.num("master_last_io_seconds_ago");
-    write_file(
-        node,
-        &r.role_file,
-        &role_text(set, None, r),
-        0o640,
-        Some("redis"),
-    )?;
+    lead_role(set, r, node)?;
     if i.is_replica() {
         ok(&run(node, cli(r, "REPLICAOF NO ONE"), SHORT)?).map_err(|e| {
             Error::Refused(format!(

@@ -1,9 +1,9 @@
 //! `coldspare data`: the business's data sets. `setup` makes the secondary a
-//! replica of the primary (redis `REPLICAOF`; a first rsync pass for a
-//! directory), `status` shows each set on both nodes without writing
+//! replica of the primary (PostgreSQL streaming replication, redis
+//! `REPLICAOF`, a first rsync pass for a directory), `status` shows each set on both nodes without writing
 //! anything, `pass` runs one pass of a directory set now. The Verifier
 //! proves every set current each night; the failover playbooks promote
-//! them.
+//! them; `gate` runs before a database starts on a node (the boot gate).
 
 use std::process::ExitCode;
 
@@ -18,11 +18,18 @@ use super::{Global, exit, output, progress};
 pub enum Cmd {
     /// Make the secondary a replica of the primary for each set (or NAME).
     ///
-    /// redis: checks that redis.conf includes coldspare's role file, keeps
-    /// the secondary's own keys aside (with --yes), sends REPLICAOF and
-    /// waits for the first copy. directory: the first rsync pass, keeping
-    /// every file it replaces or deletes on the secondary. Run it again at
-    /// any time: a set already replicating is left as it is.
+    /// postgresql: the replication role (its password from the set's
+    /// password file), the slot and the marker table on the primary; the
+    /// standby's connection tried first (a refusal names the pg_hba.conf
+    /// lines to add); the standby's data directory kept aside (with --yes)
+    /// and replaced by pg_basebackup, or rewound by pg_rewind when it is an
+    /// older copy of the same cluster. redis: checks that redis.conf
+    /// includes coldspare's role file, keeps the secondary's own keys aside
+    /// (with --yes), sends REPLICAOF and waits for the first copy.
+    /// directory: the first rsync pass, keeping every file it replaces or
+    /// deletes on the secondary. A database set gets the boot gate on both
+    /// nodes (see `data gate --help`). Run it again at any time: a set
+    /// already replicating is left as it is.
     Setup {
         /// One set; all of them when left out.
         name: Option<String>,
@@ -53,6 +60,36 @@ pub enum Cmd {
         /// One directory set; every directory set when left out.
         name: Option<String>,
     },
+    /// The boot gate: run on a node before its database starts.
+    ///
+    /// `data setup` puts it in front of each database's systemd unit on
+    /// both nodes (ExecStartPre= in a drop-in), so it runs at every start
+    /// of PostgreSQL or redis, by the node's own init at boot too. A node
+    /// that records itself as the secondary starts as the replica it is. The
+    /// recorded primary first asks the other node for its roles record: when
+    /// that node agrees, the database starts writable; when it records a
+    /// newer epoch (the roles moved while this node was off), or cannot be
+    /// asked and did not take over from here, the database starts
+    /// read-only (PostgreSQL as a standby of nothing, redis refusing
+    /// writes), its data left as it was for the failback to keep aside.
+    /// Never two primaries: that is why a primary whose secondary is down
+    /// at its own reboot starts read-only too, until you say otherwise.
+    ///
+    /// --open is that word: the roles never moved (the other node is down,
+    /// nobody failed over). Each gated set here is made writable. It is
+    /// refused when the other node answers with a newer record: run
+    /// `coldspare failover failback` on it instead. `coldspare data setup`
+    /// lifts the gate by itself once both nodes agree.
+    ///
+    /// Exits 0 when every set may start (writable or read-only), 1 when a
+    /// set could not be made read-only (its unit then does not start).
+    Gate {
+        /// One set; every PostgreSQL and redis set when left out.
+        name: Option<String>,
+        /// Make the gated sets writable here: the roles never moved.
+        #[arg(long)]
+        open: bool,
+    },
 }
 
 pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
@@ -61,7 +98,87 @@ pub fn run(global: &Global, cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Setup { name, dry_run, yes } => setup(global, &config, name, dry_run, yes),
         Cmd::Status { name } => status(global, &config, name),
         Cmd::Pass { name } => pass(global, &config, name),
+        Cmd::Gate { name, open } => gate(global, &config, name, open),
     }
+}
+
+fn gate(
+    global: &Global,
+    config: &Config,
+    name: Option<String>,
+    open: bool,
+) -> anyhow::Result<ExitCode> {
+    if let Some(n) = name.as_deref()
+        && !config.data.iter().any(|s| s.name == n)
+    {
+        // A set taken out of the configuration: its drop-in must not keep
+        // the database from starting.
+        eprintln!(
+            "{}: no data set `{n}` in {}: the boot gate holds nothing; remove its drop-in \
+             (/etc/systemd/system/*.service.d/coldspare-gate-{n}.conf) and `systemctl daemon-reload`",
+            output::yellow("warning"),
+            global.config.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sets = data::gate::guarded(config, name.as_deref())?;
+    if sets.is_empty() {
+        println!("no PostgreSQL or redis data set: the boot gate holds nothing");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(me_spec) = config
+        .nodes
+        .iter()
+        .find(|n| cluster::transport::is_local(&n.address))
+    else {
+        anyhow::bail!(
+            "this machine is neither node of cluster {}: the boot gate runs on a node",
+            config.cluster
+        );
+    };
+    let peer = config
+        .nodes
+        .iter()
+        .find(|n| n.name != me_spec.name)
+        .ok_or_else(|| anyhow::anyhow!("the configuration names one node"))?;
+    let ours = cluster::roles::current(config)?;
+    // Only the recorded primary needs the other node's word.
+    let said = if ours.primary == me_spec.name {
+        data::gate::ask(config, peer)
+    } else {
+        data::gate::Peer::Says(None)
+    };
+    let mut me = cluster::transport::connect(config, me_spec)?;
+    if open {
+        let lines = data::gate::open(config, &sets, &mut me, &ours, &peer.name, &said)?;
+        if global.json {
+            output::json(&serde_json::json!({ "done": lines }))?;
+        } else {
+            for l in &lines {
+                println!("{l}");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let gated = data::gate::at_start(&sets, &mut me, &ours, &peer.name, &said);
+    if global.json {
+        output::json(&serde_json::json!({ "sets": gated }))?;
+    } else {
+        for g in &gated {
+            if g.open {
+                println!("{}", g.said);
+            } else {
+                // The journal of the unit shows this: the person who
+                // wonders why the database takes no writes reads it here.
+                eprintln!("{}: {}", output::red("READ-ONLY"), g.said);
+            }
+        }
+    }
+    Ok(if gated.iter().any(|g| g.failed) {
+        exit::from(exit::PROBLEM)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn sets<'a>(

@@ -76,6 +76,32 @@ impl DataEngine {
         }
     }
 
+    /// The systemd unit that starts the engine on a node (Debian's names),
+    /// where coldspare's boot gate sits: `postgresql@15-main.service`,
+    /// `redis-server.service` (or `redis-server@NAME.service` for
+    /// `/etc/redis/redis-NAME.conf`). A directory has none.
+    pub fn unit(&self) -> Option<String> {
+        match self {
+            DataEngine::Postgresql(p) => {
+                Some(format!("postgresql@{}-{}.service", p.version(), p.name()))
+            }
+            DataEngine::Redis(r) => {
+                let stem = r
+                    .config
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("redis");
+                Some(match stem.strip_prefix("redis-") {
+                    Some(instance) if !instance.is_empty() => {
+                        format!("redis-server@{instance}.service")
+                    }
+                    _ => "redis-server.service".to_string(),
+                })
+            }
+            DataEngine::Directory(_) => None,
+        }
+    }
+
     /// The set's password file, a secret (synced, never shown).
     pub fn password_file(&self) -> Option<&Path> {
         match self {
@@ -533,6 +559,20 @@ mod tests {
                 .iter()
                 .any(|e| e == "/etc/redis/coldspare-orders.conf")
         );
+        // The units the boot gate sits in, Debian's names.
+        assert_eq!(
+            c.data[0].engine.unit().as_deref(),
+            Some("redis-server.service")
+        );
+        assert_eq!(c.data[1].engine.unit(), None);
+        let (_dir, t) = self::text(
+            "data:\n  cache: { engine: redis, rpo: 5s, port: 6380, config: /etc/redis/redis-cache.conf }\n",
+        );
+        let c = parse(Path::new("/c.yaml"), &t).unwrap();
+        assert_eq!(
+            c.data[0].engine.unit().as_deref(),
+            Some("redis-server@cache.service")
+        );
     }
 
     #[test]
@@ -592,6 +632,10 @@ mod tests {
                 .excludes(&c.state_dir)
                 .iter()
                 .any(|e| e == "/etc/postgresql/15/main/conf.d/coldspare-db.conf")
+        );
+        assert_eq!(
+            c.data[0].engine.unit().as_deref(),
+            Some("postgresql@15-main.service")
         );
         let p = problems("data:\n  db: { engine: postgresql, rpo: 5s }\n");
         assert!(
