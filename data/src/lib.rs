@@ -229,6 +229,27 @@ fn look(
     st
 }
 
+/// Whether `set` answers on `node` as its role there wants: with
+/// `writable` (the primary) it takes a write (a marker, now), otherwise it
+/// answers; a directory is there. A short sentence either way. What a
+/// playbook's `check` step waits for next to the services.
+pub fn ready(set: &DataSet, node: &mut Node, writable: bool) -> Result<String, String> {
+    match &set.engine {
+        DataEngine::Postgresql(p) => postgresql::ready(set, p, node, writable),
+        DataEngine::Redis(r) => redis::ready(set, r, node, writable),
+        DataEngine::Directory(d) => run(
+            node,
+            format!(
+                "test -d {}",
+                cluster::shell::quote(&d.path.to_string_lossy())
+            ),
+            Duration::from_secs(10),
+        )
+        .map(|_| "there".to_string())
+        .map_err(|_| format!("{} is missing", d.path.display())),
+    }
+}
+
 /// Makes `set` writable on `node`, the new primary (at failover, after the
 /// old primary is known off): returns the journal's line, which says how
 /// current the copy it took over was.

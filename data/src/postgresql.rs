@@ -188,6 +188,39 @@ fn write_role(
     )
 }
 
+/// Whether the set answers on `node` as its role wants: the primary takes
+/// a write (the marker, now), a standby answers. What a playbook's check
+/// step waits for after a restart: the database may still be starting.
+pub(crate) fn ready(
+    set: &DataSet,
+    p: &PostgresSet,
+    node: &mut Node,
+    writable: bool,
+) -> Result<String, String> {
+    let s = side(p, node).map_err(|e| format!("PostgreSQL does not answer: {e}"))?;
+    if !writable {
+        return Ok(if s.recovery { "a standby" } else { "answers" }.into());
+    }
+    if s.recovery {
+        return Err(if crate::gate::is_gated(set, node) {
+            "held read-only by the boot gate".into()
+        } else {
+            "in recovery (read-only), not the primary".into()
+        });
+    }
+    sql(
+        p,
+        node,
+        &format!(
+            "INSERT INTO coldspare.marker VALUES ({}, {}) ON CONFLICT (name) DO UPDATE SET at = excluded.at;",
+            lit(&set.name),
+            now_ms()
+        ),
+    )
+    .map_err(|e| format!("takes no write: {e}"))?;
+    Ok("takes writes".into())
+}
+
 /// The boot gate's role file and `standby.signal`: PostgreSQL starts as a
 /// standby of nothing (read-only, its data as it was), which the failback
 /// rewinds into the new primary's standby.
@@ -286,8 +319,31 @@ fn prepare_primary(p: &PostgresSet, node: &mut Node) -> Result<(), Error> {
         Err(Error::Command {
             node: node.name().to_string(),
             what: "preparing the primary (role, grants, slot, marker table)".into(),
-            output: said(&r),
+            output: without_statements(&r.stderr, r.code),
         })
+    }
+}
+
+/// What psql said about a failed statement that carried the password:
+/// psql quotes a failed statement back (`LINE 1: ALTER ROLE … PASSWORD
+/// '…'`, a `STATEMENT:` line), so no line that could hold it is shown.
+fn without_statements(stderr: &str, code: Option<i32>) -> String {
+    let shown: Vec<&str> = stderr
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            !l.to_ascii_uppercase().contains("PASSWORD")
+                && !t.starts_with("LINE ")
+                && !t.starts_with("STATEMENT:")
+                && !t.starts_with('^')
+                && !l.contains("at or near")
+        })
+        .take(3)
+        .collect();
+    if shown.is_empty() {
+        format!("psql exited {code:?} (its output held the statement, not shown)")
+    } else {
+        shown.join(" / ")
     }
 }
 
@@ -1092,6 +1148,30 @@ pub(crate) fn switch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_statement_carrying_the_password_is_never_quoted_back() {
+        let said = "psql:<stdin>:9: ERROR:  syntax error at or near \"s3cret\"\n\
+                    LINE 1: ALTER ROLE coldspare_repl WITH REPLICATION LOGIN PASSWORD 'x's3cret';\n\
+                    \x20                                                         ^\n";
+        let shown = without_statements(said, Some(3));
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("'x'"),
+            "{shown}"
+        );
+        // What does not quote the statement is shown.
+        let said = "psql:<stdin>:2: ERROR:  permission denied to create role\n";
+        let shown = without_statements(said, Some(3));
+        assert!(
+            shown.contains("permission denied to create role"),
+            "{shown}"
+        );
+        let shown = without_statements("ALTER ROLE r PASSWORD 'pw';\n", Some(3));
+        assert!(
+            !shown.contains("pw'") && shown.contains("not shown"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn a_sql_literal_doubles_its_quotes() {

@@ -130,6 +130,42 @@ fn follow_role(
     )
 }
 
+/// Whether the set answers on `node` as its role wants: the primary takes
+/// a write (the marker, now), a replica answers.
+pub(crate) fn ready(
+    set: &DataSet,
+    r: &RedisSet,
+    node: &mut Node,
+    writable: bool,
+) -> Result<String, String> {
+    let i = info(r, node).map_err(|e| format!("redis does not answer: {e}"))?;
+    if !writable {
+        return Ok(if i.is_replica() {
+            "a replica"
+        } else {
+            "answers"
+        }
+        .into());
+    }
+    if i.is_replica() {
+        return Err("a replica (read-only), not the primary".into());
+    }
+    let out = run(
+        node,
+        cli(r, &format!("SET {} {}", marker_key(set), now_ms())),
+        SHORT,
+    )
+    .map_err(|e| e.to_string())?;
+    ok(&out).map_err(|e| {
+        if crate::gate::is_gated(set, node) {
+            format!("held read-only by the boot gate ({e})")
+        } else {
+            format!("takes no write: {e}")
+        }
+    })?;
+    Ok("takes writes".into())
+}
+
 /// Writes `node`'s role file as the primary's (a replica of nothing),
 /// lifting the boot gate first where it held writes.
 fn lead_role(set: &DataSet, r: &RedisSet, node: &mut Node) -> Result<(), Error> {

@@ -1,5 +1,6 @@
 //! The `check` step: every service's checks (or the named ones) run on a node,
-//! directly or through the service address, with retries until the timeout.
+//! directly or through the service address, with retries until the timeout;
+//! with every service, each data set too (the primary's takes a write).
 
 use std::time::{Duration, Instant};
 
@@ -42,20 +43,39 @@ impl Runner {
             let real = self.spec(node)?;
             let node_conn = self.node(&real).ok();
             let (runs, _) = verifier::runner::run_node(&config, &spec, node_conn, &http, false);
-            let failing: Vec<String> = runs
+            let mut failing: Vec<String> = runs
                 .iter()
                 .filter(|r| !r.ok)
                 .map(|r| format!("{} {}: {}", r.service, r.check, r.detail))
                 .collect();
+            // Every data set answers as its role wants (the primary's takes
+            // a write): after a restart a database can still be starting.
+            let sets = if services.is_empty() {
+                self.data_ready(&real)
+            } else {
+                Vec::new()
+            };
+            failing.extend(sets.iter().filter_map(|(_, r)| r.clone().err()));
             if failing.is_empty() && !runs.is_empty() {
                 return Ok(Acted::Done(format!(
-                    "{} checks passed on {}{}",
+                    "{} checks passed on {}{}{}",
                     runs.len(),
                     spec.name,
                     if against == Against::ServiceAddress {
                         format!(" through {}", spec.address)
                     } else {
                         String::new()
+                    },
+                    if sets.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; data sets: {}",
+                            sets.iter()
+                                .map(|(n, r)| format!("{n} {}", r.clone().unwrap_or_default()))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
                     }
                 )));
             }
@@ -85,7 +105,7 @@ impl Runner {
                 text: format!(
                     "{} of {} checks failing after {} s: {}",
                     failing.len(),
-                    runs.len(),
+                    runs.len() + sets.len(),
                     started.elapsed().as_secs(),
                     failing.first().cloned().unwrap_or_default()
                 ),

@@ -28,6 +28,24 @@ impl Runner {
         Ok(said)
     }
 
+    /// Each data set on `spec` asked whether it answers as its role wants
+    /// (on the recorded primary it takes a write): (name, what it said or
+    /// why not). A set whose node cannot be reached says so.
+    pub(crate) fn data_ready(&mut self, spec: &NodeSpec) -> Vec<(String, Result<String, String>)> {
+        let sets = self.config.data.clone();
+        let writable = self.config.primary().name == spec.name;
+        let mut out = Vec::new();
+        for set in &sets {
+            let r = match self.node(spec) {
+                Ok(node) => data::ready(set, node, writable),
+                Err(e) => Err(format!("{} cannot be reached: {}", spec.name, e.detail)),
+            }
+            .map_err(|e| format!("data set {}: {e}", set.name));
+            out.push((set.name.clone(), r));
+        }
+        out
+    }
+
     /// Each data set switched from `old` (still the primary in this run's
     /// configuration) to `new`, before the roles move.
     pub(crate) fn switch_data(
