@@ -43,12 +43,17 @@ fn booted(lab: &Lab) {
 /// The README's steps, from a fresh lab to a streaming standby; returns
 /// everything coldspare printed on the way.
 fn set_up(lab: &Lab) -> String {
+    set_up_with(lab, "")
+}
+
+/// As [`set_up`], the set's line carrying `keys` too (`, synchronous: true`).
+fn set_up_with(lab: &Lab, keys: &str) -> String {
     booted(lab);
     let p = lab.primary();
     p.sh(&format!(
         "printf '%s\\n' '{PW}' > /etc/coldspare/db.pass && chmod 600 /etc/coldspare/db.pass && \
          sed -i 's#^  paths: \\[#  paths: [/etc/postgresql, #' /etc/coldspare/coldspare.yaml && \
-         printf '%s' 'data:\n  db: {{ engine: postgresql, rpo: 5s, password_file: /etc/coldspare/db.pass }}\n' >> /etc/coldspare/coldspare.yaml && \
+         printf '%s' 'data:\n  db: {{ engine: postgresql, rpo: 5s, password_file: /etc/coldspare/db.pass{keys} }}\n' >> /etc/coldspare/coldspare.yaml && \
          coldspare config check && \
          printf \"listen_addresses = '*'\\nwal_log_hints = on\\n\" >> {CONF}/postgresql.conf && \
          systemctl restart postgresql@15-main"
@@ -421,4 +426,63 @@ fn a_cold_reboot_under_load_promotes_the_standby_and_failback_then_switchover_ke
     s.sh("cd / && runuser -u postgres -- psql -XAtqc 'INSERT INTO orders VALUES (300001)' 2>&1 | grep -q 'read-only transaction'")
         .expect_ok("the old survivor is the standby again");
     assert!(!said.contains(PW), "the password was shown:\n{said}");
+}
+
+#[test]
+#[cfg_attr(lab_skip, ignore = "COLDSPARE_LAB=skip: a lab test, not run")]
+fn a_synchronous_set_waits_for_the_standby_and_says_writes_stop_while_it_is_gone() {
+    let lab = lab!();
+    let said = set_up_with(&lab, ", synchronous: true");
+    assert!(
+        said.contains("db: synchronous: every commit on primary now waits until secondary has it"),
+        "{said}"
+    );
+    let (p, s) = (lab.primary(), lab.secondary());
+    assert_eq!(
+        psql(
+            &p,
+            "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'coldspare_db'"
+        ),
+        "sync"
+    );
+    psql(
+        &p,
+        "CREATE TABLE orders (n int PRIMARY KEY); INSERT INTO orders VALUES (1)",
+    );
+    // Acknowledged means on the standby: read there at once, no wait.
+    assert_eq!(
+        s.sh("cd / && runuser -u postgres -- psql -XAtqc 'SELECT count(*) FROM orders'")
+            .stdout
+            .trim(),
+        "1"
+    );
+    // The standby gone: a write waits (the client gives up after 5 s), and
+    // verify says why, naming the set, without hanging itself.
+    s.sh("pg_ctlcluster 15 main stop")
+        .expect_ok("stop the standby");
+    let out = p.sh("timeout 5 runuser -u postgres -- psql -XAtqc 'INSERT INTO orders VALUES (2)'");
+    assert_eq!(out.status, 124, "the write waits for the standby: {out:?}");
+    let t0 = std::time::Instant::now();
+    red(
+        &lab,
+        "db: synchronous, and no standby is connected to primary: every write there waits",
+    );
+    assert!(t0.elapsed() < Duration::from_secs(60), "verify hung");
+    // Back: the waiting commit completes, and verify is green.
+    s.sh("pg_ctlcluster 15 main start")
+        .expect_ok("start it again");
+    coldspare_lab::wait_until("order 2 on the standby", Duration::from_secs(30), || {
+        s.sh("cd / && runuser -u postgres -- psql -XAtqc 'SELECT count(*) FROM orders'")
+            .stdout
+            .trim()
+            == "2"
+    });
+    let (green, out) = verify(&lab);
+    assert!(green, "{out}");
+    // The role file the primary reads names the standby; the standby's
+    // role file names no one to wait for.
+    p.sh("grep -qx \"synchronous_standby_names = 'coldspare_db'\" /etc/postgresql/15/main/conf.d/coldspare-db.conf")
+        .expect_ok("the primary's role file");
+    s.sh("! grep -q synchronous_standby_names /etc/postgresql/15/main/conf.d/coldspare-db.conf")
+        .expect_ok("the standby's role file");
 }

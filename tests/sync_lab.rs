@@ -54,7 +54,7 @@ fn an_nginx_change_on_the_primary_is_served_by_the_secondary() {
     assert_eq!(lines.len(), 1, "{}", history.stdout);
     assert!(
         lines[0]
-            .ends_with("first capture: 19 files in /etc/nginx, /etc/redis, /srv/app; 179 packages"),
+            .ends_with("first capture: 19 files in /etc/nginx, /etc/redis, /srv/app; 197 packages"),
         "{}",
         history.stdout
     );

@@ -28,10 +28,12 @@ const SHORT: Duration = Duration::from_secs(10);
 /// A base backup or a rewind of a large cluster takes its time.
 const COPY: Duration = Duration::from_secs(3 * 3600);
 
-/// `psql` as `postgres` over the local socket, fields split by `|`.
+/// `psql` as `postgres` over the local socket, fields split by `|`; its
+/// commits never wait for a synchronous standby (coldspare's own writes
+/// must go through while the standby is gone, to say so).
 fn psql(p: &PostgresSet) -> String {
     format!(
-        "cd / && runuser -u postgres -- psql -X -A -t -q -v ON_ERROR_STOP=1 -F '|' -h /var/run/postgresql -p {} -d postgres",
+        "cd / && runuser -u postgres -- env PGOPTIONS='-c synchronous_commit=local' psql -X -A -t -q -v ON_ERROR_STOP=1 -F '|' -h /var/run/postgresql -p {} -d postgres",
         p.port
     )
 }
@@ -171,6 +173,44 @@ fn role_text(set: &DataSet, p: &PostgresSet, primary: Option<(&str, &str)>) -> S
     t
 }
 
+/// The marker's write: committed locally even in a synchronous set (it
+/// never waits for a standby that may be gone; the read-back on the
+/// standby is the proof).
+fn marker_write(name: &str, at: i64) -> String {
+    format!(
+        "BEGIN; SET LOCAL synchronous_commit = local; \
+         INSERT INTO coldspare.marker VALUES ({}, {at}) ON CONFLICT (name) DO UPDATE SET at = excluded.at; COMMIT;",
+        lit(name)
+    )
+}
+
+/// The primary's role file once its standby streams, for a `synchronous`
+/// set: every commit waits for the standby (`synchronous_standby_names`
+/// names it by its application_name, the slot's name), reloaded at once.
+/// A lone primary (a survivor, a primary whose copy is being made) never
+/// gets it: its writes would stop.
+fn lead_synchronously(set: &DataSet, p: &PostgresSet, node: &mut Node) -> Result<bool, Error> {
+    if !p.synchronous {
+        return Ok(false);
+    }
+    let mut t = role_text(set, p, None);
+    t.push_str(&format!(
+        "# synchronous: true. Every commit waits until the standby has it; while the\n\
+         # standby is gone, writes wait too. A failover playbook's promotion drops this.\n\
+         synchronous_standby_names = {}\n",
+        lit(&p.slot)
+    ));
+    write_file(node, &p.role_file, &t, 0o644, Some("postgres"))?;
+    sql(p, node, "SELECT pg_reload_conf();").map_err(|e| {
+        Error::Refused(format!(
+            "{}: {} could not reload its configuration: {e}",
+            set.name,
+            node.name()
+        ))
+    })?;
+    Ok(true)
+}
+
 /// Writes `node`'s role file: a standby of `primary` at `addr`, or (None)
 /// the primary.
 fn write_role(
@@ -208,16 +248,7 @@ pub(crate) fn ready(
             "in recovery (read-only), not the primary".into()
         });
     }
-    sql(
-        p,
-        node,
-        &format!(
-            "INSERT INTO coldspare.marker VALUES ({}, {}) ON CONFLICT (name) DO UPDATE SET at = excluded.at;",
-            lit(&set.name),
-            now_ms()
-        ),
-    )
-    .map_err(|e| format!("takes no write: {e}"))?;
+    sql(p, node, &marker_write(&set.name, now_ms())).map_err(|e| format!("takes no write: {e}"))?;
     Ok("takes writes".into())
 }
 
@@ -658,6 +689,15 @@ pub(crate) fn setup(
             p.port, p.slot
         ));
     }
+    if !opts.dry_run && !lead_synchronously(set, p, primary)? {
+        // A set made asynchronous again: the running primary forgets it now.
+        let _ = sql(p, primary, "SELECT pg_reload_conf();");
+    } else if !opts.dry_run {
+        lines.push(format!(
+            "{name}: synchronous: every commit on {p_name} now waits until {s_name} has it, so \
+             none is lost at a cold-reboot; while {s_name} is gone, writes on {p_name} wait too"
+        ));
+    }
     if !rewindable {
         lines.push(format!(
             "{name}: note: {p_name} has neither wal_log_hints nor data checksums, so a failback \
@@ -785,12 +825,27 @@ pub(crate) fn look(
                     pn,
                     &format!(
                         "SELECT coalesce((SELECT active::text || ',' || coalesce(wal_status, '') FROM pg_replication_slots WHERE slot_name = {slot}), 'none'), \
-                         coalesce((SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text, '') FROM pg_stat_replication WHERE application_name = {slot} LIMIT 1), 'none');",
+                         coalesce((SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text, '') || ',' || sync_state FROM pg_stat_replication WHERE application_name = {slot} LIMIT 1), 'none');",
                         slot = lit(&p.slot)
                     ),
                 );
                 match repl.as_deref().map(|o| o.split_once('|')) {
                     Ok(Some((slot, lag))) => {
+                        let (lag, sync_state) = lag.split_once(',').unwrap_or((lag, ""));
+                        if p.synchronous && lag == "none" {
+                            st.problems.push(format!(
+                                "{name}: synchronous, and no standby is connected to {p_name}: \
+                                 every write there waits (the applications hang) until {s_name} \
+                                 streams again; start it, or set `synchronous: false` and run \
+                                 `coldspare sync` and `coldspare data setup {name}`"
+                            ));
+                        } else if p.synchronous && sync_state != "sync" {
+                            st.problems.push(format!(
+                                "{name}: synchronous, but {s_name} is a `{sync_state}` standby \
+                                 of {p_name}, so commits do not wait for it: `coldspare data \
+                                 setup {name}` writes the setting again"
+                            ));
+                        }
                         st.primary_side = format!(
                             "writable, timeline {}, {}",
                             s.timeline,
@@ -910,14 +965,7 @@ pub(crate) fn look(
     let written = match (&p_side, primary) {
         (Some(_), Some(pn)) if prove => {
             let at = now_ms();
-            match sql(
-                p,
-                pn,
-                &format!(
-                    "INSERT INTO coldspare.marker VALUES ({}, {at}) ON CONFLICT (name) DO UPDATE SET at = excluded.at;",
-                    lit(name)
-                ),
-            ) {
+            match sql(p, pn, &marker_write(name, at)) {
                 Ok(_) => Some(at),
                 Err(e) => {
                     st.problems.push(format!(
@@ -987,10 +1035,19 @@ pub(crate) fn promote(
         }
         // The end of recovery on disk before the cold restart that follows.
         let _ = sql(p, node, "CHECKPOINT;");
+    } else {
+        // Already writable: it forgets a synchronous standby it may have
+        // waited for (a lone primary must take writes).
+        let _ = sql(p, node, "SELECT pg_reload_conf();");
     }
     let tl = side(p, node).map(|s| s.timeline).unwrap_or_default();
     Ok(format!(
-        "{name} (postgresql): {n} is writable now (timeline {tl}); its copy holds {}{}",
+        "{name} (postgresql): {n} is writable now (timeline {tl}){}; its copy holds {}{}",
+        if p.synchronous {
+            ", its commits waiting for no standby until it has one again"
+        } else {
+            ""
+        },
         held.map(|t| format!(
             "the primary's writes up to at least {}",
             t.format("%Y-%m-%d %H:%M:%S UTC")
@@ -1121,6 +1178,7 @@ pub(crate) fn switch(
         )?;
         run(old, pg_ctl(p, "start"), Duration::from_secs(300))?;
         wait_streaming(set, p, old, &new_addr, Duration::from_secs(60))?;
+        lead_synchronously(set, p, new)?;
         // The slot it served as the primary would keep WAL for no one.
         let _ = sql(
             p,

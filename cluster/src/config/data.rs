@@ -1,5 +1,6 @@
-//! The `data:` section: the business's own data sets (a redis instance, a
-//! directory such as a file share or an uploads folder), each replicated to
+//! The `data:` section: the business's own data sets (a PostgreSQL cluster,
+//! a redis instance, a directory such as a file share or an uploads
+//! folder), each replicated to
 //! the secondary by its own engine and held to a stated RPO (the oldest the
 //! secondary's copy may be). Only what one set's keys say is checked here;
 //! whether the engine is there and replicating is `coldspare data status`'s
@@ -26,6 +27,7 @@ pub struct RawDataSet {
     // postgresql
     pub cluster: Option<String>,
     pub user: Option<String>,
+    pub synchronous: Option<bool>,
     // directory
     pub path: Option<PathBuf>,
     pub every: Option<String>,
@@ -138,6 +140,10 @@ pub struct PostgresSet {
     /// The physical replication slot on the primary (`coldspare_SET`).
     #[serde(skip)]
     pub slot: String,
+    /// Every commit on the primary waits until the standby has it
+    /// (`synchronous_standby_names`): no acknowledged write is lost at a
+    /// cold-reboot, and writes stop while the standby is gone.
+    pub synchronous: bool,
 }
 
 impl PostgresSet {
@@ -247,6 +253,7 @@ pub(super) fn validate(
         "redis" => {
             foreign(c, "cluster", raw.cluster.is_some(), "postgresql");
             foreign(c, "user", raw.user.is_some(), "postgresql");
+            foreign(c, "synchronous", raw.synchronous.is_some(), "postgresql");
             foreign(c, "path", raw.path.is_some(), "directory");
             foreign(c, "every", raw.every.is_some(), "directory");
             foreign(c, "keep_deleted", raw.keep_deleted.is_some(), "directory");
@@ -300,6 +307,7 @@ pub(super) fn validate(
             );
             foreign(c, "cluster", raw.cluster.is_some(), "postgresql");
             foreign(c, "user", raw.user.is_some(), "postgresql");
+            foreign(c, "synchronous", raw.synchronous.is_some(), "postgresql");
             let path = match raw.path {
                 None => {
                     c.problem(
@@ -510,6 +518,7 @@ fn postgresql(
         config_dir,
         role_file,
         slot,
+        synchronous: raw.synchronous.unwrap_or(false),
     })
 }
 
@@ -652,6 +661,17 @@ mod tests {
         let p =
             problems("data:\n  db: { engine: postgresql, rpo: 5s, password_file: /p, path: /x }\n");
         assert!(p.contains("is for directory sets"), "{p}");
+        // Synchronous is PostgreSQL's, off unless asked for.
+        let (_dir, t) = self::text(
+            "data:\n  db: { engine: postgresql, rpo: 5s, password_file: /p, synchronous: true }\n",
+        );
+        let c = parse(Path::new("/c.yaml"), &t).unwrap();
+        assert!(format!("{:?}", c.data).contains("synchronous: true"));
+        let p = problems("data:\n  orders: { engine: redis, rpo: 5s, synchronous: true }\n");
+        assert!(
+            p.contains("data.orders.synchronous") && p.contains("is for postgresql sets"),
+            "{p}"
+        );
     }
 
     #[test]
