@@ -55,7 +55,7 @@ fn set_up_with(lab: &Lab, keys: &str) -> String {
          sed -i 's#^  paths: \\[#  paths: [/etc/postgresql, #' /etc/coldspare/coldspare.yaml && \
          printf '%s' 'data:\n  db: {{ engine: postgresql, rpo: 5s, password_file: /etc/coldspare/db.pass{keys} }}\n' >> /etc/coldspare/coldspare.yaml && \
          coldspare config check && \
-         printf \"listen_addresses = '*'\\nwal_log_hints = on\\n\" >> {CONF}/postgresql.conf && \
+         printf \"listen_addresses = '*'\\nwal_log_hints = on\\nmax_slot_wal_keep_size = 10GB\\n\" >> {CONF}/postgresql.conf && \
          systemctl restart postgresql@15-main"
     ))
     .expect_ok("the README's PostgreSQL settings on the primary");
@@ -209,7 +209,7 @@ fn a_postgresql_set_is_set_up_as_the_readme_says_proved_current_and_every_break_
     // secondary took over. The person who knows opens it.
     for n in [&p, &s] {
         n.sh(
-            "systemctl cat postgresql@15-main | grep -q '^ExecStartPre=+.*coldspare data gate db$'",
+            "systemctl cat postgresql@15-main | grep -q '^ExecStartPre=+.* --config /etc/coldspare/coldspare.yaml data gate db$'",
         )
         .expect_ok("the boot gate's drop-in");
     }
@@ -222,17 +222,31 @@ fn a_postgresql_set_is_set_up_as_the_readme_says_proved_current_and_every_break_
     let out = p.coldspare(&["data", "status", "db"]);
     assert_eq!(out.status, 1, "{out:?}");
     out.has("db: primary (the primary) is held read-only by coldspare's boot gate");
+    // The secondary back, the next start asks again and opens.
+    s.sh("systemctl start ssh").expect_ok("sshd back");
+    p.sh("systemctl restart postgresql@15-main")
+        .expect_ok("the primary's PostgreSQL restarted");
+    psql(&p, "INSERT INTO orders VALUES (3)");
+    p.sh("journalctl -u postgresql@15-main --no-pager | grep -q 'db: the boot gate of an earlier start lifted, it starts writable: secondary agrees that primary is the primary'")
+        .expect_ok("the journal says the gate lifted");
+    // Cut off again; this time the person opens it.
+    s.sh("systemctl stop ssh")
+        .expect_ok("the secondary's sshd stopped");
+    p.sh("systemctl restart postgresql@15-main")
+        .expect_ok("the primary's PostgreSQL restarted");
+    p.sh("cd / && runuser -u postgres -- psql -XAtqc 'INSERT INTO orders VALUES (4)' 2>&1 | grep -q 'read-only transaction'")
+        .expect_ok("the gated primary takes no write");
     let out = p
         .coldspare(&["data", "gate", "--open", "db"])
         .expect_ok("the person opens the gate");
     out.has("db: the boot gate on primary opened by hand (secondary could not be asked: ")
         .has("db (postgresql): primary is writable now (timeline 2)");
     said.push_str(&out.stdout);
-    psql(&p, "INSERT INTO orders VALUES (3)");
+    psql(&p, "INSERT INTO orders VALUES (4)");
     s.sh("systemctl start ssh").expect_ok("sshd back");
-    // The standby follows the new timeline: green again, order 3 on it.
-    coldspare_lab::wait_until("order 3 on the standby", Duration::from_secs(30), || {
-        s.sh("cd / && runuser -u postgres -- psql -XAtqc 'SELECT count(*) FROM orders WHERE n = 3'")
+    // The standby follows the new timeline: green again, order 4 on it.
+    coldspare_lab::wait_until("order 4 on the standby", Duration::from_secs(30), || {
+        s.sh("cd / && runuser -u postgres -- psql -XAtqc 'SELECT count(*) FROM orders WHERE n = 4'")
             .stdout
             .trim()
             == "1"

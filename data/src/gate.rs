@@ -54,6 +54,10 @@ pub fn decide(me: &str, ours: &Roles, peer: &str, said: &Peer) -> Verdict {
         ));
     }
     match said {
+        Peer::Says(Some(t)) if t.epoch > ours.epoch && t.primary == me => Verdict::Open(format!(
+            "{peer} records epoch {} with {me} the primary: {me} missed only the record of it",
+            t.epoch
+        )),
         Peer::Says(Some(t)) if t.epoch > ours.epoch => Verdict::Closed(format!(
             "{peer} records epoch {} ({} the primary, {}), this node epoch {}: the roles moved \
              while {me} was off, so its copy is older than {}'s",
@@ -191,11 +195,41 @@ pub fn at_start(
     sets.iter()
         .map(|set| {
             let (open, why) = match &verdict {
+                // A recorded secondary whose role file would start it
+                // writable (a switch whose follow failed half-way): as the
+                // replica it is meant to be, it takes no writes either.
+                Verdict::Open(_)
+                    if ours.primary != me.name() && !follows(set, me) && !is_gated(set, me) =>
+                {
+                    (
+                        false,
+                        format!(
+                            "{} records itself as the secondary (epoch {}), but its role file \
+                             would start it writable, a second primary",
+                            me.name(),
+                            ours.epoch
+                        ),
+                    )
+                }
                 Verdict::Open(w) => (true, w.clone()),
                 Verdict::Closed(w) => (false, w.clone()),
             };
             let mut failed = false;
-            let said = if open {
+            let said = if open && ours.primary == me.name() && is_gated(set, me) {
+                // Held at an earlier start (the other node could not be
+                // asked); it agrees now: the role file is the primary's again.
+                match reopen(set, me) {
+                    Ok(()) => format!(
+                        "{}: the boot gate of an earlier start lifted, it starts writable: {why}",
+                        set.name
+                    ),
+                    Err(e) => format!(
+                        "{}: stays read-only: the boot gate of an earlier start could not be \
+                         lifted ({e}); `coldspare data setup {}` lifts it",
+                        set.name, set.name
+                    ),
+                }
+            } else if open {
                 format!("{}: starts as recorded: {why}", set.name)
             } else {
                 match close(set, me, &why) {
@@ -278,6 +312,40 @@ pub fn open(
     Ok(lines)
 }
 
+/// Whether `set`'s role on `node` is a replica's (PostgreSQL: a
+/// `primary_conninfo` and standby.signal; redis: a `replicaof`).
+fn follows(set: &DataSet, node: &mut Node) -> bool {
+    let Some(f) = set.engine.role_file() else {
+        return true;
+    };
+    let f = quote(&f.to_string_lossy());
+    let test = match &set.engine {
+        DataEngine::Postgresql(p) => format!(
+            "grep -q '^primary_conninfo' {f} && test -e {}",
+            quote(&p.data_dir.join("standby.signal").to_string_lossy())
+        ),
+        DataEngine::Redis(_) => format!("grep -q '^replicaof' {f}"),
+        DataEngine::Directory(_) => "true".into(),
+    };
+    run(
+        node,
+        format!("{test} && echo yes || echo no"),
+        Duration::from_secs(5),
+    )
+    .map(|o| o.trim() == "yes")
+    .unwrap_or(false)
+}
+
+/// Undoes [`close`] before the engine starts: the primary's role file
+/// (and no standby.signal).
+fn reopen(set: &DataSet, node: &mut Node) -> Result<(), Error> {
+    match &set.engine {
+        DataEngine::Postgresql(p) => postgresql::reopen(set, p, node),
+        DataEngine::Redis(r) => redis::reopen(set, r, node),
+        DataEngine::Directory(_) => Ok(()),
+    }
+}
+
 /// Writes the gated role file (and PostgreSQL's standby.signal): what the
 /// engine starts as. Returns how it starts ("PostgreSQL starts read-only").
 fn close(set: &DataSet, node: &mut Node, why: &str) -> Result<String, Error> {
@@ -295,12 +363,30 @@ pub(crate) fn install(set: &DataSet, node: &mut Node) -> Result<Option<String>, 
     let Some(unit) = set.engine.unit() else {
         return Ok(None);
     };
-    let bin = run(
+    // The gate reads the configuration and the cluster's key on the node:
+    // without them it could not decide, and the database would not start.
+    let conf = cluster::config::DEFAULT_PATH;
+    let has = run(
         node,
-        "command -v coldspare || echo /usr/bin/coldspare".into(),
+        format!(
+            "test -r {conf} && command -v coldspare || echo none",
+            conf = quote(conf)
+        ),
         Duration::from_secs(5),
     )?;
-    let bin = bin.lines().next().unwrap_or("/usr/bin/coldspare").trim();
+    let bin = has.lines().next().unwrap_or("none").trim().to_string();
+    if bin == "none" {
+        return Err(Error::Refused(format!(
+            "{}: replicating, but no boot gate on {}: it has no {conf} or no coldspare to run it (a node \
+             managed from another machine holds neither)\n  help: manage the cluster from \
+             the primary (`coldspare sync` then carries the configuration to the secondary), \
+             or install coldspare and the configuration on {}; then `coldspare data setup {}`",
+            set.name,
+            node.name(),
+            node.name(),
+            set.name
+        )));
+    }
     let path = format!(
         "/etc/systemd/system/{unit}.d/coldspare-gate-{}.conf",
         set.name
@@ -315,7 +401,7 @@ pub(crate) fn install(set: &DataSet, node: &mut Node) -> Result<Option<String>, 
          After=network-online.target\n\
          \n\
          [Service]\n\
-         ExecStartPre=+{bin} data gate {name}\n",
+         ExecStartPre=+{bin} --config {conf} data gate {name}\n",
         name = set.name
     );
     write_file(node, std::path::Path::new(&path), &text, 0o644, None)?;
@@ -396,6 +482,14 @@ mod tests {
             &roles(4, "alpha", None),
             "beta",
             &Peer::Says(Some(roles(3, "beta", None)))
+        )));
+        // The other's newer record names this node the primary: it missed
+        // only the record (a switchover back while its record was old).
+        assert!(!closed(&decide(
+            "alpha",
+            &roles(3, "alpha", None),
+            "beta",
+            &Peer::Says(Some(roles(5, "alpha", None)))
         )));
         // Two promotions from one epoch: neither opens by itself.
         let v = decide(

@@ -41,7 +41,17 @@ fn psql(p: &PostgresSet) -> String {
 /// Runs `sql` on `node`: its output, or what psql said when it failed
 /// (the server down, the statement refused).
 fn sql(p: &PostgresSet, node: &mut Node, sql: &str) -> Result<String, String> {
-    let mut spec = ExecSpec::new(psql(p)).timeout(SHORT);
+    sql_within(p, node, sql, SHORT)
+}
+
+/// As [`sql`], for a statement that takes its time (a promotion).
+fn sql_within(
+    p: &PostgresSet,
+    node: &mut Node,
+    sql: &str,
+    within: Duration,
+) -> Result<String, String> {
+    let mut spec = ExecSpec::new(psql(p)).timeout(within);
     spec.stdin = Some(sql.to_string());
     let r = node.agent.exec(spec).map_err(|e| e.to_string())?;
     if r.code == Some(0) {
@@ -239,7 +249,11 @@ pub(crate) fn ready(
 ) -> Result<String, String> {
     let s = side(p, node).map_err(|e| format!("PostgreSQL does not answer: {e}"))?;
     if !writable {
-        return Ok(if s.recovery { "a standby" } else { "answers" }.into());
+        return if s.recovery {
+            Ok("a standby".into())
+        } else {
+            Err("writable, but not the primary: two primaries".into())
+        };
     }
     if s.recovery {
         return Err(if crate::gate::is_gated(set, node) {
@@ -250,6 +264,22 @@ pub(crate) fn ready(
     }
     sql(p, node, &marker_write(&set.name, now_ms())).map_err(|e| format!("takes no write: {e}"))?;
     Ok("takes writes".into())
+}
+
+/// Undoes [`close`] before PostgreSQL starts: the primary's role file, no
+/// standby.signal (it never followed anyone while gated, so it ends
+/// recovery where its own WAL ends).
+pub(crate) fn reopen(set: &DataSet, p: &PostgresSet, node: &mut Node) -> Result<(), Error> {
+    write_role(set, p, node, None)?;
+    run(
+        node,
+        format!(
+            "rm -f {}",
+            quote(&p.data_dir.join("standby.signal").to_string_lossy())
+        ),
+        SHORT,
+    )
+    .map(|_| ())
 }
 
 /// The boot gate's role file and `standby.signal`: PostgreSQL starts as a
@@ -321,8 +351,12 @@ fn reads_conf_d(p: &PostgresSet, node: &mut Node) -> Result<bool, Error> {
 fn prepare_primary(p: &PostgresSet, node: &mut Node) -> Result<(), Error> {
     let user = &p.user;
     let pw = quote(&p.password_file.to_string_lossy());
+    // The ALTER ROLE below carries the password: the server logs no
+    // statement of this session and pg_stat_statements keeps none.
     let create = format!(
-        "SELECT 'CREATE ROLE {user}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {})\\gexec\n\
+        "SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\n\
+         SET pg_stat_statements.track_utility = off;\n\
+         SELECT 'CREATE ROLE {user}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {})\\gexec\n\
          GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO {user};\n\
          GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO {user};\n\
          GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO {user};\n\
@@ -1023,8 +1057,13 @@ pub(crate) fn promote(
     };
     write_role(set, p, node, None)?;
     if s.recovery {
-        let out = sql(p, node, "SELECT pg_promote(true, 120);")
-            .map_err(|e| Error::Refused(format!("{name}: {n} could not be promoted: {e}")))?;
+        let out = sql_within(
+            p,
+            node,
+            "SELECT pg_promote(true, 120);",
+            Duration::from_secs(150),
+        )
+        .map_err(|e| Error::Refused(format!("{name}: {n} could not be promoted: {e}")))?;
         if out.trim() != "t" {
             return Err(Error::Refused(format!(
                 "{name}: {n} did not finish its promotion within 120 s\n  help: its log \
@@ -1150,9 +1189,18 @@ pub(crate) fn switch(
     }
     let line = match promote(config, set, p, new) {
         Ok(l) => l,
-        Err(e) => {
+        // Writable again only while the new one is surely still a standby:
+        // a promotion that went on after the error would make two primaries.
+        Err(e) if side(p, new).is_ok_and(|s| s.recovery) => {
             restart_old(old);
             return Err(e);
+        }
+        Err(e) => {
+            return Err(Error::Refused(format!(
+                "{e}\n  {name}: {n} may have been promoted after all, so {o} stays stopped \
+                 (never two primaries)\n  help: `coldspare data status {name}` shows both; run \
+                 the step again"
+            )));
         }
     };
     // The old primary follows: a slot on the new one, its role, its signal.

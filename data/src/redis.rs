@@ -140,12 +140,13 @@ pub(crate) fn ready(
 ) -> Result<String, String> {
     let i = info(r, node).map_err(|e| format!("redis does not answer: {e}"))?;
     if !writable {
-        return Ok(if i.is_replica() {
-            "a replica"
+        return if i.is_replica() {
+            Ok("a replica".into())
+        } else if crate::gate::is_gated(set, node) {
+            Ok("held read-only by the boot gate".into())
         } else {
-            "answers"
-        }
-        .into());
+            Err("writable, but not the primary: two primaries".into())
+        };
     }
     if i.is_replica() {
         return Err("a replica (read-only), not the primary".into());
@@ -200,6 +201,17 @@ fn lift_gate(set: &DataSet, r: &RedisSet, node: &mut Node) -> Result<bool, Error
         ))
     })?;
     Ok(true)
+}
+
+/// Undoes [`close`] before redis starts: the primary's role file.
+pub(crate) fn reopen(set: &DataSet, r: &RedisSet, node: &mut Node) -> Result<(), Error> {
+    write_file(
+        node,
+        &r.role_file,
+        &role_text(set, None, r),
+        0o640,
+        Some("redis"),
+    )
 }
 
 /// The boot gate's role file: redis starts as a primary that refuses every

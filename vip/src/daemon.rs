@@ -646,10 +646,26 @@ pub fn release_after_stop(config: &Config) -> Result<bool, Error> {
     let service = crate::service_address(config)?;
     if let Ok(s) = Status::read(&config.state_dir)
         && s.pid != std::process::id()
-        && std::fs::read_to_string(format!("/proc/{}/comm", s.pid))
-            .is_ok_and(|comm| matches!(comm.trim(), "coldspare" | "coldspare-vip"))
     {
-        return Err(Error::Running(s.pid));
+        // A daemon killed a moment ago can still be seen while the kernel
+        // tears down its threads (a loaded machine made the lab see it):
+        // it counts as running only if it is still there a little later.
+        let alive = || {
+            let comm = std::fs::read_to_string(format!("/proc/{}/comm", s.pid));
+            let state = std::fs::read_to_string(format!("/proc/{}/stat", s.pid));
+            comm.is_ok_and(|c| matches!(c.trim(), "coldspare" | "coldspare-vip"))
+                && !state.is_ok_and(|st| {
+                    st.rsplit_once(") ")
+                        .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X'))
+                })
+        };
+        let t0 = Instant::now();
+        while alive() {
+            if t0.elapsed() > Duration::from_secs(3) {
+                return Err(Error::Running(s.pid));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     let address = Address::open(service.address, service.prefix, &service.interface)?;
     let held = address.held()?;
