@@ -168,16 +168,17 @@ pub(crate) fn ready(
 }
 
 /// Writes `node`'s role file as the primary's (a replica of nothing),
-/// lifting the boot gate first where it held writes.
-fn lead_role(set: &DataSet, r: &RedisSet, node: &mut Node) -> Result<(), Error> {
-    lift_gate(set, r, node)?;
+/// lifting the boot gate first where it held writes; whether it did.
+fn lead_role(set: &DataSet, r: &RedisSet, node: &mut Node) -> Result<bool, Error> {
+    let lifted = lift_gate(set, r, node)?;
     write_file(
         node,
         &r.role_file,
         &role_text(set, None, r),
         0o640,
         Some("redis"),
-    )
+    )?;
+    Ok(lifted)
 }
 
 /// Where the boot gate wrote the role file (`min-replicas-to-write 1`, so
@@ -388,13 +389,12 @@ pub(crate) fn setup(
     if opts.dry_run {
         return Ok(said_lines);
     }
-    if lift_gate(set, r, primary)? {
+    if lead_role(set, r, primary)? {
         said_lines.push(format!(
             "{}: the boot gate on {p_name} lifted: {s_name} agrees that {p_name} is the primary",
             set.name
         ));
     }
-    lead_role(set, r, primary)?;
     follow_role(set, r, secondary, &p_name, &addr)?;
     if let Some(pw) = &r.password_file {
         let arg = format!(
